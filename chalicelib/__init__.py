@@ -1,0 +1,1 @@
+"""VaultGuard: a trust broker for agent-to-agent delegations across tenants."""

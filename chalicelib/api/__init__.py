@@ -1,0 +1,1 @@
+"""HTTP routes as Chalice blueprints: parse, call one service method, return."""

@@ -1,0 +1,51 @@
+"""Discovery: RFC 8414 authorization server metadata, OIDC discovery, the JWKS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint  # type: ignore[attr-defined]
+
+from chalicelib.api._http import Ctx, Reply, endpoint
+
+bp = Blueprint(__name__)
+
+CACHEABLE = {"Cache-Control": "public, max-age=300"}
+
+
+def metadata(issuer: str) -> dict[str, Any]:
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}/oauth/token",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "bearer",
+        ],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "bearer"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "scopes_supported": [],
+    }
+
+
+@endpoint(bp, "/.well-known/oauth-authorization-server", roles=None)
+def authorization_server(ctx: Ctx) -> Reply:
+    return Reply(metadata(ctx.container.settings.issuer), headers=CACHEABLE)
+
+
+@endpoint(bp, "/.well-known/openid-configuration", roles=None)
+def openid_configuration(ctx: Ctx) -> Reply:
+    return Reply(metadata(ctx.container.settings.issuer), headers=CACHEABLE)
+
+
+@endpoint(bp, "/.well-known/jwks.json", roles=None)
+def jwks(ctx: Ctx) -> Reply:
+    return Reply(ctx.container.keys.document(), headers=CACHEABLE)

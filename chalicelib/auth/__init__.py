@@ -1,0 +1,1 @@
+"""Caller authentication: client secrets and bearer tokens -> Principal and TenantScope."""

@@ -1,0 +1,103 @@
+"""One frozen Settings object, read from the environment once.
+
+The Chalice stage in `.chalice/config.json` sets these variables; no other module reads
+`os.environ` (the local launcher and tests set it before the first `get_settings()`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+STAGE = "VAULTGUARD_STAGE"
+ISSUER = "VAULTGUARD_ISSUER"
+API_AUDIENCE = "VAULTGUARD_API_AUDIENCE"
+TABLE_NAME = "VAULTGUARD_TABLE"
+AUDIT_TABLE_NAME = "VAULTGUARD_AUDIT_TABLE"
+AWS_ENDPOINT = "VAULTGUARD_AWS_ENDPOINT"
+AWS_REGION = "AWS_REGION"
+AWS_DEFAULT_REGION = "AWS_DEFAULT_REGION"
+SIGNER = "VAULTGUARD_SIGNER"
+KMS_KEY_ID = "VAULTGUARD_KMS_KEY_ID"
+STATE_DIR = "VAULTGUARD_STATE_DIR"
+SIGNING_KEY_PATH = "VAULTGUARD_SIGNING_KEY_PATH"
+RETIRED_KEYS_DIR = "VAULTGUARD_RETIRED_KEYS_DIR"
+ACCESS_TOKEN_TTL = "VAULTGUARD_ACCESS_TOKEN_TTL"
+MAX_BODY_BYTES = "VAULTGUARD_MAX_BODY_BYTES"
+CORS_ORIGINS = "VAULTGUARD_CORS_ORIGINS"
+SCRYPT_N = "VAULTGUARD_SCRYPT_N"
+DEBUG = "VAULTGUARD_DEBUG"
+
+
+def _int(env: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = int(raw)
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "local"
+    issuer: str = "http://127.0.0.1:8000"
+    api_audience: str = "urn:vaultguard:api"
+    table_name: str = "vaultguard"
+    audit_table_name: str = "vaultguard-audit"
+    aws_endpoint: str | None = None
+    aws_region: str = "us-east-1"
+    signer: str = "local"
+    kms_key_id: str | None = None
+    state_dir: Path = Path(".vaultguard")
+    signing_key_path: Path = Path(".vaultguard/signing-key.pem")
+    retired_keys_dir: Path | None = None
+    access_token_ttl: int = 900
+    default_delegation_ttl: int = 3600
+    max_delegation_ttl: int = 86400
+    default_stepup_expiry: int = 300
+    stepup_interval: int = 5
+    max_body_bytes: int = 64 * 1024
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    scrypt_n: int = 2**14
+    debug: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        state_dir = Path(env.get(STATE_DIR) or ".vaultguard")
+        signer = env.get(SIGNER, "local")
+        if signer not in ("local", "kms"):
+            raise ValueError(f"{SIGNER} must be 'local' or 'kms', got {signer!r}")
+        if signer == "kms" and not env.get(KMS_KEY_ID):
+            raise ValueError(f"{KMS_KEY_ID} is required when {SIGNER}=kms")
+        origins = tuple(o.strip() for o in env.get(CORS_ORIGINS, "").split(",") if o.strip())
+        retired = env.get(RETIRED_KEYS_DIR)
+        return cls(
+            stage=env.get(STAGE, "local"),
+            issuer=env.get(ISSUER, "http://127.0.0.1:8000").rstrip("/"),
+            api_audience=env.get(API_AUDIENCE, "urn:vaultguard:api"),
+            table_name=env.get(TABLE_NAME, "vaultguard"),
+            audit_table_name=env.get(AUDIT_TABLE_NAME, "vaultguard-audit"),
+            aws_endpoint=env.get(AWS_ENDPOINT) or None,
+            aws_region=env.get(AWS_REGION) or env.get(AWS_DEFAULT_REGION) or "us-east-1",
+            signer=signer,
+            kms_key_id=env.get(KMS_KEY_ID) or None,
+            state_dir=state_dir,
+            signing_key_path=Path(env.get(SIGNING_KEY_PATH) or state_dir / "signing-key.pem"),
+            retired_keys_dir=Path(retired) if retired else None,
+            access_token_ttl=_int(env, ACCESS_TOKEN_TTL, 900, 60, 86400),
+            max_body_bytes=_int(env, MAX_BODY_BYTES, 64 * 1024, 1024, 6 * 1024 * 1024),
+            cors_origins=origins,
+            scrypt_n=_int(env, SCRYPT_N, 2**14, 2**4, 2**20),
+            debug=env.get(DEBUG, "").lower() in ("1", "true", "yes"),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (one per Lambda container)."""
+    return Settings.from_env()

@@ -1,0 +1,1 @@
+"""Pure VaultGuard logic: no chalice, boto3 or pynamodb imports."""

@@ -1,0 +1,92 @@
+"""Audit event types and the event record (DESIGN.md "Audit events")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TENANT_CREATED = "tenant.created"
+TENANT_STATUS_CHANGED = "tenant.status_changed"
+AGENT_CREATED = "agent.created"
+AGENT_SECRET_ROTATED = "agent.secret_rotated"
+AGENT_DISABLED = "agent.disabled"
+POLICY_UPSERTED = "policy.upserted"
+POLICY_DELETED = "policy.deleted"
+DELEGATION_REQUESTED = "delegation.requested"
+DELEGATION_ALLOWED = "delegation.allowed"
+DELEGATION_STEPUP_REQUIRED = "delegation.stepup_required"
+DELEGATION_APPROVED = "delegation.approved"
+DELEGATION_REJECTED = "delegation.rejected"
+DELEGATION_BLOCKED = "delegation.blocked"
+DELEGATION_REVOKED = "delegation.revoked"
+DELEGATION_EXPIRED = "delegation.expired"
+DELEGATION_VERIFIED = "delegation.verified"
+TOKEN_ISSUED = "token.issued"
+AUTH_FAILED = "auth.failed"
+
+EVENT_TYPES = frozenset(
+    {
+        TENANT_CREATED,
+        TENANT_STATUS_CHANGED,
+        AGENT_CREATED,
+        AGENT_SECRET_ROTATED,
+        AGENT_DISABLED,
+        POLICY_UPSERTED,
+        POLICY_DELETED,
+        DELEGATION_REQUESTED,
+        DELEGATION_ALLOWED,
+        DELEGATION_STEPUP_REQUIRED,
+        DELEGATION_APPROVED,
+        DELEGATION_REJECTED,
+        DELEGATION_BLOCKED,
+        DELEGATION_REVOKED,
+        DELEGATION_EXPIRED,
+        DELEGATION_VERIFIED,
+        TOKEN_ISSUED,
+        "vault.connected",
+        "vault.exchanged",
+        "vault.disconnected",
+        AUTH_FAILED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    type: str  # platform | admin | agent | system
+    id: str
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One event as written to one tenant's log. Never carries a secret or a token."""
+
+    event_id: str
+    tenant_id: str
+    occurred_at: str
+    type: str
+    actor: Actor
+    request_id: str
+    delegation_id: str | None = None
+    counterpart_tenant_id: str | None = None
+    action: str | None = None
+    decision: str | None = None
+    token_sha256: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "event_id": self.event_id,
+            "tenant_id": self.tenant_id,
+            "occurred_at": self.occurred_at,
+            "type": self.type,
+            "actor": {"type": self.actor.type, "id": self.actor.id},
+            "request_id": self.request_id,
+        }
+        for name in ("delegation_id", "counterpart_tenant_id", "action", "decision", "token_sha256"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.detail:
+            out["detail"] = dict(self.detail)
+        return out

@@ -1,0 +1,38 @@
+"""Who is calling, and the tenant partition a repository call may touch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Role(str, Enum):
+    PLATFORM = "platform"
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller. `tenant_id` is None only for the platform operator."""
+
+    role: Role
+    subject: str
+    client_id: str
+    tenant_id: str | None
+
+
+@dataclass(frozen=True)
+class TenantScope:
+    """The one tenant partition a repository call works in, and on whose behalf.
+
+    Built only by `chalicelib.auth`: from the verified token for the caller's own tenant, or
+    as a counterpart scope when a delegation necessarily touches the other party's partition.
+    """
+
+    tenant_id: str
+    principal: Principal | None
+
+    @property
+    def is_own(self) -> bool:
+        return self.principal is not None and self.principal.tenant_id == self.tenant_id

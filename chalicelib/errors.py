@@ -1,0 +1,147 @@
+"""The VaultGuard error hierarchy: one class per case, one JSON shape for all.
+
+Each error carries the OAuth-style `error` code, the HTTP `status_code` and a default
+description; `chalicelib.api._http` turns them into responses in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class VaultGuardError(Exception):
+    error = "server_error"
+    status_code = 500
+    description = "The server could not complete the request."
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.description = description or self.description
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+        super().__init__(self.description)
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        return {
+            "error": self.error,
+            "error_description": self.description,
+            **self.extra,
+            "request_id": request_id,
+        }
+
+
+class InvalidRequest(VaultGuardError):
+    error = "invalid_request"
+    status_code = 400
+    description = "The request is malformed."
+
+
+class UnsupportedGrantType(InvalidRequest):
+    error = "unsupported_grant_type"
+    description = "The grant type is not supported."
+
+
+class InvalidGrant(InvalidRequest):
+    error = "invalid_grant"
+    description = "The grant is invalid, expired or was already used."
+
+
+class InvalidClient(VaultGuardError):
+    error = "invalid_client"
+    status_code = 401
+    description = "Client authentication failed."
+
+    def __init__(self, description: str | None = None) -> None:
+        super().__init__(description, headers={"WWW-Authenticate": 'Basic realm="vaultguard"'})
+
+
+class InvalidToken(VaultGuardError):
+    error = "invalid_token"
+    status_code = 401
+    description = "The access token is missing, invalid or expired."
+
+    def __init__(self, description: str | None = None) -> None:
+        super().__init__(
+            description,
+            headers={"WWW-Authenticate": 'Bearer realm="vaultguard", error="invalid_token"'},
+        )
+
+
+class Forbidden(VaultGuardError):
+    error = "forbidden"
+    status_code = 403
+    description = "The caller's role does not allow this operation."
+
+
+class TenantMismatch(Forbidden):
+    error = "tenant_mismatch"
+    description = "The request names a tenant other than the caller's own."
+
+
+class AccessDenied(VaultGuardError):
+    """A delegation decision of BLOCK; identical for every reason a request is refused."""
+
+    error = "access_denied"
+    status_code = 403
+    description = "The receiving tenant does not allow this delegation."
+
+    def __init__(self) -> None:
+        super().__init__(extra={"decision": "BLOCK"})
+
+
+class NotFound(VaultGuardError):
+    error = "not_found"
+    status_code = 404
+    description = "No such resource."
+
+
+class MethodNotAllowed(VaultGuardError):
+    error = "method_not_allowed"
+    status_code = 405
+    description = "The method is not allowed on this resource."
+
+
+class Conflict(VaultGuardError):
+    error = "conflict"
+    status_code = 409
+    description = "The resource is not in a state that allows this operation."
+
+
+class PayloadTooLarge(VaultGuardError):
+    error = "payload_too_large"
+    status_code = 413
+    description = "The request body is too large."
+
+
+class UnsupportedMediaType(VaultGuardError):
+    error = "unsupported_media_type"
+    status_code = 415
+    description = "The request content type is not supported."
+
+
+class IdempotencyKeyReused(VaultGuardError):
+    error = "idempotency_key_reused"
+    status_code = 422
+    description = "The Idempotency-Key was already used with a different request."
+
+
+class RateLimited(VaultGuardError):
+    error = "rate_limited"
+    status_code = 429
+    description = "Too many requests."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(headers={"Retry-After": str(retry_after)})
+
+
+class ServiceUnavailable(VaultGuardError):
+    """We could not check or complete the request (a dependency failed); not the caller's fault."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
+    description = "The service is temporarily unavailable; retry later."

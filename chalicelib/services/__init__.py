@@ -1,0 +1,1 @@
+"""Use cases. Each public method is one operation a route calls."""

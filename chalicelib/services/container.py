@@ -1,0 +1,169 @@
+"""Wiring: one set of repositories and services per process (one per Lambda container),
+built on first use so that importing the app stays cheap."""
+
+from __future__ import annotations
+
+from functools import cached_property, lru_cache
+from typing import Any
+
+from chalicelib.auth.authenticator import Authenticator
+from chalicelib.config import Settings, get_settings
+from chalicelib.services.agents import AgentService
+from chalicelib.services.audit import AuditService
+from chalicelib.services.delegations import DelegationService
+from chalicelib.services.oauth import ClientCredentialsGrant, TokenEndpoint, record_failed_secret
+from chalicelib.services.platform import PlatformService
+from chalicelib.services.policies import PolicyService
+from chalicelib.services.tenants import TenantService
+from chalicelib.services.verification import VerificationService
+from chalicelib.store import models
+from chalicelib.store.agents import AgentRepository
+from chalicelib.store.audit import AuditRepository
+from chalicelib.store.credentials import AuthenticationLookup, CredentialRepository
+from chalicelib.store.db import Database
+from chalicelib.store.delegations import DelegationRepository
+from chalicelib.store.policies import PolicyRepository
+from chalicelib.store.tenants import TenantRepository
+from chalicelib.tokens import KeySet, KmsSigner, LocalKeySigner, Signer, TokenVerifier
+
+
+class Container:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        models.configure(settings)
+        self.db = Database(settings)
+        self.tenant_repo = TenantRepository()
+        self.credential_repo = CredentialRepository()
+        self.agent_repo = AgentRepository()
+        self.policy_repo = PolicyRepository()
+        self.delegation_repo = DelegationRepository()
+        self.audit_repo = AuditRepository()
+        self.auditor = AuditService(self.audit_repo)
+
+    # Keys are loaded once, as key objects, the first time a token is signed or checked.
+    @cached_property
+    def signer(self) -> Signer:
+        if self.settings.signer == "kms":
+            assert self.settings.kms_key_id is not None
+            return KmsSigner(self.settings.kms_key_id, self._kms_client)
+        return LocalKeySigner.load_or_create(self.settings.signing_key_path)
+
+    def _kms_client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "kms", region_name=self.settings.aws_region, endpoint_url=self.settings.aws_endpoint
+        )
+
+    @cached_property
+    def keys(self) -> KeySet:
+        return KeySet(self.signer, _retired_keys(self.settings))
+
+    @cached_property
+    def verifier(self) -> TokenVerifier:
+        return TokenVerifier(self.keys, self.settings.issuer)
+
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        return Authenticator(
+            self.settings,
+            AuthenticationLookup(),
+            lambda: self.verifier,
+            on_failed_secret=record_failed_secret(self.db, self.auditor),
+        )
+
+    @cached_property
+    def token_endpoint(self) -> TokenEndpoint:
+        endpoint = TokenEndpoint()
+        endpoint.register(
+            ClientCredentialsGrant(
+                self.settings, self.db, self.authenticator, lambda: self.signer, self.auditor
+            )
+        )
+        return endpoint
+
+    @cached_property
+    def tenants(self) -> TenantService:
+        return TenantService(
+            self.settings,
+            self.db,
+            self.tenant_repo,
+            self.credential_repo,
+            self.agent_repo,
+            self.policy_repo,
+            self.delegation_repo,
+            self.audit_repo,
+            self.auditor,
+        )
+
+    @cached_property
+    def delegations(self) -> DelegationService:
+        return DelegationService(
+            self.settings,
+            self.db,
+            self.tenant_repo,
+            self.policy_repo,
+            self.delegation_repo,
+            self.auditor,
+            _LazySigner(self),
+        )
+
+    @cached_property
+    def agents(self) -> AgentService:
+        return AgentService(
+            self.settings,
+            self.db,
+            self.agent_repo,
+            self.credential_repo,
+            self.auditor,
+            self.delegations.revoke_for_agent,
+        )
+
+    @cached_property
+    def policies(self) -> PolicyService:
+        return PolicyService(self.db, self.policy_repo, self.auditor)
+
+    @cached_property
+    def verification(self) -> VerificationService:
+        return VerificationService(self.tenant_repo, self.delegations, lambda: self.verifier)
+
+    @cached_property
+    def platform(self) -> PlatformService:
+        return PlatformService(self.tenant_repo, self.tenants)
+
+
+class _LazySigner:
+    """Defers loading the key until the first signature."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    @property
+    def kid(self) -> str:
+        return self._container.signer.kid
+
+    def public_key(self) -> Any:
+        return self._container.signer.public_key()
+
+    def sign(self, signing_input: bytes) -> bytes:
+        return self._container.signer.sign(signing_input)
+
+
+def _retired_keys(settings: Settings) -> list[Any]:
+    """Public keys that no longer sign but still verify tokens they signed (PEM files)."""
+    if settings.retired_keys_dir is None or not settings.retired_keys_dir.is_dir():
+        return []
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    return [load_pem_public_key(p.read_bytes()) for p in sorted(settings.retired_keys_dir.glob("*.pem"))]
+
+
+@lru_cache(maxsize=1)
+def get_container() -> Container:
+    return Container(get_settings())
+
+
+def reset() -> None:
+    """Forget settings and services (tests that change the environment)."""
+    get_settings.cache_clear()
+    get_container.cache_clear()

@@ -1,0 +1,525 @@
+"""Delegations: request (ALLOW / STEP_UP / BLOCK), read, revoke, verify."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.auth.scope import counterpart_scope, own_scope
+from chalicelib.config import Settings
+from chalicelib.domain import audit, ids
+from chalicelib.domain.delegation import (
+    DELEGATION_TOKEN_TYP,
+    LIVE_STATUSES,
+    Status,
+    TokenGrant,
+    effective_status,
+    granted_ttl,
+)
+from chalicelib.domain.policy import Effect, Policy, resolve
+from chalicelib.domain.principal import Principal, Role, TenantScope
+from chalicelib.errors import (
+    AccessDenied,
+    Conflict,
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+    ServiceUnavailable,
+)
+from chalicelib.services.audit import AuditService
+from chalicelib.services.call import Call, commit, iso
+from chalicelib.store.db import Database, StoreError
+from chalicelib.store.delegations import DelegationRepository
+from chalicelib.store.models import DelegationModel, DelegationRefModel, TenantModel
+from chalicelib.store.policies import PolicyRepository
+from chalicelib.store.tenants import TenantRepository
+from chalicelib.tokens import Signer, SigningUnavailable, encode_jwt, token_fingerprint
+
+RECORD_RETENTION_SECONDS = 30 * 86400
+IDEMPOTENCY_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class DelegationRequest:
+    receiving_tenant_id: str
+    action: str
+    ttl_seconds: int | None = None
+    purpose: str | None = None
+    binding_message: str | None = None
+
+    def fingerprint(self) -> str:
+        body = json.dumps(self.__dict__, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int
+    body: dict[str, Any]
+
+
+def expiry_bucket(epoch: int) -> str:
+    """The hour an expiry falls in: the cleanup job queries one bucket at a time."""
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H")
+
+
+def status_of(item: DelegationModel | DelegationRefModel, now: int) -> Status:
+    return effective_status(
+        Status(item.status), now=now, expires_at=item.expires_at, stepup_expires_at=item.stepup_expires_at
+    )
+
+
+def delegation_view(item: DelegationModel | DelegationRefModel, now: int, direction: str) -> dict[str, Any]:
+    return {
+        "delegation_id": item.delegation_id,
+        "direction": direction,
+        "requesting_tenant_id": item.requesting_tenant_id,
+        "receiving_tenant_id": item.receiving_tenant_id,
+        "agent_id": item.agent_id,
+        "action": item.action,
+        "decision": item.decision,
+        "status": status_of(item, now).value,
+        "purpose": item.purpose,
+        "binding_message": item.binding_message,
+        "ttl_seconds": int(item.ttl_seconds),
+        "created_at": item.created_at,
+        "issued_at": iso(item.issued_at) if item.issued_at else None,
+        "expires_at": iso(item.expires_at) if item.expires_at else None,
+        "stepup_expires_at": iso(item.stepup_expires_at) if item.stepup_expires_at else None,
+        "revoked_at": item.revoked_at,
+    }
+
+
+class DelegationService:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        tenants: TenantRepository,
+        policies: PolicyRepository,
+        delegations: DelegationRepository,
+        auditor: AuditService,
+        signer: Signer,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._tenants = tenants
+        self._policies = policies
+        self._delegations = delegations
+        self._auditor = auditor
+        self._signer = signer
+
+    # -- request ---------------------------------------------------------------------------
+
+    def request(self, call: Call, req: DelegationRequest, idempotency_key: str | None = None) -> Outcome:
+        """Decide a delegation request under the receiving tenant's policy."""
+        principal = _agent(call)
+        requesting = own_scope(principal)
+        if idempotency_key:
+            replay = self._replay(call, requesting, idempotency_key, req)
+            if replay is not None:
+                return replay
+        receiving = counterpart_scope(principal, req.receiving_tenant_id)
+        try:
+            tenant = (
+                self._tenants.get(receiving) if ids.TENANT_ID.fullmatch(req.receiving_tenant_id) else None
+            )
+            policy = (
+                resolve(
+                    self._policies.candidates(receiving, requesting.tenant_id, req.action),
+                    requesting.tenant_id,
+                    req.action,
+                )
+                if tenant is not None and tenant.status == "ACTIVE"
+                else None
+            )
+        except StoreError as exc:
+            raise ServiceUnavailable() from exc
+        if tenant is None or policy is None or policy.effect is Effect.BLOCK:
+            self._block(call, requesting, receiving if tenant is not None else None, req)
+            raise AccessDenied()
+        assert principal.tenant_id is not None
+        try:
+            return self._create(call, principal, requesting, receiving, tenant, policy, req, idempotency_key)
+        except Conflict:
+            if idempotency_key:
+                replay = self._replay(call, requesting, idempotency_key, req)
+                if replay is not None:
+                    return replay
+            raise
+
+    def _block(
+        self, call: Call, requesting: TenantScope, receiving: TenantScope | None, req: DelegationRequest
+    ) -> None:
+        scopes = (requesting,) if receiving is None else (requesting, receiving)
+        fields = {"action": req.action, "counterpart_tenant_id": req.receiving_tenant_id}
+        tx = self._db.transaction()
+        self._auditor.record(tx, call, audit.DELEGATION_REQUESTED, scopes, **fields)
+        self._auditor.record(tx, call, audit.DELEGATION_BLOCKED, scopes, decision="BLOCK", **fields)
+        commit(tx)
+
+    def _create(
+        self,
+        call: Call,
+        principal: Principal,
+        requesting: TenantScope,
+        receiving: TenantScope,
+        tenant: TenantModel,
+        policy: Policy,
+        req: DelegationRequest,
+        idempotency_key: str | None,
+    ) -> Outcome:
+        now = call.epoch
+        delegation_id = ids.new_delegation_id(int(call.now * 1000))
+        ttl = granted_ttl(req.ttl_seconds, policy.ttl_seconds)
+        record = DelegationModel(
+            delegation_id=delegation_id,
+            requesting_tenant_id=requesting.tenant_id,
+            receiving_tenant_id=receiving.tenant_id,
+            agent_id=principal.subject,
+            client_id=principal.client_id,
+            audience=tenant.audience,
+            action=req.action,
+            decision=policy.effect.value,
+            policy_id=policy.policy_id,
+            created_at=call.timestamp,
+            ttl_seconds=ttl,
+            purpose=req.purpose,
+            binding_message=req.binding_message,
+        )
+        token: str | None = None
+        fields = {"delegation_id": delegation_id, "action": req.action}
+        tx = self._db.transaction()
+        self._auditor.record(tx, call, audit.DELEGATION_REQUESTED, (requesting, receiving), **fields)
+        if policy.effect is Effect.ALLOW:
+            token = self._issue(record, now)
+            self._auditor.record(
+                tx, call, audit.DELEGATION_ALLOWED, (requesting, receiving), decision="ALLOW", **fields
+            )
+            self._auditor.record(
+                tx,
+                call,
+                audit.TOKEN_ISSUED,
+                (requesting, receiving),
+                token_sha256=record.token_sha256,
+                **fields,
+            )
+        else:
+            record.status = Status.PENDING.value
+            record.auth_req_id = ids.new_auth_req_id()
+            record.interval = self._settings.stepup_interval
+            record.stepup_expires_at = now + policy.stepup_expiry_seconds
+            record.expiry_bucket = expiry_bucket(record.stepup_expires_at)
+            record.expiry_at = record.stepup_expires_at
+            record.ttl = record.stepup_expires_at + RECORD_RETENTION_SECONDS
+            self._auditor.record(
+                tx,
+                call,
+                audit.DELEGATION_STEPUP_REQUIRED,
+                (requesting, receiving),
+                decision="STEP_UP",
+                **fields,
+            )
+        self._delegations.add(tx, receiving, requesting, record)
+        if idempotency_key:
+            self._delegations.add_idempotency(
+                tx,
+                requesting,
+                principal.subject,
+                idempotency_key,
+                request_hash=req.fingerprint(),
+                delegation_id=delegation_id,
+                expires_at=now + IDEMPOTENCY_SECONDS,
+            )
+        commit(tx)
+        return self._outcome(record, token, now)
+
+    def _issue(self, record: DelegationModel, now: int) -> str:
+        """Sign the token and mark the record ACTIVE (the caller commits)."""
+        record.status = Status.ACTIVE.value
+        record.issued_at = now
+        record.expires_at = now + int(record.ttl_seconds)
+        record.expiry_bucket = expiry_bucket(record.expires_at)
+        record.expiry_at = record.expires_at
+        record.ttl = record.expires_at + RECORD_RETENTION_SECONDS
+        token = self._sign(record)
+        record.token_sha256 = token_fingerprint(token)
+        return token
+
+    def _sign(self, record: DelegationModel) -> str:
+        grant = TokenGrant(
+            delegation_id=record.delegation_id,
+            issuer=self._settings.issuer,
+            audience=record.audience,
+            agent_id=record.agent_id,
+            client_id=record.client_id,
+            requesting_tenant_id=record.requesting_tenant_id,
+            receiving_tenant_id=record.receiving_tenant_id,
+            action=record.action,
+            issued_at=int(record.issued_at),
+            expires_at=int(record.expires_at),
+        )
+        try:
+            return encode_jwt(self._signer, grant.claims(), typ=DELEGATION_TOKEN_TYP)
+        except SigningUnavailable as exc:
+            raise ServiceUnavailable() from exc
+
+    def _outcome(self, record: DelegationModel, token: str | None, now: int) -> Outcome:
+        if token is not None:
+            return Outcome(
+                201,
+                {
+                    "delegation_id": record.delegation_id,
+                    "decision": "ALLOW",
+                    "status": Status.ACTIVE.value,
+                    "access_token": token,
+                    "token_type": "Bearer",
+                    "expires_in": max(0, int(record.expires_at) - now),
+                    "expires_at": iso(record.expires_at),
+                    "scope": record.action,
+                },
+            )
+        return Outcome(
+            202,
+            {
+                "delegation_id": record.delegation_id,
+                "decision": "STEP_UP",
+                "status": Status.PENDING.value,
+                "auth_req_id": record.auth_req_id,
+                "expires_in": max(0, int(record.stepup_expires_at) - now),
+                "interval": int(record.interval or self._settings.stepup_interval),
+            },
+        )
+
+    def _replay(
+        self, call: Call, requesting: TenantScope, key: str, req: DelegationRequest
+    ) -> Outcome | None:
+        """The original answer for a repeated Idempotency-Key, rebuilt without storing tokens:
+        RS256 (PKCS#1 v1.5) is deterministic, so re-signing the same claims yields the same token."""
+        principal = _agent(call)
+        try:
+            idem = self._delegations.get_idempotency(requesting, principal.subject, key)
+            if idem is None or idem.expires_at <= call.epoch:
+                return None
+            if idem.request_hash != req.fingerprint():
+                raise IdempotencyKeyReused()
+            receiving = counterpart_scope(principal, req.receiving_tenant_id)
+            record = self._delegations.get(receiving, idem.delegation_id)
+        except StoreError as exc:
+            raise ServiceUnavailable() from exc
+        if record is None:
+            return None
+        status = status_of(record, call.epoch)
+        if status is Status.PENDING:
+            return self._outcome(record, None, call.epoch)
+        if status is Status.ACTIVE and record.decision == Effect.ALLOW.value:
+            token = self._sign(record)
+            if token_fingerprint(token) == record.token_sha256:
+                return self._outcome(record, token, call.epoch)
+        raise Conflict(f"The delegation created with this Idempotency-Key is {status.value}.")
+
+    # -- read ------------------------------------------------------------------------------
+
+    def get(self, call: Call, delegation_id: str) -> dict[str, Any]:
+        principal = _principal(call)
+        scope = own_scope(principal)
+        if not ids.DELEGATION_ID.fullmatch(delegation_id):
+            raise NotFound()
+        try:
+            if principal.role is Role.ADMIN:
+                record = self._delegations.get(scope, delegation_id)
+                if record is not None:
+                    return delegation_view(record, call.epoch, "inbound")
+            ref = self._delegations.get_ref(scope, delegation_id)
+        except StoreError as exc:
+            raise ServiceUnavailable() from exc
+        if ref is None or (principal.role is Role.AGENT and ref.agent_id != principal.subject):
+            raise NotFound()
+        return delegation_view(ref, call.epoch, "outbound")
+
+    def list(
+        self, call: Call, *, direction: str, status: Status | None, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        principal = _principal(call)
+        scope = own_scope(principal)
+        now = call.epoch
+        if cursor is not None and not ids.DELEGATION_ID.fullmatch(cursor):
+            raise NotFound("The cursor is malformed.")
+
+        def keep(item: DelegationModel | DelegationRefModel) -> bool:
+            if principal.role is Role.AGENT and item.agent_id != principal.subject:
+                return False
+            return status is None or status_of(item, now) is status
+
+        try:
+            items: list[Any]
+            if direction == "inbound":
+                if principal.role is not Role.ADMIN:
+                    raise Forbidden("Agents list only their own outbound delegations.")
+                items, next_cursor = self._delegations.list_inbound(
+                    scope, keep=keep, limit=limit, cursor=cursor
+                )
+            else:
+                items, next_cursor = self._delegations.list_outbound(
+                    scope, keep=keep, limit=limit, cursor=cursor
+                )
+        except StoreError as exc:
+            raise ServiceUnavailable() from exc
+        return {
+            "delegations": [delegation_view(i, now, direction) for i in items],
+            "next_cursor": next_cursor,
+        }
+
+    # -- revoke ----------------------------------------------------------------------------
+
+    def revoke(self, call: Call, delegation_id: str) -> dict[str, Any]:
+        """Instant revocation by an admin of either side or the requesting agent."""
+        principal = _principal(call)
+        record, ref = self.find_pair(principal, delegation_id)
+        self._revoke(call, record, ref)
+        return delegation_view(
+            record, call.epoch, "inbound" if record.receiving_tenant_id == principal.tenant_id else "outbound"
+        )
+
+    def revoke_for_agent(self, call: Call, scope: TenantScope, agent_id: str) -> int:
+        """Revoke every live delegation of a disabled agent; the number revoked."""
+        revoked = 0
+        try:
+            refs = [
+                r
+                for r in self._delegations.iter_outbound(scope)
+                if r.agent_id == agent_id and status_of(r, call.epoch) in LIVE_STATUSES
+            ]
+        except StoreError as exc:
+            raise ServiceUnavailable() from exc
+        for ref in refs:
+            try:
+                record = self._delegations.get(
+                    counterpart_scope(_principal(call), ref.receiving_tenant_id), ref.delegation_id
+                )
+            except StoreError as exc:
+                raise ServiceUnavailable() from exc
+            if record is not None and self._revoke(call, record, ref, reason="agent_disabled"):
+                revoked += 1
+        return revoked
+
+    def find_pair(
+        self, principal: Principal, delegation_id: str
+    ) -> tuple[DelegationModel, DelegationRefModel]:
+        """Both records of a delegation the principal may act on; NotFound for any other id."""
+        scope = own_scope(principal)
+        if not ids.DELEGATION_ID.fullmatch(delegation_id):
+            raise NotFound()
+        try:
+            record = self._delegations.get(scope, delegation_id) if principal.role is Role.ADMIN else None
+            if record is not None:
+                ref = self._delegations.get_ref(
+                    counterpart_scope(principal, record.requesting_tenant_id), delegation_id
+                )
+            else:
+                ref = self._delegations.get_ref(scope, delegation_id)
+                if ref is None or (principal.role is Role.AGENT and ref.agent_id != principal.subject):
+                    raise NotFound()
+                record = self._delegations.get(
+                    counterpart_scope(principal, ref.receiving_tenant_id), delegation_id
+                )
+        except StoreError as exc:
+            raise ServiceUnavailable() from exc
+        if record is None or ref is None:
+            raise NotFound()
+        return record, ref
+
+    def _revoke(
+        self, call: Call, record: DelegationModel, ref: DelegationRefModel, reason: str | None = None
+    ) -> bool:
+        status = status_of(record, call.epoch)
+        if Status(record.status) is Status.REVOKED:
+            return False
+        if status not in LIVE_STATUSES:
+            raise Conflict(f"The delegation is {status.value} and cannot be revoked.")
+        changes = {
+            "status": Status.REVOKED.value,
+            "revoked_at": call.timestamp,
+            "updated_at": call.timestamp,
+            "expiry_bucket": None,
+            "expiry_at": None,
+        }
+        principal = _principal(call)
+        scopes = (
+            counterpart_scope(principal, record.requesting_tenant_id),
+            counterpart_scope(principal, record.receiving_tenant_id),
+        )
+        tx = self._db.transaction()
+        self._delegations.transition(tx, record, ref, changes)
+        self._auditor.record(
+            tx,
+            call,
+            audit.DELEGATION_REVOKED,
+            scopes,
+            delegation_id=record.delegation_id,
+            action=record.action,
+            token_sha256=record.token_sha256,
+            detail={"reason": reason} if reason else {},
+        )
+        commit(tx, Conflict("The delegation changed concurrently; retry."))
+        record.status, record.revoked_at = Status.REVOKED.value, call.timestamp
+        return True
+
+    # -- verify ----------------------------------------------------------------------------
+
+    def active_record(self, call: Call, claims: dict[str, Any], token: str) -> DelegationModel | None:
+        """The registry half of verification: the delegation the verified claims name,
+        if it belongs to the caller's tenant and is ACTIVE, unexpired and this very token."""
+        principal = _principal(call)
+        scope = own_scope(principal)
+        jti = claims.get("jti")
+        if claims.get("receiving_tenant_id") != scope.tenant_id or not isinstance(jti, str):
+            return None
+        if not ids.DELEGATION_ID.fullmatch(jti):
+            return None
+        try:
+            record = self._delegations.get(scope, jti)
+        except StoreError as exc:
+            raise ServiceUnavailable() from exc
+        if (
+            record is None
+            or status_of(record, call.epoch) is not Status.ACTIVE
+            or record.token_sha256 != token_fingerprint(token)
+            or record.agent_id != claims.get("sub")
+            or record.action != claims.get("scope")
+        ):
+            return None
+        return record
+
+    def record_use(self, call: Call, record: DelegationModel, token: str) -> None:
+        principal = _principal(call)
+        scopes = (
+            own_scope(principal),
+            counterpart_scope(principal, record.requesting_tenant_id),
+        )
+        tx = self._db.transaction()
+        self._auditor.record(
+            tx,
+            call,
+            audit.DELEGATION_VERIFIED,
+            scopes,
+            delegation_id=record.delegation_id,
+            action=record.action,
+            token_sha256=token_fingerprint(token),
+        )
+        commit(tx)
+
+
+def _principal(call: Call) -> Principal:
+    assert call.principal is not None
+    return call.principal
+
+
+def _agent(call: Call) -> Principal:
+    principal = _principal(call)
+    if principal.role is not Role.AGENT:
+        raise Forbidden("Only agents request delegations.")
+    return principal

@@ -1,0 +1,120 @@
+"""OAuth 2.0 token endpoint grants (RFC 6749), one class per grant with a registry."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from chalicelib.auth.authenticator import Authenticator, api_token_claims, principal_of
+from chalicelib.auth.scope import system_scope
+from chalicelib.config import Settings
+from chalicelib.domain import audit
+from chalicelib.domain.delegation import API_TOKEN_TYP
+from chalicelib.errors import InvalidRequest, ServiceUnavailable, UnsupportedGrantType
+from chalicelib.observability import logger
+from chalicelib.services.audit import AuditService
+from chalicelib.services.call import Call, commit
+from chalicelib.store.db import Database, StoreError
+from chalicelib.store.models import CredentialModel
+from chalicelib.tokens import Signer, SigningUnavailable, encode_jwt, token_fingerprint
+
+
+class Grant(Protocol):
+    GRANT_TYPE: str
+
+    def __call__(self, call: Call, headers: Mapping[str, str], form: Mapping[str, str]) -> dict[str, Any]: ...
+
+
+class ClientCredentialsGrant:
+    """RFC 6749 §4.4: an access token for VaultGuard's own API, for the client itself."""
+
+    GRANT_TYPE = "client_credentials"
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        authenticator: Authenticator,
+        signer: Callable[[], Signer],
+        auditor: AuditService,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._authenticator = authenticator
+        self._signer = signer
+        self._auditor = auditor
+
+    def __call__(self, call: Call, headers: Mapping[str, str], form: Mapping[str, str]) -> dict[str, Any]:
+        if form.get("scope"):
+            raise InvalidRequest("VaultGuard API tokens take no scope; request delegations instead.")
+        cred = self._authenticator.client(headers, form, request_id=call.request_id)
+        claims = api_token_claims(
+            cred,
+            issuer=self._settings.issuer,
+            audience=self._settings.api_audience,
+            now=call.epoch,
+            ttl=self._settings.access_token_ttl,
+            jti=secrets.token_urlsafe(16),
+        )
+        try:
+            token = encode_jwt(self._signer(), claims, typ=API_TOKEN_TYP)
+        except SigningUnavailable as exc:
+            raise ServiceUnavailable() from exc
+        if cred.tenant_id:
+            tx = self._db.transaction()
+            self._auditor.record(
+                tx,
+                Call(principal_of(cred), call.request_id, call.now),
+                audit.TOKEN_ISSUED,
+                (system_scope(cred.tenant_id),),
+                token_sha256=token_fingerprint(token),
+                detail={"token_type": "api_access", "client_id": cred.client_id},
+            )
+            commit(tx)
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": self._settings.access_token_ttl,
+        }
+
+
+class TokenEndpoint:
+    """`POST /oauth/token`: dispatches on `grant_type` to a registered grant."""
+
+    def __init__(self) -> None:
+        self._grants: dict[str, Grant] = {}
+
+    def register(self, grant: Grant) -> None:
+        self._grants[grant.GRANT_TYPE] = grant
+
+    def __call__(self, call: Call, headers: Mapping[str, str], form: Mapping[str, str]) -> dict[str, Any]:
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            raise InvalidRequest("grant_type is required.")
+        grant = self._grants.get(grant_type)
+        if grant is None:
+            raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported.")
+        return grant(call, headers, form)
+
+
+def record_failed_secret(db: Database, auditor: AuditService) -> Callable[[CredentialModel, str], None]:
+    """An `auth.failed` event in the tenant's log for a wrong secret on a known client."""
+
+    def record(cred: CredentialModel, request_id: str) -> None:
+        if not cred.tenant_id:
+            return
+        try:
+            tx = db.transaction()
+            auditor.record(
+                tx,
+                Call(None, request_id),
+                audit.AUTH_FAILED,
+                (system_scope(cred.tenant_id),),
+                detail={"client_id": cred.client_id, "reason": "invalid_client_secret"},
+            )
+            tx.commit()
+        except StoreError as exc:
+            logger.warning("could not record auth.failed: %s", exc)
+
+    return record

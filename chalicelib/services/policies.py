@@ -1,0 +1,96 @@
+"""Receiving-side policies: upsert, list, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.auth.scope import own_scope
+from chalicelib.domain import audit
+from chalicelib.domain.policy import Policy, parse_policy_id
+from chalicelib.errors import NotFound, ServiceUnavailable
+from chalicelib.services.audit import AuditService
+from chalicelib.services.call import Call, commit
+from chalicelib.store.db import Database, StoreError
+from chalicelib.store.models import PolicyModel
+from chalicelib.store.policies import PolicyRepository
+
+
+def policy_view(item: PolicyModel) -> dict[str, Any]:
+    return {
+        "policy_id": item.policy_id,
+        "action": item.action,
+        "effect": item.effect,
+        "requesting_tenant_id": item.requesting_tenant_id,
+        "ttl_seconds": int(item.ttl_seconds),
+        "stepup_expiry_seconds": int(item.stepup_expiry_seconds),
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+    }
+
+
+class PolicyService:
+    def __init__(self, db: Database, policies: PolicyRepository, auditor: AuditService) -> None:
+        self._db = db
+        self._policies = policies
+        self._auditor = auditor
+
+    def upsert(self, call: Call, policy: Policy) -> tuple[bool, dict[str, Any]]:
+        """Create or replace the rule for (action, requester); True when it is new."""
+        assert call.principal is not None
+        scope = own_scope(call.principal)
+        try:
+            existing = self._policies.get(scope, policy.action, policy.requesting_tenant_id)
+        except StoreError as exc:
+            raise ServiceUnavailable() from exc
+        tx = self._db.transaction()
+        item = self._policies.put(
+            tx,
+            scope,
+            policy,
+            created_at=existing.created_at if existing else call.timestamp,
+            now=call.timestamp,
+        )
+        self._auditor.record(
+            tx,
+            call,
+            audit.POLICY_UPSERTED,
+            (scope,),
+            action=policy.action,
+            decision=policy.effect.value,
+            detail={
+                "policy_id": policy.policy_id,
+                "requesting_tenant_id": policy.requesting_tenant_id,
+                "ttl_seconds": policy.ttl_seconds,
+                "stepup_expiry_seconds": policy.stepup_expiry_seconds,
+            },
+        )
+        commit(tx)
+        return existing is None, policy_view(item)
+
+    def list(self, call: Call) -> dict[str, Any]:
+        assert call.principal is not None
+        try:
+            items = self._policies.list(own_scope(call.principal))
+        except StoreError as exc:
+            raise ServiceUnavailable() from exc
+        return {"policies": [policy_view(i) for i in items]}
+
+    def delete(self, call: Call, policy_id: str) -> dict[str, Any]:
+        assert call.principal is not None
+        scope = own_scope(call.principal)
+        key = parse_policy_id(policy_id)
+        if key is None:
+            raise NotFound()
+        try:
+            item = self._policies.get(scope, *key)
+        except StoreError as exc:
+            raise ServiceUnavailable() from exc
+        if item is None:
+            raise NotFound()
+        tx = self._db.transaction()
+        self._policies.remove(tx, item)
+        self._auditor.record(
+            tx, call, audit.POLICY_DELETED, (scope,), action=item.action, detail={"policy_id": policy_id}
+        )
+        commit(tx, NotFound())
+        return {"policy_id": policy_id, "deleted": True}

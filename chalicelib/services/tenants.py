@@ -1,0 +1,146 @@
+"""Tenant registration and the platform's view of tenants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.auth.scope import system_scope, tenant_scope_for
+from chalicelib.auth.secrets import hash_secret
+from chalicelib.config import Settings
+from chalicelib.domain import audit, ids
+from chalicelib.domain.delegation import Status, effective_status
+from chalicelib.domain.principal import Principal, Role, TenantScope
+from chalicelib.errors import NotFound, ServiceUnavailable
+from chalicelib.services.audit import AuditService
+from chalicelib.services.call import Call, commit
+from chalicelib.store.agents import AgentRepository
+from chalicelib.store.audit import AuditRepository
+from chalicelib.store.credentials import CredentialRepository
+from chalicelib.store.db import Database, StoreError
+from chalicelib.store.delegations import DelegationRepository
+from chalicelib.store.models import TenantModel, TenantRefModel
+from chalicelib.store.policies import PolicyRepository
+from chalicelib.store.tenants import TenantRepository
+
+TENANT_STATUSES = ("ACTIVE", "DISABLED")
+
+
+def tenant_view(item: TenantModel | TenantRefModel) -> dict[str, Any]:
+    out = {
+        "tenant_id": item.tenant_id,
+        "name": item.name,
+        "status": item.status,
+        "created_at": item.created_at,
+    }
+    if isinstance(item, TenantModel):
+        out["audience"] = item.audience
+    return out
+
+
+class TenantService:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        tenants: TenantRepository,
+        credentials: CredentialRepository,
+        agents: AgentRepository,
+        policies: PolicyRepository,
+        delegations: DelegationRepository,
+        audit_log: AuditRepository,
+        auditor: AuditService,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._tenants = tenants
+        self._credentials = credentials
+        self._agents = agents
+        self._policies = policies
+        self._delegations = delegations
+        self._audit_log = audit_log
+        self._auditor = auditor
+
+    def create(self, call: Call, name: str, audience: str | None = None) -> dict[str, Any]:
+        """Register an organisation and its first admin client (secret shown once)."""
+        tenant_id = ids.new_tenant_id()
+        scope = system_scope(tenant_id)
+        audience = audience or f"urn:vaultguard:tenant:{tenant_id}"
+        client_id, secret = ids.new_client_id(), ids.new_client_secret()
+        admin_id = ids.new_admin_id()
+        tx = self._db.transaction()
+        tenant = self._tenants.add(tx, scope, name, audience, call.timestamp)
+        self._credentials.add(
+            tx,
+            scope,
+            client_id=client_id,
+            role=Role.ADMIN,
+            subject=admin_id,
+            secret_hash=hash_secret(secret, self._settings.scrypt_n),
+            now=call.timestamp,
+        )
+        self._auditor.record(tx, call, audit.TENANT_CREATED, (scope,), detail={"name": name})
+        commit(tx)
+        return {
+            **tenant_view(tenant),
+            "admin": {"client_id": client_id, "client_secret": secret, "subject": admin_id},
+        }
+
+    def get(self, principal: Principal, tenant_id: str) -> dict[str, Any]:
+        return tenant_view(self._require(tenant_scope_for(principal, tenant_id)))
+
+    def list(self, principal: Principal) -> dict[str, Any]:
+        try:
+            refs = self._tenants.list_for_platform(principal)
+        except StoreError as exc:
+            raise ServiceUnavailable() from exc
+        return {"tenants": [tenant_view(r) for r in refs]}
+
+    def set_status(self, call: Call, tenant_id: str, status: str) -> dict[str, Any]:
+        assert call.principal is not None
+        scope = tenant_scope_for(call.principal, tenant_id)
+        tenant = self._require(scope)
+        if tenant.status != status:
+            tx = self._db.transaction()
+            self._tenants.set_status(tx, scope, tenant, status)
+            self._auditor.record(tx, call, audit.TENANT_STATUS_CHANGED, (scope,), detail={"status": status})
+            commit(tx)
+            tenant.status = status
+        return tenant_view(tenant)
+
+    def stats(self, principal: Principal, tenant_id: str, now: int) -> dict[str, Any]:
+        scope = tenant_scope_for(principal, tenant_id)
+        self._require(scope)
+        return self.counts(scope, now)
+
+    def counts(self, scope: TenantScope, now: int) -> dict[str, Any]:
+        inbound = {s.value: 0 for s in Status}
+        outbound = {s.value: 0 for s in Status}
+        try:
+            for d in self._delegations.iter_inbound(scope):
+                inbound[_status(d, now)] += 1
+            for r in self._delegations.iter_outbound(scope):
+                outbound[_status(r, now)] += 1
+            return {
+                "tenant_id": scope.tenant_id,
+                "agents": self._agents.count(scope),
+                "policies": self._policies.count(scope),
+                "delegations": {"inbound": inbound, "outbound": outbound},
+                "audit_events": self._audit_log.count(scope),
+            }
+        except StoreError as exc:
+            raise ServiceUnavailable() from exc
+
+    def _require(self, scope: TenantScope) -> TenantModel:
+        try:
+            tenant = self._tenants.get(scope)
+        except StoreError as exc:
+            raise ServiceUnavailable() from exc
+        if tenant is None:
+            raise NotFound()
+        return tenant
+
+
+def _status(item: Any, now: int) -> str:
+    return effective_status(
+        Status(item.status), now=now, expires_at=item.expires_at, stepup_expires_at=item.stepup_expires_at
+    ).value

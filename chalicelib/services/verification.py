@@ -1,0 +1,117 @@
+"""Token verification for receiving tenants (`/delegations/verify`, RFC 7662 introspection)
+and RFC 7009 revocation: signature and claims first, then the registry."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.auth.scope import own_scope
+from chalicelib.domain.delegation import DELEGATION_TOKEN_TYP
+from chalicelib.errors import Conflict, NotFound, ServiceUnavailable
+from chalicelib.services.call import Call
+from chalicelib.services.delegations import DelegationService
+from chalicelib.store.db import StoreError
+from chalicelib.store.tenants import TenantRepository
+from chalicelib.tokens import TokenRejected, TokenVerifier, token_fingerprint
+
+INACTIVE: dict[str, Any] = {"active": False}
+DELEGATION_CLAIMS = ("nbf", "scope", "client_id", "tenant_id", "receiving_tenant_id", "act")
+INTROSPECTION_CLAIMS = (
+    "iss",
+    "sub",
+    "aud",
+    "client_id",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "scope",
+    "tenant_id",
+    "receiving_tenant_id",
+    "act",
+)
+
+
+class VerificationService:
+    def __init__(
+        self,
+        tenants: TenantRepository,
+        delegations: DelegationService,
+        verifier: Callable[[], TokenVerifier],
+    ) -> None:
+        self._tenants = tenants
+        self._delegations = delegations
+        self._verifier = verifier
+        self._audiences: dict[str, str] = {}
+
+    def verify(self, call: Call, token: str) -> dict[str, Any]:
+        """`active: true` and the claims only for a principal of the token's receiving tenant
+        and only while the delegation is ACTIVE; `{"active": false}` for anything else."""
+        assert call.principal is not None
+        audience = self._audience(call)
+        if audience is None:
+            return dict(INACTIVE)
+        try:
+            claims = self._verifier().verify(
+                token, typ=DELEGATION_TOKEN_TYP, audience=audience, required_claims=DELEGATION_CLAIMS
+            )
+        except TokenRejected:
+            return dict(INACTIVE)
+        record = self._delegations.active_record(call, claims, token)
+        if record is None:
+            return dict(INACTIVE)
+        self._delegations.record_use(call, record, token)
+        out: dict[str, Any] = {"active": True, "token_type": "Bearer"}
+        out.update({name: claims[name] for name in INTROSPECTION_CLAIMS if name in claims})
+        out["delegation_id"] = record.delegation_id
+        out["status"] = "ACTIVE"
+        return out
+
+    def revoke_token(self, call: Call, token: str) -> None:
+        """RFC 7009 §2.2: answer 200 whatever the token was; revoke it only when the caller
+        may revoke that delegation (an admin of either side or its requesting agent)."""
+        assert call.principal is not None
+        jti = _unverified_jti(token)
+        if jti is None:
+            return
+        try:
+            record, _ = self._delegations.find_pair(call.principal, jti)
+            self._verifier().verify(
+                token, typ=DELEGATION_TOKEN_TYP, audience=record.audience, required_claims=DELEGATION_CLAIMS
+            )
+        except (NotFound, TokenRejected):
+            return
+        if record.token_sha256 != token_fingerprint(token):
+            return
+        try:
+            self._delegations.revoke(call, jti)
+        except (NotFound, Conflict):
+            return
+
+    def _audience(self, call: Call) -> str | None:
+        assert call.principal is not None
+        scope = own_scope(call.principal)
+        cached = self._audiences.get(scope.tenant_id)
+        if cached is None:
+            try:
+                tenant = self._tenants.get(scope)
+            except StoreError as exc:
+                raise ServiceUnavailable() from exc
+            if tenant is None:
+                return None
+            cached = self._audiences[scope.tenant_id] = tenant.audience
+        return cached
+
+
+def _unverified_jti(token: str) -> str | None:
+    """The `jti` of a token not yet verified, used only to find the record to check it against."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        jti = claims["jti"]
+    except (IndexError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return jti if isinstance(jti, str) else None

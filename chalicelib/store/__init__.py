@@ -1,0 +1,1 @@
+"""DynamoDB access: pynamodb models and repositories; every method takes a TenantScope first."""

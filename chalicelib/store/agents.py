@@ -1,0 +1,64 @@
+"""Agent records: `T#<tenant>/AGENT#<id>`."""
+
+from __future__ import annotations
+
+from chalicelib.domain.principal import TenantScope
+from chalicelib.store.db import WriteTransaction, store_errors
+from chalicelib.store.models import AgentModel, tenant_pk
+
+
+def _sk(agent_id: str) -> str:
+    return f"AGENT#{agent_id}"
+
+
+class AgentRepository:
+    def add(
+        self,
+        tx: WriteTransaction,
+        scope: TenantScope,
+        *,
+        agent_id: str,
+        name: str,
+        description: str | None,
+        client_id: str,
+        now: str,
+    ) -> AgentModel:
+        agent = AgentModel(
+            pk=tenant_pk(scope.tenant_id),
+            sk=_sk(agent_id),
+            agent_id=agent_id,
+            name=name,
+            description=description,
+            client_id=client_id,
+            status="ACTIVE",
+            created_at=now,
+        )
+        tx.create(agent)
+        return agent
+
+    @store_errors
+    def get(self, scope: TenantScope, agent_id: str) -> AgentModel | None:
+        try:
+            return AgentModel.get(tenant_pk(scope.tenant_id), _sk(agent_id), consistent_read=True)
+        except AgentModel.DoesNotExist:
+            return None
+
+    @store_errors
+    def list(self, scope: TenantScope, limit: int = 1000) -> list[AgentModel]:
+        return list(
+            AgentModel.query(tenant_pk(scope.tenant_id), AgentModel.sk.startswith("AGENT#"), limit=limit)
+        )
+
+    def mark_rotated(self, tx: WriteTransaction, agent: AgentModel, now: str) -> None:
+        tx.update(agent, [AgentModel.secret_rotated_at.set(now)], AgentModel.status == "ACTIVE")
+
+    def disable(self, tx: WriteTransaction, agent: AgentModel, now: str) -> None:
+        tx.update(
+            agent,
+            [AgentModel.status.set("DISABLED"), AgentModel.disabled_at.set(now)],
+            AgentModel.status == "ACTIVE",
+        )
+
+    @store_errors
+    def count(self, scope: TenantScope) -> int:
+        return AgentModel.count(tenant_pk(scope.tenant_id), AgentModel.sk.startswith("AGENT#"))

@@ -1,0 +1,97 @@
+"""Client credentials (`CRED#<client_id>`), and the one tenant-less lookup: authentication.
+
+Every credential record (platform operator, tenant admin, agent) has the same shape; the
+sparse `client_id-index` maps a presented client id to its partition. The base-table item
+is then read consistently, so a rotated or disabled secret stops working at once.
+"""
+
+from __future__ import annotations
+
+from chalicelib.domain.principal import Role, TenantScope
+from chalicelib.store.db import WriteTransaction, store_errors
+from chalicelib.store.models import PLATFORM_PK, CredentialModel, TenantModel, tenant_pk
+
+
+def _sk(client_id: str) -> str:
+    return f"CRED#{client_id}"
+
+
+class CredentialRepository:
+    def add(
+        self,
+        tx: WriteTransaction,
+        scope: TenantScope | None,
+        *,
+        client_id: str,
+        role: Role,
+        subject: str,
+        secret_hash: str,
+        now: str,
+    ) -> CredentialModel:
+        """Add a credential in the scope's tenant (None: the platform operator's partition)."""
+        cred = CredentialModel(
+            pk=tenant_pk(scope.tenant_id) if scope else PLATFORM_PK,
+            sk=_sk(client_id),
+            client_id=client_id,
+            tenant_id=scope.tenant_id if scope else None,
+            role=role.value,
+            subject=subject,
+            secret_hash=secret_hash,
+            status="ACTIVE",
+            cred_version=1,
+            created_at=now,
+        )
+        tx.create(cred)
+        return cred
+
+    @store_errors
+    def get(self, scope: TenantScope, client_id: str) -> CredentialModel | None:
+        try:
+            return CredentialModel.get(tenant_pk(scope.tenant_id), _sk(client_id), consistent_read=True)
+        except CredentialModel.DoesNotExist:
+            return None
+
+    def rotate(self, tx: WriteTransaction, cred: CredentialModel, secret_hash: str) -> None:
+        tx.update(
+            cred,
+            [CredentialModel.secret_hash.set(secret_hash), CredentialModel.cred_version.add(1)],
+            CredentialModel.cred_version == cred.cred_version,
+        )
+
+    def disable(self, tx: WriteTransaction, cred: CredentialModel) -> None:
+        tx.update(
+            cred,
+            [CredentialModel.status.set("DISABLED"), CredentialModel.cred_version.add(1)],
+            CredentialModel.cred_version == cred.cred_version,
+        )
+
+
+class AuthenticationLookup:
+    """Tenant-less reads used only to authenticate a caller (the token has no tenant yet)."""
+
+    @store_errors
+    def by_client_id(self, client_id: str) -> CredentialModel | None:
+        keys = list(CredentialModel.client_id_index.query(client_id, limit=2))
+        if len(keys) != 1:
+            return None
+        try:
+            return CredentialModel.get(keys[0].pk, keys[0].sk, consistent_read=True)
+        except CredentialModel.DoesNotExist:
+            return None
+
+    @store_errors
+    def by_token_subject(self, tenant_id: str | None, client_id: str) -> CredentialModel | None:
+        """The credential a verified API token names (its tenant comes from that token)."""
+        pk = tenant_pk(tenant_id) if tenant_id else PLATFORM_PK
+        try:
+            return CredentialModel.get(pk, _sk(client_id), consistent_read=True)
+        except CredentialModel.DoesNotExist:
+            return None
+
+    @store_errors
+    def tenant_status(self, tenant_id: str) -> str | None:
+        try:
+            item = TenantModel.get(tenant_pk(tenant_id), "TENANT", consistent_read=True)
+        except TenantModel.DoesNotExist:
+            return None
+        return item.status

@@ -1,0 +1,107 @@
+"""Connections, the write transaction shared by repositories, and store-level errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.config import Settings
+
+MAX_TRANSACTION_ITEMS = 100
+
+
+class StoreError(Exception):
+    """The store could not be reached or answered with an error (maps to 503)."""
+
+
+class ConditionFailed(Exception):
+    """A conditional write lost: the item exists already, or changed under us."""
+
+
+class Database:
+    """The connection used for transactions; model connections are configured in models."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._connection: Connection | None = None
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            self._connection = Connection(region=self._settings.aws_region, host=self._settings.aws_endpoint)
+        return self._connection
+
+    def transaction(self) -> WriteTransaction:
+        return WriteTransaction(self.connection)
+
+
+class WriteTransaction:
+    """Collects puts and updates across partitions and tables, commits them atomically.
+
+    Services use one of these whenever a state change and its audit events must land
+    together: either every item is written or none is.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._ops: list[tuple[str, Model, Any, Any]] = []
+
+    def create(self, item: Model) -> None:
+        """Put a new item; fails the whole transaction if the key already exists."""
+        hash_attr = type(item)._hash_keyname
+        assert hash_attr is not None
+        self._ops.append(("put", item, type(item)._attributes[hash_attr].does_not_exist(), None))
+
+    def put(self, item: Model, condition: Condition | None = None) -> None:
+        self._ops.append(("put", item, condition, None))
+
+    def update(self, item: Model, actions: list[Action], condition: Condition | None = None) -> None:
+        self._ops.append(("update", item, condition, actions))
+
+    def delete(self, item: Model, condition: Condition | None = None) -> None:
+        self._ops.append(("delete", item, condition, None))
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def commit(self) -> None:
+        if len(self._ops) > MAX_TRANSACTION_ITEMS:
+            raise StoreError(f"transaction of {len(self._ops)} items exceeds the limit")
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                for kind, item, condition, actions in self._ops:
+                    if kind == "put":
+                        tx.save(item, condition=condition)
+                    elif kind == "delete":
+                        tx.delete(item, condition=condition)
+                    else:
+                        tx.update(item, actions=actions, condition=condition)
+        except TransactWriteError as exc:
+            reasons = [r.code for r in exc.cancellation_reasons if r is not None]
+            if "ConditionalCheckFailed" in reasons:
+                raise ConditionFailed(str(reasons)) from exc
+            raise StoreError(f"transaction failed: {exc.cause_response_code}") from exc
+        except PynamoDBException as exc:
+            raise StoreError(str(exc)) from exc
+
+
+def store_errors(func: Any) -> Any:
+    """Turn any pynamodb/botocore failure inside a repository call into StoreError."""
+    import functools
+
+    from botocore.exceptions import BotoCoreError
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (PynamoDBException, BotoCoreError) as exc:
+            raise StoreError(f"{func.__qualname__}: {exc}") from exc
+
+    return wrapper

@@ -1,0 +1,188 @@
+"""Delegations: the record of truth `DLG#<id>` in the receiving tenant's partition and the
+reference `DLGREF#<id>` in the requesting tenant's, always changed together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from pynamodb.expressions.update import Action
+
+from chalicelib.domain.principal import TenantScope
+from chalicelib.store.db import WriteTransaction, store_errors
+from chalicelib.store.models import (
+    DelegationModel,
+    DelegationRefModel,
+    IdempotencyModel,
+    tenant_pk,
+)
+
+DLG = "DLG#"
+DLGREF = "DLGREF#"
+_M = TypeVar("_M", DelegationModel, DelegationRefModel)
+
+# Fields copied from the record of truth to the requesting side's reference.
+REF_FIELDS = (
+    "delegation_id",
+    "requesting_tenant_id",
+    "receiving_tenant_id",
+    "agent_id",
+    "action",
+    "decision",
+    "status",
+    "created_at",
+    "ttl_seconds",
+    "purpose",
+    "binding_message",
+    "issued_at",
+    "expires_at",
+    "stepup_expires_at",
+    "revoked_at",
+    "updated_at",
+    "ttl",
+)
+
+
+class DelegationRepository:
+    def add(
+        self,
+        tx: WriteTransaction,
+        receiving: TenantScope,
+        requesting: TenantScope,
+        record: DelegationModel,
+    ) -> DelegationRefModel:
+        """Create the record in the receiving partition and its reference in the requesting one."""
+        record.pk = tenant_pk(receiving.tenant_id)
+        record.sk = DLG + record.delegation_id
+        ref = DelegationRefModel(
+            pk=tenant_pk(requesting.tenant_id),
+            sk=DLGREF + record.delegation_id,
+            **{name: getattr(record, name) for name in REF_FIELDS},
+        )
+        tx.create(record)
+        tx.create(ref)
+        return ref
+
+    @store_errors
+    def get(self, scope: TenantScope, delegation_id: str) -> DelegationModel | None:
+        """An inbound delegation of the scope's tenant (the record of truth)."""
+        try:
+            return DelegationModel.get(tenant_pk(scope.tenant_id), DLG + delegation_id, consistent_read=True)
+        except DelegationModel.DoesNotExist:
+            return None
+
+    @store_errors
+    def get_ref(self, scope: TenantScope, delegation_id: str) -> DelegationRefModel | None:
+        """An outbound delegation of the scope's tenant (its reference)."""
+        try:
+            return DelegationRefModel.get(
+                tenant_pk(scope.tenant_id), DLGREF + delegation_id, consistent_read=True
+            )
+        except DelegationRefModel.DoesNotExist:
+            return None
+
+    def transition(
+        self,
+        tx: WriteTransaction,
+        record: DelegationModel,
+        ref: DelegationRefModel,
+        changes: dict[str, Any],
+    ) -> None:
+        """Change both sides in `tx`, each guarded by its version (optimistic locking)."""
+        tx.update(record, _actions(DelegationModel, changes))
+        tx.update(ref, _actions(DelegationRefModel, {k: v for k, v in changes.items() if k in REF_FIELDS}))
+
+    def ref_for(self, record: DelegationModel, scope: TenantScope) -> DelegationRefModel | None:
+        return self.get_ref(scope, record.delegation_id)
+
+    def list_inbound(
+        self, scope: TenantScope, *, keep: Callable[[DelegationModel], bool], limit: int, cursor: str | None
+    ) -> tuple[list[DelegationModel], str | None]:
+        return _collect(DelegationModel, scope, DLG, keep, limit, cursor)
+
+    def list_outbound(
+        self,
+        scope: TenantScope,
+        *,
+        keep: Callable[[DelegationRefModel], bool],
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[DelegationRefModel], str | None]:
+        return _collect(DelegationRefModel, scope, DLGREF, keep, limit, cursor)
+
+    @store_errors
+    def iter_inbound(self, scope: TenantScope) -> Iterator[DelegationModel]:
+        return iter(DelegationModel.query(tenant_pk(scope.tenant_id), DelegationModel.sk.startswith(DLG)))
+
+    @store_errors
+    def iter_outbound(self, scope: TenantScope) -> Iterator[DelegationRefModel]:
+        return iter(
+            DelegationRefModel.query(tenant_pk(scope.tenant_id), DelegationRefModel.sk.startswith(DLGREF))
+        )
+
+    # Idempotency keys live beside the requesting side's references.
+    @store_errors
+    def get_idempotency(self, scope: TenantScope, agent_id: str, key: str) -> IdempotencyModel | None:
+        try:
+            return IdempotencyModel.get(
+                tenant_pk(scope.tenant_id), f"IDEM#{agent_id}#{key}", consistent_read=True
+            )
+        except IdempotencyModel.DoesNotExist:
+            return None
+
+    def add_idempotency(
+        self,
+        tx: WriteTransaction,
+        scope: TenantScope,
+        agent_id: str,
+        key: str,
+        *,
+        request_hash: str,
+        delegation_id: str,
+        expires_at: int,
+    ) -> None:
+        tx.create(
+            IdempotencyModel(
+                pk=tenant_pk(scope.tenant_id),
+                sk=f"IDEM#{agent_id}#{key}",
+                request_hash=request_hash,
+                delegation_id=delegation_id,
+                expires_at=expires_at,
+                ttl=expires_at,
+            )
+        )
+
+
+def _actions(model: type[Any], changes: dict[str, Any]) -> list[Action]:
+    actions: list[Action] = []
+    for name, value in changes.items():
+        attr = getattr(model, name)
+        actions.append(attr.remove() if value is None else attr.set(value))
+    return actions
+
+
+@store_errors
+def _collect(
+    model: type[_M],
+    scope: TenantScope,
+    prefix: str,
+    keep: Callable[[_M], bool],
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[_M], str | None]:
+    """Newest first, filtered by `keep`, up to `limit`; the cursor is the last sort key."""
+    pk = tenant_pk(scope.tenant_id)
+    start = {"pk": {"S": pk}, "sk": {"S": prefix + cursor}} if cursor else None
+    out: list[_M] = []
+    more = False
+    for item in model.query(
+        pk, model.sk.startswith(prefix), scan_index_forward=False, last_evaluated_key=start, page_size=100
+    ):
+        if not keep(item):
+            continue
+        if len(out) == limit:
+            more = True
+            break
+        out.append(item)
+    next_cursor = out[-1].delegation_id if more and out else None
+    return out, next_cursor

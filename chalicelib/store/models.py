@@ -1,0 +1,216 @@
+"""pynamodb models. One main table (tenant partition, entity sort keys) and the audit table.
+
+Main table keys: `pk = "T#<tenant_id>"` (or `PLATFORM` for the operator's own records) and
+`sk` by entity: TENANT, CRED#<client_id>, AGENT#<id>, POLICY#<action>#<requester|*>,
+DLG#<id> (receiving side, record of truth), DLGREF#<id> (requesting side), IDEM#<agent>#<key>.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib.config import Settings
+
+PLATFORM_PK = "PLATFORM"
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}"
+
+
+class ClientIdIndex(GlobalSecondaryIndex["CredentialModel"]):
+    """Sparse: client id -> credential item (authentication only)."""
+
+    class Meta:
+        index_name = "client_id-index"
+        projection = KeysOnlyProjection()
+
+    client_id = UnicodeAttribute(hash_key=True, attr_name="cred_client_id")
+
+
+class AuthReqIndex(GlobalSecondaryIndex["DelegationModel"]):
+    """Sparse: CIBA auth_req_id -> pending delegation (polling)."""
+
+    class Meta:
+        index_name = "auth_req_id-index"
+        projection = KeysOnlyProjection()
+
+    auth_req_id = UnicodeAttribute(hash_key=True)
+
+
+class ExpiryIndex(GlobalSecondaryIndex["DelegationModel"]):
+    """Sparse: expiry bucket -> live delegation (scheduled cleanup, never a scan)."""
+
+    class Meta:
+        index_name = "expiry-index"
+        projection = KeysOnlyProjection()
+
+    expiry_bucket = UnicodeAttribute(hash_key=True)
+    expiry_at = NumberAttribute(range_key=True)
+
+
+class _MainTable(Model):
+    class Meta:
+        table_name = "vaultguard"
+        region = "us-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class TenantModel(_MainTable):
+    tenant_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    audience = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    version = VersionAttribute()
+
+
+class TenantRefModel(_MainTable):
+    """The platform's list of tenants (`PLATFORM` / `TENANT#<id>`), so listing never scans."""
+
+    tenant_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class CredentialModel(_MainTable):
+    # Stored under its own name so that only credentials enter the sparse index.
+    client_id = UnicodeAttribute(attr_name="cred_client_id")
+    tenant_id = UnicodeAttribute(null=True)
+    role = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    secret_hash = UnicodeAttribute()
+    status = UnicodeAttribute()
+    cred_version = NumberAttribute(default=1)
+    created_at = UnicodeAttribute()
+    client_id_index = ClientIdIndex()
+
+
+class AgentModel(_MainTable):
+    agent_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    client_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    disabled_at = UnicodeAttribute(null=True)
+    secret_rotated_at = UnicodeAttribute(null=True)
+
+
+class PolicyModel(_MainTable):
+    policy_id = UnicodeAttribute()
+    action = UnicodeAttribute()
+    effect = UnicodeAttribute()
+    requesting_tenant_id = UnicodeAttribute(null=True)
+    ttl_seconds = NumberAttribute()
+    stepup_expiry_seconds = NumberAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class _DelegationFields(_MainTable):
+    delegation_id = UnicodeAttribute()
+    requesting_tenant_id = UnicodeAttribute()
+    receiving_tenant_id = UnicodeAttribute()
+    agent_id = UnicodeAttribute()
+    action = UnicodeAttribute()
+    decision = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    ttl_seconds = NumberAttribute()
+    purpose = UnicodeAttribute(null=True)
+    binding_message = UnicodeAttribute(null=True)
+    issued_at = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+    stepup_expires_at = NumberAttribute(null=True)
+    revoked_at = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+    ttl = NumberAttribute(null=True)
+    version = VersionAttribute()
+
+
+class DelegationModel(_DelegationFields):
+    """The record of truth, in the receiving tenant's partition."""
+
+    client_id = UnicodeAttribute()
+    audience = UnicodeAttribute()
+    policy_id = UnicodeAttribute(null=True)
+    token_sha256 = UnicodeAttribute(null=True)
+    auth_req_id = UnicodeAttribute(null=True)
+    interval = NumberAttribute(null=True)
+    last_polled_at = NumberAttribute(null=True)
+    expiry_bucket = UnicodeAttribute(null=True)
+    expiry_at = NumberAttribute(null=True)
+    auth_req_id_index = AuthReqIndex()
+    expiry_index = ExpiryIndex()
+
+
+class DelegationRefModel(_DelegationFields):
+    """The requesting tenant's reference; mirrors status for outbound listings."""
+
+
+class IdempotencyModel(_MainTable):
+    request_hash = UnicodeAttribute()
+    delegation_id = UnicodeAttribute()
+    expires_at = NumberAttribute()
+    ttl = NumberAttribute()
+
+
+class AuditEventModel(Model):
+    """Append-only: put with attribute_not_exists, never updated or deleted."""
+
+    class Meta:
+        table_name = "vaultguard-audit"
+        region = "us-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    event_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    occurred_at = UnicodeAttribute()
+    type = UnicodeAttribute()
+    actor_type = UnicodeAttribute()
+    actor_id = UnicodeAttribute()
+    request_id = UnicodeAttribute()
+    delegation_id = UnicodeAttribute(null=True)
+    counterpart_tenant_id = UnicodeAttribute(null=True)
+    action = UnicodeAttribute(null=True)
+    decision = UnicodeAttribute(null=True)
+    token_sha256 = UnicodeAttribute(null=True)
+    detail = MapAttribute[str, Any](null=True)
+
+
+MAIN_MODELS: tuple[type[Model], ...] = (
+    _MainTable,
+    TenantModel,
+    TenantRefModel,
+    CredentialModel,
+    AgentModel,
+    PolicyModel,
+    _DelegationFields,
+    DelegationModel,
+    DelegationRefModel,
+    IdempotencyModel,
+)
+
+
+def configure(settings: Settings) -> None:
+    """Point every model at the configured tables and endpoint (called once per container)."""
+    for model in (*MAIN_MODELS, AuditEventModel):
+        meta: Any = model.Meta
+        meta.table_name = settings.audit_table_name if model is AuditEventModel else settings.table_name
+        meta.region = settings.aws_region
+        meta.host = settings.aws_endpoint
+        model._connection = None

@@ -1,0 +1,77 @@
+"""Receiving-side policies: `T#<tenant>/POLICY#<action>#<requester|*>`."""
+
+from __future__ import annotations
+
+from pynamodb.models import Model
+
+from chalicelib.domain.policy import ANY_REQUESTER, Effect, Policy, candidate_patterns
+from chalicelib.domain.principal import TenantScope
+from chalicelib.store.db import WriteTransaction, store_errors
+from chalicelib.store.models import PolicyModel, tenant_pk
+
+
+def _sk(action: str, requesting_tenant_id: str | None) -> str:
+    return f"POLICY#{action}#{requesting_tenant_id or ANY_REQUESTER}"
+
+
+def to_policy(item: PolicyModel) -> Policy:
+    return Policy(
+        action=item.action,
+        effect=Effect(item.effect),
+        requesting_tenant_id=item.requesting_tenant_id,
+        ttl_seconds=int(item.ttl_seconds),
+        stepup_expiry_seconds=int(item.stepup_expiry_seconds),
+    )
+
+
+class PolicyRepository:
+    @store_errors
+    def get(self, scope: TenantScope, action: str, requesting_tenant_id: str | None) -> PolicyModel | None:
+        try:
+            return PolicyModel.get(
+                tenant_pk(scope.tenant_id), _sk(action, requesting_tenant_id), consistent_read=True
+            )
+        except PolicyModel.DoesNotExist:
+            return None
+
+    def put(
+        self, tx: WriteTransaction, scope: TenantScope, policy: Policy, *, created_at: str, now: str
+    ) -> PolicyModel:
+        item = PolicyModel(
+            pk=tenant_pk(scope.tenant_id),
+            sk=_sk(policy.action, policy.requesting_tenant_id),
+            policy_id=policy.policy_id,
+            action=policy.action,
+            effect=policy.effect.value,
+            requesting_tenant_id=policy.requesting_tenant_id,
+            ttl_seconds=policy.ttl_seconds,
+            stepup_expiry_seconds=policy.stepup_expiry_seconds,
+            created_at=created_at,
+            updated_at=now,
+        )
+        tx.put(item)
+        return item
+
+    def remove(self, tx: WriteTransaction, item: PolicyModel) -> None:
+        tx.delete(item, PolicyModel.pk.exists())
+
+    @store_errors
+    def list(self, scope: TenantScope, limit: int = 1000) -> list[PolicyModel]:
+        return list(
+            PolicyModel.query(tenant_pk(scope.tenant_id), PolicyModel.sk.startswith("POLICY#"), limit=limit)
+        )
+
+    @store_errors
+    def candidates(self, scope: TenantScope, requesting_tenant_id: str, action: str) -> list[Policy]:
+        """Every stored policy that could match (a bounded batch get, never a scan)."""
+        keys = [
+            (tenant_pk(scope.tenant_id), _sk(pattern, requester))
+            for pattern in candidate_patterns(action)
+            for requester in (requesting_tenant_id, None)
+        ]
+        items: list[Model] = list(PolicyModel.batch_get(keys, consistent_read=True))
+        return [to_policy(item) for item in items if isinstance(item, PolicyModel)]
+
+    @store_errors
+    def count(self, scope: TenantScope) -> int:
+        return PolicyModel.count(tenant_pk(scope.tenant_id), PolicyModel.sk.startswith("POLICY#"))
