@@ -1,0 +1,1 @@
+"""The embedded stack behind `make run`: moto in-process, tables, demo data, Chalice local."""

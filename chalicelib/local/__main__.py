@@ -1,0 +1,128 @@
+"""`python -m chalicelib.local`: VaultGuard on its embedded defaults (what `make run` starts).
+
+Starts moto in this process for DynamoDB, KMS and S3 (unless VAULTGUARD_AWS_ENDPOINT names
+one), creates the tables, restores the last snapshot, seeds demo data on the first run, and
+serves the app through Chalice's own local server, so the routes are exactly the Lambdas'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.local", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
+    parser.add_argument("--state-dir", default=os.environ.get("VAULTGUARD_STATE_DIR") or ".vaultguard")
+    parser.add_argument("--snapshot-interval", type=float, default=10.0)
+    parser.add_argument("--quiet", action="store_true", help="no per-request JSON log lines")
+    return parser.parse_args(argv)
+
+
+def _prepare_environment(args: argparse.Namespace) -> None:
+    """The variables the app's Settings read; set before anything reads them."""
+    state_dir = Path(args.state_dir).resolve()
+    os.environ["VAULTGUARD_STATE_DIR"] = str(state_dir)
+    os.environ.setdefault("VAULTGUARD_ISSUER", f"http://{args.host}:{args.port}")
+    os.environ.setdefault("VAULTGUARD_SIGNING_KEY_PATH", str(state_dir / "signing-key.pem"))
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        os.environ.setdefault(name, value)
+    if args.quiet:
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    _prepare_environment(args)
+
+    from chalice.cli.factory import CLIFactory
+
+    from chalicelib.local.aws import LocalAws, Snapshotter, client
+
+    aws = LocalAws(os.environ.get("VAULTGUARD_AWS_ENDPOINT") or None)
+    os.environ["VAULTGUARD_AWS_ENDPOINT"] = aws.start()
+
+    factory = CLIFactory(str(PROJECT_DIR), environ=os.environ)
+    config = factory.create_config_obj(chalice_stage_name="local")  # applies the stage's variables
+    if args.quiet:
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+
+    from chalicelib.config import get_settings
+    from chalicelib.local.seed import load_state, seed, write_state
+    from chalicelib.services.container import get_container
+    from chalicelib.store.schema import ensure_tables
+
+    settings = get_settings()
+    ensure_tables(settings, client(settings, "dynamodb"))
+    snapshots = Snapshotter(settings, args.snapshot_interval)
+    restored = snapshots.restore()
+    container = get_container()
+    api_url = f"http://{args.host}:{args.port}"
+    state = load_state(container) if restored else None
+    if state is None:
+        state = seed(container, api_url)
+        snapshots.save()
+    elif state.get("api_url") != api_url:
+        state["api_url"] = api_url
+        write_state(container, state)
+
+    server = factory.create_local_server(config.chalice_app, config, args.host, args.port)
+    snapshots.start()
+    _print_banner(state, settings.state_dir, restored)
+
+    def _stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nStopping VaultGuard...", flush=True)
+    finally:
+        server.server.server_close()
+        snapshots.stop()
+        aws.stop()
+        print(f"Data saved in {settings.state_dir}. Bye.", flush=True)
+    return 0
+
+
+def _print_banner(state: dict[str, Any], state_dir: Path, restored: int) -> None:
+    api = state["api_url"]
+    med, nat = state["tenants"]["medicore"], state["tenants"]["natsupply"]
+    agent = med["agent"]
+    print(
+        f"""
+VaultGuard is running on {api}   ({"restored " + str(restored) + " items" if restored else "first run: demo data seeded"})
+  JWKS        {api}/.well-known/jwks.json
+  Metadata    {api}/.well-known/oauth-authorization-server
+  Health      {api}/health
+  Credentials {state_dir / "local.json"}
+
+Try it (MediCore's agent asks NatSupply for stock.write, which NatSupply's policy allows):
+
+  TOKEN=$(curl -s -u '{agent["client_id"]}:{agent["client_secret"]}' \\
+      -d grant_type=client_credentials {api}/oauth/token | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
+  curl -s -X POST {api}/delegations/request -H "Authorization: Bearer $TOKEN" \\
+      -H 'Content-Type: application/json' \\
+      -d '{{"receiving_tenant_id": "{nat["tenant_id"]}", "action": "stock.write"}}'
+
+Also try "requisition.submit" (STEP_UP: 202) and "admin.access" (BLOCK: 403). Ctrl-C stops.
+""",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
