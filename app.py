@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Chalice  # type: ignore[attr-defined]
+from chalice import Chalice
 
 from chalicelib.api import agents, audit, delegations, health, oauth, policies, tenants, wellknown
 from chalicelib.api._middleware import http_middleware

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from chalice import Blueprint, Response  # type: ignore[attr-defined]
+from chalice import Blueprint, Response
 from chalice.app import Request
 
 from chalicelib.api._context import current_request_id
@@ -67,6 +67,8 @@ class Ctx:
 
     def _raw(self) -> bytes:
         raw = self.request.raw_body or b""
+        if isinstance(raw, str):
+            raw = raw.encode()
         if len(raw) > self.container.settings.max_body_bytes:
             raise PayloadTooLarge(f"The request body exceeds {self.container.settings.max_body_bytes} bytes.")
         return raw
@@ -119,7 +121,7 @@ def _no_constants(name: str) -> Any:
 
 
 def error_response(error: VaultGuardError, request_id: str) -> Response:
-    headers = {"Content-Type": JSON, **error.headers}
+    headers: dict[str, str | list[str]] = {"Content-Type": JSON, **error.headers}
     return Response(body=error.body(request_id), status_code=error.status_code, headers=headers)
 
 
@@ -154,11 +156,8 @@ def endpoint(
                 logger.exception("unhandled error")
                 return error_response(VaultGuardError(), request_id)
             reply = result if isinstance(result, Reply) else Reply(result)
-            return Response(
-                body=reply.body,
-                status_code=reply.status_code,
-                headers={"Content-Type": JSON, **reply.headers},
-            )
+            headers: dict[str, str | list[str]] = {"Content-Type": JSON, **reply.headers}
+            return Response(body=reply.body, status_code=reply.status_code, headers=headers)
 
         bp.route(path, methods=list(methods), content_types=content_types or [JSON])(view)
         return view

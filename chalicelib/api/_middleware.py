@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Response  # type: ignore[attr-defined]
+from chalice import Response
 from chalice.app import Request
 
 from chalicelib.api._context import REQUEST_ID_HEADER, adopt_request_id

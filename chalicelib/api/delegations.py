@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chalice import Blueprint  # type: ignore[attr-defined]
+from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
 from chalicelib.api._validation import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint  # type: ignore[attr-defined]
+from chalice import Blueprint
 
 from chalicelib.api._http import FORM, Ctx, Reply, endpoint
 from chalicelib.api._validation import token

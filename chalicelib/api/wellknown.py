@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint  # type: ignore[attr-defined]
+from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 DELEGATION_TOKEN_TYP = "at+jwt"
@@ -17,7 +17,7 @@ MAX_STEPUP_EXPIRY_SECONDS = 3600
 DEFAULT_STEPUP_EXPIRY_SECONDS = 300
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PENDING = "PENDING"
     ACTIVE = "ACTIVE"
     REJECTED = "REJECTED"

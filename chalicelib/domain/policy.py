@@ -11,14 +11,14 @@ import binascii
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*(\.\*)?$")
 MAX_ACTION_LENGTH = 128
 ANY_REQUESTER = "*"
 
 
-class Effect(str, Enum):
+class Effect(StrEnum):
     ALLOW = "ALLOW"
     STEP_UP = "STEP_UP"
     BLOCK = "BLOCK"

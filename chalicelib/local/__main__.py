@@ -102,9 +102,10 @@ def _print_banner(state: dict[str, Any], state_dir: Path, restored: int) -> None
     api = state["api_url"]
     med, nat = state["tenants"]["medicore"], state["tenants"]["natsupply"]
     agent = med["agent"]
+    started = f"restored {restored} items" if restored else "first run: demo data seeded"
     print(
         f"""
-VaultGuard is running on {api}   ({"restored " + str(restored) + " items" if restored else "first run: demo data seeded"})
+VaultGuard is running on {api}   ({started})
   JWKS        {api}/.well-known/jwks.json
   Metadata    {api}/.well-known/oauth-authorization-server
   Health      {api}/health
@@ -113,7 +114,8 @@ VaultGuard is running on {api}   ({"restored " + str(restored) + " items" if res
 Try it (MediCore's agent asks NatSupply for stock.write, which NatSupply's policy allows):
 
   TOKEN=$(curl -s -u '{agent["client_id"]}:{agent["client_secret"]}' \\
-      -d grant_type=client_credentials {api}/oauth/token | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
+      -d grant_type=client_credentials {api}/oauth/token \\
+      | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
   curl -s -X POST {api}/delegations/request -H "Authorization: Bearer $TOKEN" \\
       -H 'Content-Type: application/json' \\
       -d '{{"receiving_tenant_id": "{nat["tenant_id"]}", "action": "stock.write"}}'

@@ -109,4 +109,3 @@ class Snapshotter:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.save()
-

@@ -79,7 +79,7 @@ class AgentService:
     def list(self, call: Call) -> dict[str, Any]:
         assert call.principal is not None
         try:
-            agents = self._agents.list(own_scope(call.principal))
+            agents = self._agents.list_all(own_scope(call.principal))
         except StoreError as exc:
             raise ServiceUnavailable() from exc
         return {"agents": [agent_view(a) for a in agents]}

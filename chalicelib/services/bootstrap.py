@@ -27,4 +27,3 @@ def create_platform_client(container: Container, subject: str = "operator") -> t
     )
     commit(tx)
     return client_id, secret
-

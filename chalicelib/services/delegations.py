@@ -68,8 +68,15 @@ def expiry_bucket(epoch: int) -> str:
 
 def status_of(item: DelegationModel | DelegationRefModel, now: int) -> Status:
     return effective_status(
-        Status(item.status), now=now, expires_at=item.expires_at, stepup_expires_at=item.stepup_expires_at
+        Status(item.status),
+        now=now,
+        expires_at=_int_or_none(item.expires_at),
+        stepup_expires_at=_int_or_none(item.stepup_expires_at),
     )
+
+
+def _int_or_none(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def delegation_view(item: DelegationModel | DelegationRefModel, now: int, direction: str) -> dict[str, Any]:

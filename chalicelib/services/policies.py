@@ -70,7 +70,7 @@ class PolicyService:
     def list(self, call: Call) -> dict[str, Any]:
         assert call.principal is not None
         try:
-            items = self._policies.list(own_scope(call.principal))
+            items = self._policies.list_all(own_scope(call.principal))
         except StoreError as exc:
             raise ServiceUnavailable() from exc
         return {"policies": [policy_view(i) for i in items]}

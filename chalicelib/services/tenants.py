@@ -8,11 +8,12 @@ from chalicelib.auth.scope import system_scope, tenant_scope_for
 from chalicelib.auth.secrets import hash_secret
 from chalicelib.config import Settings
 from chalicelib.domain import audit, ids
-from chalicelib.domain.delegation import Status, effective_status
+from chalicelib.domain.delegation import Status
 from chalicelib.domain.principal import Principal, Role, TenantScope
 from chalicelib.errors import NotFound, ServiceUnavailable
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
+from chalicelib.services.delegations import status_of
 from chalicelib.store.agents import AgentRepository
 from chalicelib.store.audit import AuditRepository
 from chalicelib.store.credentials import CredentialRepository
@@ -117,9 +118,9 @@ class TenantService:
         outbound = {s.value: 0 for s in Status}
         try:
             for d in self._delegations.iter_inbound(scope):
-                inbound[_status(d, now)] += 1
+                inbound[status_of(d, now).value] += 1
             for r in self._delegations.iter_outbound(scope):
-                outbound[_status(r, now)] += 1
+                outbound[status_of(r, now).value] += 1
             return {
                 "tenant_id": scope.tenant_id,
                 "agents": self._agents.count(scope),
@@ -138,9 +139,3 @@ class TenantService:
         if tenant is None:
             raise NotFound()
         return tenant
-
-
-def _status(item: Any, now: int) -> str:
-    return effective_status(
-        Status(item.status), now=now, expires_at=item.expires_at, stepup_expires_at=item.stepup_expires_at
-    ).value

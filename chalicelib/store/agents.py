@@ -44,7 +44,7 @@ class AgentRepository:
             return None
 
     @store_errors
-    def list(self, scope: TenantScope, limit: int = 1000) -> list[AgentModel]:
+    def list_all(self, scope: TenantScope, limit: int = 1000) -> list[AgentModel]:
         return list(
             AgentModel.query(tenant_pk(scope.tenant_id), AgentModel.sk.startswith("AGENT#"), limit=limit)
         )

@@ -208,7 +208,8 @@ MAIN_MODELS: tuple[type[Model], ...] = (
 
 def configure(settings: Settings) -> None:
     """Point every model at the configured tables and endpoint (called once per container)."""
-    for model in (*MAIN_MODELS, AuditEventModel):
+    models: tuple[Any, ...] = (*MAIN_MODELS, AuditEventModel)
+    for model in models:
         meta: Any = model.Meta
         meta.table_name = settings.audit_table_name if model is AuditEventModel else settings.table_name
         meta.region = settings.aws_region

@@ -56,7 +56,7 @@ class PolicyRepository:
         tx.delete(item, PolicyModel.pk.exists())
 
     @store_errors
-    def list(self, scope: TenantScope, limit: int = 1000) -> list[PolicyModel]:
+    def list_all(self, scope: TenantScope, limit: int = 1000) -> list[PolicyModel]:
         return list(
             PolicyModel.query(tenant_pk(scope.tenant_id), PolicyModel.sk.startswith("POLICY#"), limit=limit)
         )

@@ -46,9 +46,23 @@ class LocalServer:
         self.log_path = self.state_dir.parent / f"server-{self.port}-{int(time.time() * 1000)}.log"
         log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.local", "--port", str(self.port),
-             "--state-dir", str(self.state_dir), "--quiet", "--snapshot-interval", "1"],
-            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "chalicelib.local",
+                "--port",
+                str(self.port),
+                "--state-dir",
+                str(self.state_dir),
+                "--quiet",
+                "--snapshot-interval",
+                "1",
+            ],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

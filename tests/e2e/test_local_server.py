@@ -25,8 +25,11 @@ def admin_token(server: LocalServer, tenant: str) -> str:
     admin = server.state["tenants"][tenant]["admin"]
     reply = requests.post(
         f"{server.url}/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": admin["client_id"],
-              "client_secret": admin["client_secret"]},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": admin["client_id"],
+            "client_secret": admin["client_secret"],
+        },
         timeout=10,
     )
     assert reply.status_code == 200, reply.text
@@ -74,7 +77,10 @@ def test_three_outcomes_and_verification_over_http(server: LocalServer) -> None:
     jwks = jwt.PyJWKClient(f"{server.url}/.well-known/jwks.json")
     key = jwks.get_signing_key_from_jwt(delegation_token)
     claims = jwt.decode(
-        delegation_token, key.key, algorithms=["RS256"], issuer=server.url,
+        delegation_token,
+        key.key,
+        algorithms=["RS256"],
+        issuer=server.url,
         audience=server.state["tenants"]["natsupply"]["audience"],
     )
     assert claims["scope"] == "stock.write" and claims["jti"] == body["delegation_id"]
@@ -82,8 +88,9 @@ def test_three_outcomes_and_verification_over_http(server: LocalServer) -> None:
     # ...and online against the registry.
     natsupply_admin = admin_token(server, "natsupply")
     headers = {"Authorization": f"Bearer {natsupply_admin}"}
-    verified = requests.post(f"{server.url}/delegations/verify", json={"token": delegation_token},
-                             headers=headers, timeout=10)
+    verified = requests.post(
+        f"{server.url}/delegations/verify", json={"token": delegation_token}, headers=headers, timeout=10
+    )
     assert verified.json()["active"] is True
 
     pending = request_delegation(server, token, "requisition.submit")
@@ -94,11 +101,15 @@ def test_three_outcomes_and_verification_over_http(server: LocalServer) -> None:
     assert blocked.status_code == 403
     assert blocked.json()["error"] == "access_denied"
 
-    revoked = requests.post(f"{server.url}/delegations/{body['delegation_id']}/revoke",
-                            headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    revoked = requests.post(
+        f"{server.url}/delegations/{body['delegation_id']}/revoke",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
     assert revoked.status_code == 200
-    after = requests.post(f"{server.url}/delegations/verify", json={"token": delegation_token},
-                          headers=headers, timeout=10)
+    after = requests.post(
+        f"{server.url}/delegations/verify", json={"token": delegation_token}, headers=headers, timeout=10
+    )
     assert after.json() == {"active": False}
 
 
@@ -107,8 +118,11 @@ def test_every_response_carries_request_id_and_security_headers(server: LocalSer
     assert reply.headers["x-request-id"] == "e2e-check-0001"
     assert reply.headers["X-Content-Type-Options"] == "nosniff"
     assert "max-age" in reply.headers["Strict-Transport-Security"]
-    bad = requests.post(f"{server.url}/delegations/request", data="{not json",
-                        headers={"Authorization": f"Bearer {agent_token(server)}",
-                                 "Content-Type": "application/json"}, timeout=10)
+    bad = requests.post(
+        f"{server.url}/delegations/request",
+        data="{not json",
+        headers={"Authorization": f"Bearer {agent_token(server)}", "Content-Type": "application/json"},
+        timeout=10,
+    )
     assert bad.status_code == 400
     assert set(bad.json()) == {"error", "error_description", "request_id"}

@@ -26,8 +26,11 @@ def test_data_survives_restart(tmp_path) -> None:  # type: ignore[no-untyped-def
     try:
         assert server.state["tenants"] == first_state["tenants"], "demo data must not be re-seeded"
         token = agent_token(server)  # the same credentials still work
-        got = requests.get(f"{server.url}/delegations/{delegation_id}",
-                           headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        got = requests.get(
+            f"{server.url}/delegations/{delegation_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
         assert got.status_code == 200 and got.json()["status"] == "ACTIVE"
         assert requests.get(f"{server.url}/.well-known/jwks.json", timeout=10).json() == jwks_before
     finally:

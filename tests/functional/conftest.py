@@ -98,7 +98,11 @@ class Stack:
         b = reply.body
         admin = b["admin"]
         return Tenant(
-            b["tenant_id"], b["name"], b["audience"], admin["client_id"], admin["client_secret"],
+            b["tenant_id"],
+            b["name"],
+            b["audience"],
+            admin["client_id"],
+            admin["client_secret"],
             self.token(admin["client_id"], admin["client_secret"]),
         )
 
@@ -106,20 +110,35 @@ class Stack:
         reply = self.call("POST", "/agents", tenant.admin_token, {"name": name})
         assert reply.status == 201, reply.body
         b = reply.body
-        return Agent(b["agent_id"], tenant, b["client_id"], b["client_secret"],
-                     self.token(b["client_id"], b["client_secret"]))
+        return Agent(
+            b["agent_id"],
+            tenant,
+            b["client_id"],
+            b["client_secret"],
+            self.token(b["client_id"], b["client_secret"]),
+        )
 
-    def policy(self, tenant: Tenant, action: str, effect: str, requester: Tenant | None = None, **extra: Any) -> Reply:
-        body = {"action": action, "effect": effect,
-                "requesting_tenant_id": requester.tenant_id if requester else None, **extra}
+    def policy(
+        self, tenant: Tenant, action: str, effect: str, requester: Tenant | None = None, **extra: Any
+    ) -> Reply:
+        body = {
+            "action": action,
+            "effect": effect,
+            "requesting_tenant_id": requester.tenant_id if requester else None,
+            **extra,
+        }
         reply = self.call("PUT", "/policies", tenant.admin_token, body)
         assert reply.status in (200, 201), reply.body
         return reply
 
     def request(self, agent: Agent, receiving: Tenant | str, action: str, **extra: Any) -> Reply:
         target = receiving if isinstance(receiving, str) else receiving.tenant_id
-        return self.call("POST", "/delegations/request", agent.token,
-                         {"receiving_tenant_id": target, "action": action, **extra})
+        return self.call(
+            "POST",
+            "/delegations/request",
+            agent.token,
+            {"receiving_tenant_id": target, "action": action, **extra},
+        )
 
     def verify(self, token: str, caller_token: str) -> Reply:
         return self.call("POST", "/delegations/verify", caller_token, {"token": token})
