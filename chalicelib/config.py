@@ -29,6 +29,8 @@ MAX_BODY_BYTES = "VAULTGUARD_MAX_BODY_BYTES"
 CORS_ORIGINS = "VAULTGUARD_CORS_ORIGINS"
 SCRYPT_N = "VAULTGUARD_SCRYPT_N"
 DEBUG = "VAULTGUARD_DEBUG"
+RATE_DELEGATIONS_PER_MINUTE = "VAULTGUARD_RATE_DELEGATIONS_PER_MINUTE"
+RATE_CLIENT_REQUESTS_PER_15_MINUTES = "VAULTGUARD_RATE_CLIENT_REQUESTS_PER_15_MINUTES"
 
 
 def _int(env: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -63,6 +65,8 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     scrypt_n: int = 2**14
+    rate_delegations_per_minute: int = 20
+    rate_client_requests_per_15_minutes: int = 200
     debug: bool = False
 
     @classmethod
@@ -93,6 +97,10 @@ class Settings:
             max_body_bytes=_int(env, MAX_BODY_BYTES, 64 * 1024, 1024, 6 * 1024 * 1024),
             cors_origins=origins,
             scrypt_n=_int(env, SCRYPT_N, 2**14, 2**4, 2**20),
+            rate_delegations_per_minute=_int(env, RATE_DELEGATIONS_PER_MINUTE, 20, 0, 1_000_000),
+            rate_client_requests_per_15_minutes=_int(
+                env, RATE_CLIENT_REQUESTS_PER_15_MINUTES, 200, 0, 10_000_000
+            ),
             debug=env.get(DEBUG, "").lower() in ("1", "true", "yes"),
         )
 

@@ -13,7 +13,7 @@ from chalice.app import Request
 
 from chalicelib.api._context import REQUEST_ID_HEADER, adopt_request_id
 from chalicelib.config import get_settings
-from chalicelib.observability import logger
+from chalicelib.observability import flush_metrics, logger, record_request
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
@@ -44,15 +44,18 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
             headers.setdefault(name, value)
         headers.setdefault("Cache-Control", "no-store")
         _cors(event, headers)
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
         logger.info(
             "request",
             extra={
                 "method": event.method,
                 "path": event.path,
                 "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "duration_ms": duration_ms,
             },
         )
+        record_request(response.status_code, duration_ms)
+        flush_metrics()
         return response
     finally:
         logger.remove_keys(["request_id"])

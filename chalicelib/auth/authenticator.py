@@ -42,11 +42,13 @@ class Authenticator:
         lookup: AuthenticationLookup,
         verifier: Callable[[], TokenVerifier],
         on_failed_secret: Callable[[CredentialModel, str], None] | None = None,
+        count_request: Callable[[str | None, str], None] | None = None,
     ) -> None:
         self._settings = settings
         self._lookup = lookup
         self._verifier = verifier
         self._on_failed_secret = on_failed_secret
+        self._count_request = count_request or (lambda tenant_id, client_id: None)
 
     def bearer(self, authorization: str | None) -> Principal:
         """The principal of an `Authorization: Bearer <API token>` header (RFC 6750)."""
@@ -84,6 +86,7 @@ class Authenticator:
             or cred.subject != claims.get("sub")
         ):
             raise InvalidToken()
+        self._count_request(cred.tenant_id, cred.client_id)
         return principal_of(cred)
 
     def client(
@@ -102,6 +105,7 @@ class Authenticator:
         if cred is None:
             burn_time(self._settings.scrypt_n)
             raise InvalidClient()
+        self._count_request(cred.tenant_id, cred.client_id)
         if not verify_secret(secret, cred.secret_hash):
             if self._on_failed_secret is not None:
                 self._on_failed_secret(cred, request_id)

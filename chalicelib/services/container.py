@@ -14,6 +14,7 @@ from chalicelib.services.delegations import DelegationService
 from chalicelib.services.oauth import ClientCredentialsGrant, TokenEndpoint, record_failed_secret
 from chalicelib.services.platform import PlatformService
 from chalicelib.services.policies import PolicyService
+from chalicelib.services.ratelimit import RateLimiter
 from chalicelib.services.tenants import TenantService
 from chalicelib.services.verification import VerificationService
 from chalicelib.store import models
@@ -23,6 +24,7 @@ from chalicelib.store.credentials import AuthenticationLookup, CredentialReposit
 from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
 from chalicelib.store.policies import PolicyRepository
+from chalicelib.store.ratelimits import RateLimitRepository
 from chalicelib.store.tenants import TenantRepository
 from chalicelib.tokens import KeySet, KmsSigner, LocalKeySigner, Signer, TokenVerifier
 
@@ -70,7 +72,12 @@ class Container:
             AuthenticationLookup(),
             lambda: self.verifier,
             on_failed_secret=record_failed_secret(self.db, self.auditor),
+            count_request=self.rate_limiter.client_request,
         )
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(self.settings, RateLimitRepository())
 
     @cached_property
     def token_endpoint(self) -> TokenEndpoint:
@@ -106,6 +113,7 @@ class Container:
             self.delegation_repo,
             self.auditor,
             _LazySigner(self),
+            self.rate_limiter,
         )
 
     @cached_property

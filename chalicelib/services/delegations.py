@@ -29,8 +29,10 @@ from chalicelib.errors import (
     NotFound,
     ServiceUnavailable,
 )
+from chalicelib.observability import count_decision
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit, iso
+from chalicelib.services.ratelimit import RateLimiter
 from chalicelib.store.db import Database, StoreError
 from chalicelib.store.delegations import DelegationRepository
 from chalicelib.store.models import DelegationModel, DelegationRefModel, TenantModel
@@ -110,6 +112,7 @@ class DelegationService:
         delegations: DelegationRepository,
         auditor: AuditService,
         signer: Signer,
+        rate_limiter: RateLimiter,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -118,6 +121,7 @@ class DelegationService:
         self._delegations = delegations
         self._auditor = auditor
         self._signer = signer
+        self._rate_limiter = rate_limiter
 
     # -- request ---------------------------------------------------------------------------
 
@@ -125,6 +129,7 @@ class DelegationService:
         """Decide a delegation request under the receiving tenant's policy."""
         principal = _agent(call)
         requesting = own_scope(principal)
+        self._rate_limiter.delegation_request(requesting.tenant_id, principal.subject)
         if idempotency_key:
             replay = self._replay(call, requesting, idempotency_key, req)
             if replay is not None:
@@ -147,6 +152,7 @@ class DelegationService:
             raise ServiceUnavailable() from exc
         if tenant is None or policy is None or policy.effect is Effect.BLOCK:
             self._block(call, requesting, receiving if tenant is not None else None, req)
+            count_decision("BLOCK")
             raise AccessDenied()
         assert principal.tenant_id is not None
         try:
@@ -242,6 +248,7 @@ class DelegationService:
                 expires_at=now + IDEMPOTENCY_SECONDS,
             )
         commit(tx)
+        count_decision(record.decision)
         return self._outcome(record, token, now)
 
     def _issue(self, record: DelegationModel, now: int) -> str:

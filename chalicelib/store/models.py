@@ -168,6 +168,13 @@ class IdempotencyModel(_MainTable):
     ttl = NumberAttribute()
 
 
+class RateCounterModel(_MainTable):
+    """A fixed-window request counter (`RATE#<kind>#<subject>#<window start>`)."""
+
+    n = NumberAttribute(default=0)
+    ttl = NumberAttribute()
+
+
 class AuditEventModel(Model):
     """Append-only: put with attribute_not_exists, never updated or deleted."""
 
@@ -203,6 +210,7 @@ MAIN_MODELS: tuple[type[Model], ...] = (
     DelegationModel,
     DelegationRefModel,
     IdempotencyModel,
+    RateCounterModel,
 )
 
 

@@ -1,0 +1,49 @@
+"""Request budgets: 429 with Retry-After once a client or an agent spends its budget."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.services import container as container_module
+from tests.functional.conftest import Stack
+
+
+@pytest.fixture
+def limited(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    monkeypatch.setenv("VAULTGUARD_RATE_DELEGATIONS_PER_MINUTE", "3")
+    monkeypatch.setenv("VAULTGUARD_RATE_CLIENT_REQUESTS_PER_15_MINUTES", "12")
+    container_module.reset()
+    from app import app
+
+    with Client(app, stage_name="local") as client:
+        yield Stack(client)
+
+
+def test_agent_delegation_budget_per_minute(limited: Stack) -> None:
+    medicore, natsupply = limited.tenant("MediCore"), limited.tenant("NatSupply")
+    agent = limited.agent(medicore)
+    limited.policy(natsupply, "stock.write", "ALLOW", medicore)
+
+    statuses = [limited.request(agent, natsupply, "stock.write").status for _ in range(3)]
+    assert statuses == [201, 201, 201]
+
+    refused = limited.request(agent, natsupply, "stock.write")
+    assert refused.status == 429
+    assert refused.body["error"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    # The refused request changed nothing: still three delegations.
+    listed = limited.call("GET", "/delegations?direction=outbound", medicore.admin_token)
+    assert len(listed.body["delegations"]) == 3
+
+
+def test_client_budget_counts_every_request_of_that_client_only(limited: Stack) -> None:
+    tenant = limited.tenant("MediCore")  # one request spent on the token
+    replies = [limited.call("GET", "/agents", tenant.admin_token).status for _ in range(12)]
+    assert replies[:11] == [200] * 11
+    assert replies[11] == 429
+    # Another client is unaffected.
+    other = limited.tenant("NatSupply")
+    assert limited.call("GET", "/agents", other.admin_token).status == 200
