@@ -28,7 +28,6 @@ ACCESS_TOKEN_TTL = "VAULTGUARD_ACCESS_TOKEN_TTL"
 MAX_BODY_BYTES = "VAULTGUARD_MAX_BODY_BYTES"
 CORS_ORIGINS = "VAULTGUARD_CORS_ORIGINS"
 SCRYPT_N = "VAULTGUARD_SCRYPT_N"
-DEBUG = "VAULTGUARD_DEBUG"
 RATE_DELEGATIONS_PER_MINUTE = "VAULTGUARD_RATE_DELEGATIONS_PER_MINUTE"
 RATE_CLIENT_REQUESTS_PER_15_MINUTES = "VAULTGUARD_RATE_CLIENT_REQUESTS_PER_15_MINUTES"
 
@@ -67,7 +66,6 @@ class Settings:
     scrypt_n: int = 2**14
     rate_delegations_per_minute: int = 20
     rate_client_requests_per_15_minutes: int = 200
-    debug: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -101,7 +99,6 @@ class Settings:
             rate_client_requests_per_15_minutes=_int(
                 env, RATE_CLIENT_REQUESTS_PER_15_MINUTES, 200, 0, 10_000_000
             ),
-            debug=env.get(DEBUG, "").lower() in ("1", "true", "yes"),
         )
 
 

@@ -486,7 +486,8 @@ class DelegationService:
 
     def active_record(self, call: Call, claims: dict[str, Any], token: str) -> DelegationModel | None:
         """The registry half of verification: the delegation the verified claims name,
-        if it belongs to the caller's tenant and is ACTIVE, unexpired and this very token."""
+        if it belongs to the caller's tenant, is ACTIVE, unexpired and this very token, and
+        the requesting tenant has not been disabled since."""
         principal = _principal(call)
         scope = own_scope(principal)
         jti = claims.get("jti")
@@ -496,17 +497,18 @@ class DelegationService:
             return None
         try:
             record = self._delegations.get(scope, jti)
+            if (
+                record is None
+                or status_of(record, call.epoch) is not Status.ACTIVE
+                or record.token_sha256 != token_fingerprint(token)
+                or record.agent_id != claims.get("sub")
+                or record.action != claims.get("scope")
+            ):
+                return None
+            requester = self._tenants.get(counterpart_scope(principal, record.requesting_tenant_id))
         except StoreError as exc:
             raise ServiceUnavailable() from exc
-        if (
-            record is None
-            or status_of(record, call.epoch) is not Status.ACTIVE
-            or record.token_sha256 != token_fingerprint(token)
-            or record.agent_id != claims.get("sub")
-            or record.action != claims.get("scope")
-        ):
-            return None
-        return record
+        return record if requester is not None and requester.status == "ACTIVE" else None
 
     def record_use(self, call: Call, record: DelegationModel, token: str) -> None:
         principal = _principal(call)
