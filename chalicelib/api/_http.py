@@ -150,7 +150,8 @@ def endpoint(
                 result = handler(Ctx(request, principal, container, request_id), **params)
             except VaultGuardError as exc:
                 if exc.status_code >= 500:
-                    logger.warning("request failed", extra={"error": exc.error, "cause": repr(exc.__cause__)})
+                    detail = getattr(exc, "detail", None) or repr(exc.__cause__)
+                    logger.warning("request failed", extra={"error": exc.error, "detail": detail})
                 return error_response(exc, request_id)
             except Exception:
                 logger.exception("unhandled error")

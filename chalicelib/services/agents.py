@@ -10,12 +10,12 @@ from chalicelib.auth.secrets import hash_secret
 from chalicelib.config import Settings
 from chalicelib.domain import audit, ids
 from chalicelib.domain.principal import Role, TenantScope
-from chalicelib.errors import Conflict, NotFound, ServiceUnavailable
+from chalicelib.errors import Conflict, NotFound
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
 from chalicelib.store.agents import AgentRepository
 from chalicelib.store.credentials import CredentialRepository
-from chalicelib.store.db import Database, StoreError
+from chalicelib.store.db import Database
 from chalicelib.store.models import AgentModel, CredentialModel
 
 
@@ -78,10 +78,7 @@ class AgentService:
 
     def list(self, call: Call) -> dict[str, Any]:
         assert call.principal is not None
-        try:
-            agents = self._agents.list_all(own_scope(call.principal))
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        agents = self._agents.list_all(own_scope(call.principal))
         return {"agents": [agent_view(a) for a in agents]}
 
     def get(self, call: Call, agent_id: str) -> dict[str, Any]:
@@ -122,11 +119,8 @@ class AgentService:
     def _require(self, scope: TenantScope, agent_id: str) -> tuple[AgentModel, CredentialModel]:
         if not ids.AGENT_ID.fullmatch(agent_id):
             raise NotFound()
-        try:
-            agent = self._agents.get(scope, agent_id)
-            cred = self._credentials.get(scope, agent.client_id) if agent else None
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        agent = self._agents.get(scope, agent_id)
+        cred = self._credentials.get(scope, agent.client_id) if agent else None
         if agent is None or cred is None:
             raise NotFound()
         return agent, cred

@@ -8,10 +8,10 @@ from ulid import ULID
 
 from chalicelib.domain.audit import AuditEvent
 from chalicelib.domain.principal import TenantScope
-from chalicelib.errors import InvalidRequest, ServiceUnavailable
+from chalicelib.errors import InvalidRequest
 from chalicelib.services.call import Call
 from chalicelib.store.audit import AuditRepository, decode_cursor
-from chalicelib.store.db import StoreError, WriteTransaction
+from chalicelib.store.db import WriteTransaction
 
 
 class AuditService:
@@ -61,16 +61,13 @@ class AuditService:
             sk = decode_cursor(cursor)
             if sk is None:
                 raise InvalidRequest("The cursor is malformed.")
-        try:
-            events, next_cursor = self._repository.query(
-                scope,
-                limit=limit,
-                cursor=sk,
-                types=types,
-                delegation_id=delegation_id,
-                since=since,
-                until=until,
-            )
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        events, next_cursor = self._repository.query(
+            scope,
+            limit=limit,
+            cursor=sk,
+            types=types,
+            delegation_id=delegation_id,
+            since=since,
+            until=until,
+        )
         return {"events": [e.as_dict() for e in events], "next_cursor": next_cursor}

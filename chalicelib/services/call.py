@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from chalicelib.domain.audit import Actor
 from chalicelib.domain.principal import Principal
-from chalicelib.errors import Conflict, ServiceUnavailable, VaultGuardError
-from chalicelib.store.db import ConditionFailed, StoreError, WriteTransaction
+from chalicelib.errors import Conflict, VaultGuardError
+from chalicelib.store.db import ConditionFailed, WriteTransaction
 
 
 def iso(epoch: float) -> str:
@@ -43,5 +43,3 @@ def commit(tx: WriteTransaction, conflict: VaultGuardError | None = None) -> Non
         tx.commit()
     except ConditionFailed as exc:
         raise (conflict or Conflict()) from exc
-    except StoreError as exc:
-        raise ServiceUnavailable() from exc

@@ -33,7 +33,7 @@ from chalicelib.observability import count_decision
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit, iso
 from chalicelib.services.ratelimit import RateLimiter
-from chalicelib.store.db import Database, StoreError
+from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
 from chalicelib.store.models import DelegationModel, DelegationRefModel, TenantModel
 from chalicelib.store.policies import PolicyRepository
@@ -135,21 +135,16 @@ class DelegationService:
             if replay is not None:
                 return replay
         receiving = counterpart_scope(principal, req.receiving_tenant_id)
-        try:
-            tenant = (
-                self._tenants.get(receiving) if ids.TENANT_ID.fullmatch(req.receiving_tenant_id) else None
+        tenant = self._tenants.get(receiving) if ids.TENANT_ID.fullmatch(req.receiving_tenant_id) else None
+        policy = (
+            resolve(
+                self._policies.candidates(receiving, requesting.tenant_id, req.action),
+                requesting.tenant_id,
+                req.action,
             )
-            policy = (
-                resolve(
-                    self._policies.candidates(receiving, requesting.tenant_id, req.action),
-                    requesting.tenant_id,
-                    req.action,
-                )
-                if tenant is not None and tenant.status == "ACTIVE"
-                else None
-            )
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+            if tenant is not None and tenant.status == "ACTIVE"
+            else None
+        )
         if tenant is None or policy is None or policy.effect is Effect.BLOCK:
             self._block(call, requesting, receiving if tenant is not None else None, req)
             count_decision("BLOCK")
@@ -314,16 +309,13 @@ class DelegationService:
         """The original answer for a repeated Idempotency-Key, rebuilt without storing tokens:
         RS256 (PKCS#1 v1.5) is deterministic, so re-signing the same claims yields the same token."""
         principal = _agent(call)
-        try:
-            idem = self._delegations.get_idempotency(requesting, principal.subject, key)
-            if idem is None or idem.expires_at <= call.epoch:
-                return None
-            if idem.request_hash != req.fingerprint():
-                raise IdempotencyKeyReused()
-            receiving = counterpart_scope(principal, req.receiving_tenant_id)
-            record = self._delegations.get(receiving, idem.delegation_id)
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        idem = self._delegations.get_idempotency(requesting, principal.subject, key)
+        if idem is None or idem.expires_at <= call.epoch:
+            return None
+        if idem.request_hash != req.fingerprint():
+            raise IdempotencyKeyReused()
+        receiving = counterpart_scope(principal, req.receiving_tenant_id)
+        record = self._delegations.get(receiving, idem.delegation_id)
         if record is None:
             return None
         status = status_of(record, call.epoch)
@@ -342,14 +334,11 @@ class DelegationService:
         scope = own_scope(principal)
         if not ids.DELEGATION_ID.fullmatch(delegation_id):
             raise NotFound()
-        try:
-            if principal.role is Role.ADMIN:
-                record = self._delegations.get(scope, delegation_id)
-                if record is not None:
-                    return delegation_view(record, call.epoch, "inbound")
-            ref = self._delegations.get_ref(scope, delegation_id)
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        if principal.role is Role.ADMIN:
+            record = self._delegations.get(scope, delegation_id)
+            if record is not None:
+                return delegation_view(record, call.epoch, "inbound")
+        ref = self._delegations.get_ref(scope, delegation_id)
         if ref is None or (principal.role is Role.AGENT and ref.agent_id != principal.subject):
             raise NotFound()
         return delegation_view(ref, call.epoch, "outbound")
@@ -368,20 +357,13 @@ class DelegationService:
                 return False
             return status is None or status_of(item, now) is status
 
-        try:
-            items: list[Any]
-            if direction == "inbound":
-                if principal.role is not Role.ADMIN:
-                    raise Forbidden("Agents list only their own outbound delegations.")
-                items, next_cursor = self._delegations.list_inbound(
-                    scope, keep=keep, limit=limit, cursor=cursor
-                )
-            else:
-                items, next_cursor = self._delegations.list_outbound(
-                    scope, keep=keep, limit=limit, cursor=cursor
-                )
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        items: list[Any]
+        if direction == "inbound":
+            if principal.role is not Role.ADMIN:
+                raise Forbidden("Agents list only their own outbound delegations.")
+            items, next_cursor = self._delegations.list_inbound(scope, keep=keep, limit=limit, cursor=cursor)
+        else:
+            items, next_cursor = self._delegations.list_outbound(scope, keep=keep, limit=limit, cursor=cursor)
         return {
             "delegations": [delegation_view(i, now, direction) for i in items],
             "next_cursor": next_cursor,
@@ -401,21 +383,15 @@ class DelegationService:
     def revoke_for_agent(self, call: Call, scope: TenantScope, agent_id: str) -> int:
         """Revoke every live delegation of a disabled agent; the number revoked."""
         revoked = 0
-        try:
-            refs = [
-                r
-                for r in self._delegations.iter_outbound(scope)
-                if r.agent_id == agent_id and status_of(r, call.epoch) in LIVE_STATUSES
-            ]
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        refs = [
+            r
+            for r in self._delegations.iter_outbound(scope)
+            if r.agent_id == agent_id and status_of(r, call.epoch) in LIVE_STATUSES
+        ]
         for ref in refs:
-            try:
-                record = self._delegations.get(
-                    counterpart_scope(_principal(call), ref.receiving_tenant_id), ref.delegation_id
-                )
-            except StoreError as exc:
-                raise ServiceUnavailable() from exc
+            record = self._delegations.get(
+                counterpart_scope(_principal(call), ref.receiving_tenant_id), ref.delegation_id
+            )
             if record is not None and self._revoke(call, record, ref, reason="agent_disabled"):
                 revoked += 1
         return revoked
@@ -427,21 +403,18 @@ class DelegationService:
         scope = own_scope(principal)
         if not ids.DELEGATION_ID.fullmatch(delegation_id):
             raise NotFound()
-        try:
-            record = self._delegations.get(scope, delegation_id) if principal.role is Role.ADMIN else None
-            if record is not None:
-                ref = self._delegations.get_ref(
-                    counterpart_scope(principal, record.requesting_tenant_id), delegation_id
-                )
-            else:
-                ref = self._delegations.get_ref(scope, delegation_id)
-                if ref is None or (principal.role is Role.AGENT and ref.agent_id != principal.subject):
-                    raise NotFound()
-                record = self._delegations.get(
-                    counterpart_scope(principal, ref.receiving_tenant_id), delegation_id
-                )
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        record = self._delegations.get(scope, delegation_id) if principal.role is Role.ADMIN else None
+        if record is not None:
+            ref = self._delegations.get_ref(
+                counterpart_scope(principal, record.requesting_tenant_id), delegation_id
+            )
+        else:
+            ref = self._delegations.get_ref(scope, delegation_id)
+            if ref is None or (principal.role is Role.AGENT and ref.agent_id != principal.subject):
+                raise NotFound()
+            record = self._delegations.get(
+                counterpart_scope(principal, ref.receiving_tenant_id), delegation_id
+            )
         if record is None or ref is None:
             raise NotFound()
         return record, ref
@@ -495,19 +468,16 @@ class DelegationService:
             return None
         if not ids.DELEGATION_ID.fullmatch(jti):
             return None
-        try:
-            record = self._delegations.get(scope, jti)
-            if (
-                record is None
-                or status_of(record, call.epoch) is not Status.ACTIVE
-                or record.token_sha256 != token_fingerprint(token)
-                or record.agent_id != claims.get("sub")
-                or record.action != claims.get("scope")
-            ):
-                return None
-            requester = self._tenants.get(counterpart_scope(principal, record.requesting_tenant_id))
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        record = self._delegations.get(scope, jti)
+        if (
+            record is None
+            or status_of(record, call.epoch) is not Status.ACTIVE
+            or record.token_sha256 != token_fingerprint(token)
+            or record.agent_id != claims.get("sub")
+            or record.action != claims.get("scope")
+        ):
+            return None
+        requester = self._tenants.get(counterpart_scope(principal, record.requesting_tenant_id))
         return record if requester is not None and requester.status == "ACTIVE" else None
 
     def record_use(self, call: Call, record: DelegationModel, token: str) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 from chalicelib.auth.scope import own_scope
 from chalicelib.domain import audit
 from chalicelib.domain.policy import Policy, parse_policy_id
-from chalicelib.errors import NotFound, ServiceUnavailable
+from chalicelib.errors import NotFound
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
-from chalicelib.store.db import Database, StoreError
+from chalicelib.store.db import Database
 from chalicelib.store.models import PolicyModel
 from chalicelib.store.policies import PolicyRepository
 
@@ -38,10 +38,7 @@ class PolicyService:
         """Create or replace the rule for (action, requester); True when it is new."""
         assert call.principal is not None
         scope = own_scope(call.principal)
-        try:
-            existing = self._policies.get(scope, policy.action, policy.requesting_tenant_id)
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        existing = self._policies.get(scope, policy.action, policy.requesting_tenant_id)
         tx = self._db.transaction()
         item = self._policies.put(
             tx,
@@ -69,10 +66,7 @@ class PolicyService:
 
     def list(self, call: Call) -> dict[str, Any]:
         assert call.principal is not None
-        try:
-            items = self._policies.list_all(own_scope(call.principal))
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        items = self._policies.list_all(own_scope(call.principal))
         return {"policies": [policy_view(i) for i in items]}
 
     def delete(self, call: Call, policy_id: str) -> dict[str, Any]:
@@ -81,10 +75,7 @@ class PolicyService:
         key = parse_policy_id(policy_id)
         if key is None:
             raise NotFound()
-        try:
-            item = self._policies.get(scope, *key)
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        item = self._policies.get(scope, *key)
         if item is None:
             raise NotFound()
         tx = self._db.transaction()

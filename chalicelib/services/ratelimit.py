@@ -7,8 +7,7 @@ import time
 
 from chalicelib.auth.scope import system_scope
 from chalicelib.config import Settings
-from chalicelib.errors import RateLimited, ServiceUnavailable
-from chalicelib.store.db import StoreError
+from chalicelib.errors import RateLimited
 from chalicelib.store.ratelimits import RateLimitRepository
 
 CLIENT_WINDOW = 15 * 60
@@ -35,11 +34,8 @@ class RateLimiter:
         if limit <= 0:
             return
         scope = system_scope(tenant_id) if tenant_id else None
-        try:
-            retry_after = self._repository.hit(
-                scope, kind, subject, limit=limit, window=window, now=int(time.time())
-            )
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        retry_after = self._repository.hit(
+            scope, kind, subject, limit=limit, window=window, now=int(time.time())
+        )
         if retry_after is not None:
             raise RateLimited(retry_after)

@@ -10,14 +10,14 @@ from chalicelib.config import Settings
 from chalicelib.domain import audit, ids
 from chalicelib.domain.delegation import Status
 from chalicelib.domain.principal import Principal, Role, TenantScope
-from chalicelib.errors import NotFound, ServiceUnavailable
+from chalicelib.errors import NotFound
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
 from chalicelib.services.delegations import status_of
 from chalicelib.store.agents import AgentRepository
 from chalicelib.store.audit import AuditRepository
 from chalicelib.store.credentials import CredentialRepository
-from chalicelib.store.db import Database, StoreError
+from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
 from chalicelib.store.models import TenantModel, TenantRefModel
 from chalicelib.store.policies import PolicyRepository
@@ -90,10 +90,7 @@ class TenantService:
         return tenant_view(self._require(tenant_scope_for(principal, tenant_id)))
 
     def list(self, principal: Principal) -> dict[str, Any]:
-        try:
-            refs = self._tenants.list_for_platform(principal)
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        refs = self._tenants.list_for_platform(principal)
         return {"tenants": [tenant_view(r) for r in refs]}
 
     def set_status(self, call: Call, tenant_id: str, status: str) -> dict[str, Any]:
@@ -116,26 +113,20 @@ class TenantService:
     def counts(self, scope: TenantScope, now: int) -> dict[str, Any]:
         inbound = {s.value: 0 for s in Status}
         outbound = {s.value: 0 for s in Status}
-        try:
-            for d in self._delegations.iter_inbound(scope):
-                inbound[status_of(d, now).value] += 1
-            for r in self._delegations.iter_outbound(scope):
-                outbound[status_of(r, now).value] += 1
-            return {
-                "tenant_id": scope.tenant_id,
-                "agents": self._agents.count(scope),
-                "policies": self._policies.count(scope),
-                "delegations": {"inbound": inbound, "outbound": outbound},
-                "audit_events": self._audit_log.count(scope),
-            }
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        for d in self._delegations.iter_inbound(scope):
+            inbound[status_of(d, now).value] += 1
+        for r in self._delegations.iter_outbound(scope):
+            outbound[status_of(r, now).value] += 1
+        return {
+            "tenant_id": scope.tenant_id,
+            "agents": self._agents.count(scope),
+            "policies": self._policies.count(scope),
+            "delegations": {"inbound": inbound, "outbound": outbound},
+            "audit_events": self._audit_log.count(scope),
+        }
 
     def _require(self, scope: TenantScope) -> TenantModel:
-        try:
-            tenant = self._tenants.get(scope)
-        except StoreError as exc:
-            raise ServiceUnavailable() from exc
+        tenant = self._tenants.get(scope)
         if tenant is None:
             raise NotFound()
         return tenant

@@ -10,10 +10,9 @@ from typing import Any
 
 from chalicelib.auth.scope import own_scope
 from chalicelib.domain.delegation import DELEGATION_TOKEN_TYP
-from chalicelib.errors import Conflict, NotFound, ServiceUnavailable
+from chalicelib.errors import Conflict, NotFound
 from chalicelib.services.call import Call
 from chalicelib.services.delegations import DelegationService
-from chalicelib.store.db import StoreError
 from chalicelib.store.tenants import TenantRepository
 from chalicelib.tokens import TokenRejected, TokenVerifier, token_fingerprint
 
@@ -96,10 +95,7 @@ class VerificationService:
         scope = own_scope(call.principal)
         cached = self._audiences.get(scope.tenant_id)
         if cached is None:
-            try:
-                tenant = self._tenants.get(scope)
-            except StoreError as exc:
-                raise ServiceUnavailable() from exc
+            tenant = self._tenants.get(scope)
             if tenant is None:
                 return None
             cached = self._audiences[scope.tenant_id] = tenant.audience

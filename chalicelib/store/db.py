@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
+from botocore.exceptions import BotoCoreError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -12,12 +15,19 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import Settings
+from chalicelib.errors import ServiceUnavailable
 
 MAX_TRANSACTION_ITEMS = 100
+_T = TypeVar("_T")
 
 
-class StoreError(Exception):
-    """The store could not be reached or answered with an error (maps to 503)."""
+class StoreError(ServiceUnavailable):
+    """The store could not be reached or answered with an error: a 503 for the caller,
+    whose description stays generic (the detail is for the log only)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__()
+        self.detail = detail
 
 
 class ConditionFailed(Exception):
@@ -93,9 +103,6 @@ class WriteTransaction:
 
 def store_errors(func: Any) -> Any:
     """Turn any pynamodb/botocore failure inside a repository call into StoreError."""
-    import functools
-
-    from botocore.exceptions import BotoCoreError
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -105,3 +112,11 @@ def store_errors(func: Any) -> Any:
             raise StoreError(f"{func.__qualname__}: {exc}") from exc
 
     return wrapper
+
+
+def guarded(items: Iterable[_T]) -> Iterator[_T]:
+    """Iterate a lazy query, turning a failure half-way into StoreError."""
+    try:
+        yield from items
+    except (PynamoDBException, BotoCoreError) as exc:
+        raise StoreError(f"query failed: {exc}") from exc

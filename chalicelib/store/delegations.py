@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from pynamodb.expressions.update import Action
 
 from chalicelib.domain.principal import TenantScope
-from chalicelib.store.db import WriteTransaction, store_errors
+from chalicelib.store.db import WriteTransaction, guarded, store_errors
 from chalicelib.store.models import (
     DelegationModel,
     DelegationRefModel,
@@ -110,13 +110,11 @@ class DelegationRepository:
     ) -> tuple[list[DelegationRefModel], str | None]:
         return _collect(DelegationRefModel, scope, DLGREF, keep, limit, cursor)
 
-    @store_errors
     def iter_inbound(self, scope: TenantScope) -> Iterator[DelegationModel]:
-        return iter(DelegationModel.query(tenant_pk(scope.tenant_id), DelegationModel.sk.startswith(DLG)))
+        return guarded(DelegationModel.query(tenant_pk(scope.tenant_id), DelegationModel.sk.startswith(DLG)))
 
-    @store_errors
     def iter_outbound(self, scope: TenantScope) -> Iterator[DelegationRefModel]:
-        return iter(
+        return guarded(
             DelegationRefModel.query(tenant_pk(scope.tenant_id), DelegationRefModel.sk.startswith(DLGREF))
         )
 

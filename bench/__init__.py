@@ -1,0 +1,1 @@
+"""VaultGuard benchmarks: `python -m bench` (see bench/README.md). Not collected by pytest."""
