@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.domain.principal import Principal, Role, TenantScope
+from chalicelib.errors import Forbidden
 from chalicelib.store.db import WriteTransaction, store_errors
 from chalicelib.store.models import PLATFORM_PK, TenantModel, TenantRefModel, tenant_pk
 
@@ -51,5 +52,5 @@ class TenantRepository:
     def list_for_platform(self, principal: Principal, limit: int = 1000) -> list[TenantRefModel]:
         """Every tenant, from the platform's own index partition (never a table scan)."""
         if principal.role is not Role.PLATFORM:
-            raise PermissionError("only the platform operator lists tenants")
+            raise Forbidden("Only the platform operator lists tenants.")
         return list(TenantRefModel.query(PLATFORM_PK, TenantRefModel.sk.startswith("TENANT#"), limit=limit))
