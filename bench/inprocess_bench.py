@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import cProfile
+import functools
 import io
 import json
 import os
@@ -57,13 +58,39 @@ class MotoMeter:
                 meter.ns += time.perf_counter_ns() - t0
                 meter.calls += 1
 
-        BotocoreStubber.__call__ = timed  # type: ignore[method-assign]
+        BotocoreStubber.__call__ = timed  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
         from moto.core.botocore_stubber import BotocoreStubber
 
         BotocoreStubber.__call__ = self._original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def dynamodb_calls() -> Iterator[list[str]]:
+    """The DynamoDB operations made inside the block, in order (e.g. `GetItem TENANT`)."""
+    import botocore.client
+
+    calls: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def spy(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        detail = ""
+        if operation == "TransactWriteItems":
+            detail = f"{len(params.get('TransactItems', []))} items"
+        elif operation == "BatchGetItem":
+            detail = f"{sum(len(v.get('Keys', [])) for v in params.get('RequestItems', {}).values())} keys"
+        elif "Key" in params:
+            detail = str(params["Key"].get("sk", {}).get("S", "")).split("#", 1)[0]
+        calls.append(f"{operation} {detail}".strip())
+        return original(client, operation, params)
+
+    botocore.client.BaseClient._make_api_call = spy
+    try:
+        yield calls
+    finally:
+        botocore.client.BaseClient._make_api_call = original
 
 
 @dataclass
@@ -144,12 +171,17 @@ def moto_world() -> Iterator[World]:
                 client = Client(app, stage_name="local", project_dir=str(ROOT))
 
                 def call(
-                    method: str, path: str, token: str | None = None, body: Any = None, form: str | None = None
+                    method: str,
+                    path: str,
+                    token: str | None = None,
+                    body: Any = None,
+                    form: str | None = None,
                 ) -> tuple[int, Any]:
                     headers = dict(FORM_CT if form is not None else JSON_CT)
                     if token:
                         headers["authorization"] = f"Bearer {token}"
-                    payload = form if form is not None else (json.dumps(body) if body is not None else b"")
+                    text = form if form is not None else (json.dumps(body) if body is not None else "")
+                    payload = text.encode()
                     response = client.http.request(method, path, headers=headers, body=payload)
                     return response.status_code, (json.loads(response.body) if response.body else None)
 
@@ -239,7 +271,7 @@ def bench_inprocess(
             setup_s = time.perf_counter() - setup_started
             items_before = _table_items()
             for _ in range(warmup):
-                token = world.issue()["access_token"]
+                world.issue()
             rep = _metered_loop(world.issue, meter, max_requests, max_seconds)
             issue_reps.append(rep)
             items_after = _table_items()
@@ -251,17 +283,16 @@ def bench_inprocess(
                     "items_after": items_after,
                     "first_tenth_p50_us": percentile(sorted(rep.latencies_us[:tenth]), 50),
                     "last_tenth_p50_us": percentile(sorted(rep.latencies_us[-tenth:]), 50),
-                    "moto_calls_per_issuance": None,
                 }
             )
-            calls_before = meter.calls
-            world.issue()
-            growth[-1]["moto_calls_per_issuance"] = meter.calls - calls_before
-            if verify_requests > 0:
+            with dynamodb_calls() as issue_calls:
                 token = world.issue()["access_token"]
-                verify_reps.append(
-                    _metered_loop(lambda t=token: world.verify(t), meter, verify_requests, verify_seconds)
-                )
+            with dynamodb_calls() as verify_calls:
+                world.verify(token)
+            dynamodb_ops = {"issuance": issue_calls, "verify": verify_calls}
+            if verify_requests > 0:
+                verify_op = functools.partial(world.verify, token)
+                verify_reps.append(_metered_loop(verify_op, meter, verify_requests, verify_seconds))
         log(
             f"  (c) repetition {i + 1}/{repeats}: {rep.ops} issuances, p50 {rep.p(50) / 1000:.1f} ms "
             f"(storage {rep.p(50, 'storage') / 1000:.1f} ms), setup {setup_s:.1f} s"
@@ -269,6 +300,7 @@ def bench_inprocess(
     out = {
         "issuance": summarise(issue_reps, series=("storage", "app")),
         "growth": growth,
+        "dynamodb_calls": dynamodb_ops,
     }
     if verify_reps:
         out["verify"] = summarise(verify_reps, series=("storage", "app"))
@@ -278,29 +310,84 @@ def bench_inprocess(
 # -- where the time goes ---------------------------------------------------------------------------
 
 _GROUPS = (
-    ("moto", "/moto/"),
-    ("copy.deepcopy (moto)", "/copy.py"),
-    ("botocore/boto3", "/botocore/"),
-    ("botocore/boto3", "/boto3/"),
+    ("moto (fake DynamoDB)", "/moto/"),
+    ("copy.deepcopy (moto's transaction backup)", "/copy.py"),
+    ("botocore/boto3 (client side)", "/botocore/"),
+    ("botocore/boto3 (client side)", "/boto3/"),
     ("pynamodb", "/pynamodb/"),
-    ("chalice", "/chalice/"),
-    ("powertools", "/aws_lambda_powertools/"),
+    ("chalice (local gateway, routing)", "/chalice/"),
+    ("powertools (logs, metrics)", "/aws_lambda_powertools/"),
     ("PyJWT", "/jwt/"),
-    ("cryptography", "/cryptography/"),
+    ("cryptography (RSA sign/verify)", "/cryptography/"),
     ("vaultguard (chalicelib)", "/chalicelib/"),
-    ("werkzeug/jinja/other deps", "/site-packages/"),
+    ("other dependencies", "/site-packages/"),
 )
 
 
 def _group(filename: str, funcname: str) -> str:
     if filename == "~":
-        # C functions: attribute the RSA work to cryptography, the rest to builtins
         lowered = funcname.lower()
-        return "cryptography" if "cryptography" in lowered or "openssl" in lowered else "builtins (C)"
+        if "cryptography" in lowered or "openssl" in lowered:
+            return "cryptography (RSA sign/verify)"
+        return "~"
     for name, marker in _GROUPS:
         if marker in filename:
             return name
-    return "stdlib/other"
+    return "stdlib and other"
+
+
+_STORAGE_GROUPS = frozenset({"moto (fake DynamoDB)", "copy.deepcopy (moto's transaction backup)"})
+
+
+def _under_storage(raw: dict[Any, Any]) -> dict[Any, float]:
+    """For each profiled function, the fraction of its self time spent on behalf of moto:
+    1 for moto's own code, else the callers' fractions weighted by the time each caller
+    spent in it (pstats keeps self time per caller edge). A few sweeps converge."""
+    fraction = {f: 1.0 if _group(f[0], f[2]) in _STORAGE_GROUPS else 0.0 for f in raw}
+    fixed = {f for f, v in fraction.items() if v == 1.0}
+    for _ in range(50):
+        changed = False
+        for f, (_cc, _nc, _tt, _ct, callers) in raw.items():
+            if f in fixed or not callers:
+                continue
+            weights = sum(edge[2] for edge in callers.values())
+            if weights <= 0:
+                weights = sum(edge[3] for edge in callers.values())
+                value = sum(edge[3] * fraction.get(c, 0.0) for c, edge in callers.items()) / weights if (
+                    weights > 0) else 0.0
+            else:
+                value = sum(edge[2] * fraction.get(c, 0.0) for c, edge in callers.items()) / weights
+            if abs(value - fraction[f]) > 1e-6:
+                fraction[f] = value
+                changed = True
+        if not changed:
+            break
+    return fraction
+
+
+def _self_time_by_component(raw: dict[Any, Any], outside_storage_only: bool = False) -> dict[str, float]:
+    """Self time per component. A C builtin's time goes to the component that called it;
+    with `outside_storage_only`, time spent on behalf of moto is left out everywhere."""
+    under = _under_storage(raw) if outside_storage_only else {}
+    out: dict[str, float] = {}
+
+    def add(group: str, seconds: float) -> None:
+        if outside_storage_only and group in _STORAGE_GROUPS:
+            return
+        out[group] = out.get(group, 0.0) + seconds
+
+    for f, (_cc, _nc, tt, _ct, callers) in raw.items():
+        group = _group(f[0], f[2])
+        keep = 1.0 - under.get(f, 0.0)
+        if group != "~":
+            add(group, tt * keep)
+            continue
+        caller_tt = sum(edge[2] for edge in callers.values()) or 1.0
+        for (cf, _cl, cname), edge in callers.items():
+            caller_group = _group(cf, cname)
+            caller_group = "C builtins called from C" if caller_group == "~" else caller_group
+            add(caller_group, tt * keep * edge[2] / caller_tt)
+    return out
 
 
 def profile_issuance(*, warm_requests: int, profiled: int, top: int = 10) -> dict[str, Any]:
@@ -337,10 +424,9 @@ def profile_issuance(*, warm_requests: int, profiled: int, top: int = 10) -> dic
             if "/chalicelib/" in f
         )
     ][:top]
-    by_group: dict[str, float] = {}
-    for (f, _line, name), (_cc, _nc, tt, _ct, _callers) in raw.items():
-        group = _group(f, name)
-        by_group[group] = by_group.get(group, 0.0) + tt
+    by_group = _self_time_by_component(raw)
+    outside = _self_time_by_component(raw, outside_storage_only=True)
+    rest_total = sum(outside.values()) or 1.0
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(top)
     return {
@@ -352,6 +438,11 @@ def profile_issuance(*, warm_requests: int, profiled: int, top: int = 10) -> dic
         "self_time_by_component": {
             k: {"seconds": round(v, 4), "share": round(v / total_tt, 3)}
             for k, v in sorted(by_group.items(), key=lambda kv: kv[1], reverse=True)
+        },
+        "outside_moto_per_issuance_ms": round(rest_total / profiled * 1000, 2),
+        "self_time_outside_moto": {
+            k: {"seconds": round(v, 4), "share": round(v / rest_total, 3)}
+            for k, v in sorted(outside.items(), key=lambda kv: kv[1], reverse=True)
         },
         "pstats_text": text.getvalue(),
     }

@@ -145,3 +145,45 @@ class ServiceUnavailable(VaultGuardError):
     error = "temporarily_unavailable"
     status_code = 503
     description = "The service is temporarily unavailable; retry later."
+
+
+class AlreadyDecided(Conflict):
+    error = "already_decided"
+    description = "The step-up request was already approved or rejected."
+
+
+class UnauthorizedClient(InvalidRequest):
+    error = "unauthorized_client"
+    description = "The client is not allowed to use this grant type."
+
+
+class AuthorizationPending(InvalidRequest):
+    """CIBA Core §11: the approver has not decided yet; poll again after `interval`."""
+
+    error = "authorization_pending"
+    description = "The step-up request is still waiting for an approver."
+
+
+class SlowDown(InvalidRequest):
+    """CIBA Core §11: polled sooner than `interval`; the interval grew by 5 seconds."""
+
+    error = "slow_down"
+    description = "Polling too fast; wait longer between polls."
+
+    def __init__(self, interval: int) -> None:
+        super().__init__(extra={"interval": interval})
+
+
+class ExpiredToken(InvalidRequest):
+    """CIBA Core §11: the auth_req_id expired before it was approved."""
+
+    error = "expired_token"
+    description = "The step-up request expired; start a new one."
+
+
+class AuthorizationDenied(InvalidRequest):
+    """CIBA Core §11 `access_denied`: the approver rejected the request (a 400 at the token
+    endpoint, unlike a BLOCK decision)."""
+
+    error = "access_denied"
+    description = "The approver rejected the step-up request."

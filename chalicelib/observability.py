@@ -29,6 +29,8 @@ def record_request(status_code: int, duration_ms: float) -> None:
 
 
 def flush_metrics() -> None:
+    """Print this request's EMF blob (unless POWERTOOLS_METRICS_DISABLED) and start afresh."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         metrics.flush_metrics()
+    metrics.clear_metrics()

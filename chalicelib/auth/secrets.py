@@ -24,11 +24,15 @@ def hash_secret(secret: str, n: int) -> str:
 
 def verify_secret(secret: str, stored: str) -> bool:
     """Constant-time check of `secret` against a stored hash; False for anything malformed."""
+    if not isinstance(secret, str) or not isinstance(stored, str):
+        return False
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
         expected = base64.b64decode(digest)
+        if len(expected) != _DKLEN:  # a truncated digest would accept wrong secrets
+            return False
         actual = hashlib.scrypt(
             secret.encode(),
             salt=base64.b64decode(salt),

@@ -114,6 +114,7 @@ class Container:
             self.auditor,
             _LazySigner(self),
             self.rate_limiter,
+            self.agent_repo,
         )
 
     @cached_property

@@ -11,6 +11,7 @@ from typing import Any
 from chalicelib.auth.scope import counterpart_scope, own_scope
 from chalicelib.config import Settings
 from chalicelib.domain import audit, ids
+from chalicelib.domain.ciba import stepup_expiry
 from chalicelib.domain.delegation import (
     DELEGATION_TOKEN_TYP,
     LIVE_STATUSES,
@@ -33,6 +34,7 @@ from chalicelib.observability import count_decision
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit, iso
 from chalicelib.services.ratelimit import RateLimiter
+from chalicelib.store.agents import AgentRepository
 from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
 from chalicelib.store.models import DelegationModel, DelegationRefModel, TenantModel
@@ -51,6 +53,7 @@ class DelegationRequest:
     ttl_seconds: int | None = None
     purpose: str | None = None
     binding_message: str | None = None
+    requested_expiry: int | None = None
 
     def fingerprint(self) -> str:
         body = json.dumps(self.__dict__, sort_keys=True, separators=(",", ":"))
@@ -82,6 +85,8 @@ def _int_or_none(value: float | None) -> int | None:
 
 
 def delegation_view(item: DelegationModel | DelegationRefModel, now: int, direction: str) -> dict[str, Any]:
+    status = status_of(item, now)
+    deadline = {Status.PENDING: item.stepup_expires_at, Status.ACTIVE: item.expires_at}.get(status)
     return {
         "delegation_id": item.delegation_id,
         "direction": direction,
@@ -90,7 +95,11 @@ def delegation_view(item: DelegationModel | DelegationRefModel, now: int, direct
         "agent_id": item.agent_id,
         "action": item.action,
         "decision": item.decision,
-        "status": status_of(item, now).value,
+        "status": status.value,
+        "expires_in": max(0, int(deadline) - now) if deadline else None,
+        "requesting_tenant_name": item.requesting_tenant_name,
+        "agent_name": item.agent_name,
+        "auth_req_id": item.auth_req_id,
         "purpose": item.purpose,
         "binding_message": item.binding_message,
         "ttl_seconds": int(item.ttl_seconds),
@@ -99,6 +108,8 @@ def delegation_view(item: DelegationModel | DelegationRefModel, now: int, direct
         "expires_at": iso(item.expires_at) if item.expires_at else None,
         "stepup_expires_at": iso(item.stepup_expires_at) if item.stepup_expires_at else None,
         "revoked_at": item.revoked_at,
+        "decided_at": item.decided_at,
+        "decision_reason": item.decision_reason,
     }
 
 
@@ -113,6 +124,7 @@ class DelegationService:
         auditor: AuditService,
         signer: Signer,
         rate_limiter: RateLimiter,
+        agents: AgentRepository,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -122,11 +134,22 @@ class DelegationService:
         self._auditor = auditor
         self._signer = signer
         self._rate_limiter = rate_limiter
+        self._agents = agents
 
     # -- request ---------------------------------------------------------------------------
 
-    def request(self, call: Call, req: DelegationRequest, idempotency_key: str | None = None) -> Outcome:
-        """Decide a delegation request under the receiving tenant's policy."""
+    def request(
+        self,
+        call: Call,
+        req: DelegationRequest,
+        idempotency_key: str | None = None,
+        *,
+        stepup_handle: bool = False,
+    ) -> Outcome:
+        """Decide a delegation request under the receiving tenant's policy.
+
+        `stepup_handle`: the caller started a CIBA flow (`/bc-authorize`, `/stepup/initiate`)
+        and polls for the token by auth_req_id even when the policy allows it at once."""
         principal = _agent(call)
         requesting = own_scope(principal)
         self._rate_limiter.delegation_request(requesting.tenant_id, principal.subject)
@@ -151,7 +174,9 @@ class DelegationService:
             raise AccessDenied()
         assert principal.tenant_id is not None
         try:
-            return self._create(call, principal, requesting, receiving, tenant, policy, req, idempotency_key)
+            return self._create(
+                call, principal, requesting, receiving, tenant, policy, req, idempotency_key, stepup_handle
+            )
         except Conflict:
             if idempotency_key:
                 replay = self._replay(call, requesting, idempotency_key, req)
@@ -179,6 +204,7 @@ class DelegationService:
         policy: Policy,
         req: DelegationRequest,
         idempotency_key: str | None,
+        stepup_handle: bool,
     ) -> Outcome:
         now = call.epoch
         delegation_id = ids.new_delegation_id(int(call.now * 1000))
@@ -203,7 +229,7 @@ class DelegationService:
         tx = self._db.transaction()
         self._auditor.record(tx, call, audit.DELEGATION_REQUESTED, (requesting, receiving), **fields)
         if policy.effect is Effect.ALLOW:
-            token = self._issue(record, now)
+            token = self.issue(record, now)
             self._auditor.record(
                 tx, call, audit.DELEGATION_ALLOWED, (requesting, receiving), decision="ALLOW", **fields
             )
@@ -215,14 +241,18 @@ class DelegationService:
                 token_sha256=record.token_sha256,
                 **fields,
             )
+            if stepup_handle:
+                self._open_handle(record, now, req, policy)
         else:
             record.status = Status.PENDING.value
-            record.auth_req_id = ids.new_auth_req_id()
-            record.interval = self._settings.stepup_interval
-            record.stepup_expires_at = now + policy.stepup_expiry_seconds
-            record.expiry_bucket = expiry_bucket(record.stepup_expires_at)
+            self._open_handle(record, now, req, policy)
+            record.expiry_bucket = expiry_bucket(int(record.stepup_expires_at))
             record.expiry_at = record.stepup_expires_at
             record.ttl = record.stepup_expires_at + RECORD_RETENTION_SECONDS
+            tenant_record = self._tenants.get(requesting)
+            agent = self._agents.get(requesting, principal.subject)
+            record.requesting_tenant_name = tenant_record.name if tenant_record else None
+            record.agent_name = agent.name if agent else None
             self._auditor.record(
                 tx,
                 call,
@@ -246,19 +276,27 @@ class DelegationService:
         count_decision(record.decision)
         return self._outcome(record, token, now)
 
-    def _issue(self, record: DelegationModel, now: int) -> str:
-        """Sign the token and mark the record ACTIVE (the caller commits)."""
+    def _open_handle(self, record: DelegationModel, now: int, req: DelegationRequest, policy: Policy) -> None:
+        """The CIBA handle the agent polls with (CIBA Core §7.3)."""
+        record.auth_req_id = ids.new_auth_req_id()
+        record.interval = self._settings.stepup_interval
+        record.stepup_expires_at = now + stepup_expiry(req.requested_expiry, policy.stepup_expiry_seconds)
+
+    def issue(self, record: DelegationModel, now: int) -> str:
+        """Sign the token and mark the record ACTIVE in memory (the caller commits)."""
         record.status = Status.ACTIVE.value
         record.issued_at = now
         record.expires_at = now + int(record.ttl_seconds)
         record.expiry_bucket = expiry_bucket(record.expires_at)
         record.expiry_at = record.expires_at
         record.ttl = record.expires_at + RECORD_RETENTION_SECONDS
-        token = self._sign(record)
+        token = self.sign(record)
         record.token_sha256 = token_fingerprint(token)
         return token
 
-    def _sign(self, record: DelegationModel) -> str:
+    def sign(self, record: DelegationModel) -> str:
+        """The record's token: the same claims always give the same string (RS256 is
+        deterministic), so an issued token can be handed out later without storing it."""
         grant = TokenGrant(
             delegation_id=record.delegation_id,
             issuer=self._settings.issuer,
@@ -322,7 +360,7 @@ class DelegationService:
         if status is Status.PENDING:
             return self._outcome(record, None, call.epoch)
         if status is Status.ACTIVE and record.decision == Effect.ALLOW.value:
-            token = self._sign(record)
+            token = self.sign(record)
             if token_fingerprint(token) == record.token_sha256:
                 return self._outcome(record, token, call.epoch)
         raise Conflict(f"The delegation created with this Idempotency-Key is {status.value}.")

@@ -71,8 +71,16 @@ class WriteTransaction:
     def put(self, item: Model, condition: Condition | None = None) -> None:
         self._ops.append(("put", item, condition, None))
 
-    def update(self, item: Model, actions: list[Action], condition: Condition | None = None) -> None:
-        self._ops.append(("update", item, condition, actions))
+    def update(
+        self,
+        item: Model,
+        actions: list[Action],
+        condition: Condition | None = None,
+        *,
+        versioned: bool = True,
+    ) -> None:
+        """Update `item`; `versioned` adds the optimistic-locking check on its version."""
+        self._ops.append(("update" if versioned else "update_unversioned", item, condition, actions))
 
     def delete(self, item: Model, condition: Condition | None = None) -> None:
         self._ops.append(("delete", item, condition, None))
@@ -91,7 +99,12 @@ class WriteTransaction:
                     elif kind == "delete":
                         tx.delete(item, condition=condition)
                     else:
-                        tx.update(item, actions=actions, condition=condition)
+                        tx.update(
+                            item,
+                            actions=actions,
+                            condition=condition,
+                            add_version_condition=kind == "update",
+                        )
         except TransactWriteError as exc:
             reasons = [r.code for r in exc.cancellation_reasons if r is not None]
             if "ConditionalCheckFailed" in reasons:

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from chalicelib.domain.principal import TenantScope
 from chalicelib.store.db import WriteTransaction, guarded, store_errors
 from chalicelib.store.models import (
+    AuthReqModel,
     DelegationModel,
     DelegationRefModel,
     IdempotencyModel,
@@ -19,6 +21,7 @@ from chalicelib.store.models import (
 
 DLG = "DLG#"
 DLGREF = "DLGREF#"
+AUTHREQ = "AUTHREQ#"
 _M = TypeVar("_M", DelegationModel, DelegationRefModel)
 
 # Fields copied from the record of truth to the requesting side's reference.
@@ -39,6 +42,11 @@ REF_FIELDS = (
     "stepup_expires_at",
     "revoked_at",
     "updated_at",
+    "decided_at",
+    "decision_reason",
+    "requesting_tenant_name",
+    "agent_name",
+    "auth_req_id",
     "ttl",
 )
 
@@ -61,7 +69,72 @@ class DelegationRepository:
         )
         tx.create(record)
         tx.create(ref)
+        if record.auth_req_id:
+            for scope in {receiving.tenant_id: receiving, requesting.tenant_id: requesting}.values():
+                tx.create(
+                    AuthReqModel(
+                        pk=tenant_pk(scope.tenant_id),
+                        sk=AUTHREQ + record.auth_req_id,
+                        delegation_id=record.delegation_id,
+                        requesting_tenant_id=record.requesting_tenant_id,
+                        receiving_tenant_id=record.receiving_tenant_id,
+                        agent_id=record.agent_id,
+                        ttl=record.ttl,
+                    )
+                )
         return ref
+
+    @store_errors
+    def get_auth_req(self, scope: TenantScope, auth_req_id: str) -> AuthReqModel | None:
+        """The CIBA handle as seen from the scope's tenant (either party), or None."""
+        try:
+            return AuthReqModel.get(tenant_pk(scope.tenant_id), AUTHREQ + auth_req_id, consistent_read=True)
+        except AuthReqModel.DoesNotExist:
+            return None
+
+    def decide(
+        self,
+        tx: WriteTransaction,
+        record: DelegationModel,
+        ref: DelegationRefModel,
+        changes: dict[str, Any],
+        now: int,
+    ) -> None:
+        """Settle a step-up once: only while PENDING and unexpired (not by version, so that
+        concurrent polls never make an approval fail)."""
+        still_pending = (DelegationModel.status == "PENDING") & (DelegationModel.stepup_expires_at > now)
+        tx.update(record, _actions(DelegationModel, changes), still_pending, versioned=False)
+        ref_changes = {k: v for k, v in changes.items() if k in REF_FIELDS}
+        tx.update(
+            ref,
+            _actions(DelegationRefModel, ref_changes),
+            DelegationRefModel.status == "PENDING",
+            versioned=False,
+        )
+
+    @store_errors
+    def record_poll(self, record: DelegationModel, now: int, interval: int) -> None:
+        record.update(
+            actions=[DelegationModel.last_polled_at.set(now), DelegationModel.interval.set(interval)],
+            condition=DelegationModel.pk.exists(),
+            add_version_condition=False,
+        )
+
+    @store_errors
+    def claim_delivery(self, record: DelegationModel, now: int) -> bool:
+        """Mark the approved token as handed out; True only for the one caller that did it."""
+        try:
+            record.update(
+                actions=[DelegationModel.token_delivered_at.set(now)],
+                condition=DelegationModel.token_delivered_at.does_not_exist()
+                & (DelegationModel.status == "ACTIVE"),
+                add_version_condition=False,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     @store_errors
     def get(self, scope: TenantScope, delegation_id: str) -> DelegationModel | None:

@@ -2,7 +2,8 @@
 
 Main table keys: `pk = "T#<tenant_id>"` (or `PLATFORM` for the operator's own records) and
 `sk` by entity: TENANT, CRED#<client_id>, AGENT#<id>, POLICY#<action>#<requester|*>,
-DLG#<id> (receiving side, record of truth), DLGREF#<id> (requesting side), IDEM#<agent>#<key>.
+DLG#<id> (receiving side, record of truth), DLGREF#<id> (requesting side), AUTHREQ#<id>
+(CIBA handle, both sides), IDEM#<agent>#<key>, RATE#<kind>#<subject>#<window>.
 """
 
 from __future__ import annotations
@@ -35,16 +36,6 @@ class ClientIdIndex(GlobalSecondaryIndex["CredentialModel"]):
         projection = KeysOnlyProjection()
 
     client_id = UnicodeAttribute(hash_key=True, attr_name="cred_client_id")
-
-
-class AuthReqIndex(GlobalSecondaryIndex["DelegationModel"]):
-    """Sparse: CIBA auth_req_id -> pending delegation (polling)."""
-
-    class Meta:
-        index_name = "auth_req_id-index"
-        projection = KeysOnlyProjection()
-
-    auth_req_id = UnicodeAttribute(hash_key=True)
 
 
 class ExpiryIndex(GlobalSecondaryIndex["DelegationModel"]):
@@ -137,6 +128,11 @@ class _DelegationFields(_MainTable):
     stepup_expires_at = NumberAttribute(null=True)
     revoked_at = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
+    decided_at = UnicodeAttribute(null=True)
+    decision_reason = UnicodeAttribute(null=True)
+    requesting_tenant_name = UnicodeAttribute(null=True)
+    agent_name = UnicodeAttribute(null=True)
+    auth_req_id = UnicodeAttribute(null=True)
     ttl = NumberAttribute(null=True)
     version = VersionAttribute()
 
@@ -148,17 +144,28 @@ class DelegationModel(_DelegationFields):
     audience = UnicodeAttribute()
     policy_id = UnicodeAttribute(null=True)
     token_sha256 = UnicodeAttribute(null=True)
-    auth_req_id = UnicodeAttribute(null=True)
     interval = NumberAttribute(null=True)
     last_polled_at = NumberAttribute(null=True)
+    token_delivered_at = NumberAttribute(null=True)
+    decided_by = UnicodeAttribute(null=True)
     expiry_bucket = UnicodeAttribute(null=True)
     expiry_at = NumberAttribute(null=True)
-    auth_req_id_index = AuthReqIndex()
     expiry_index = ExpiryIndex()
 
 
 class DelegationRefModel(_DelegationFields):
     """The requesting tenant's reference; mirrors status for outbound listings."""
+
+
+class AuthReqModel(_MainTable):
+    """`AUTHREQ#<auth_req_id>`, written in both parties' partitions: the requesting agent polls
+    and the receiving admin decides by auth_req_id with a tenant-scoped, consistent read."""
+
+    delegation_id = UnicodeAttribute()
+    requesting_tenant_id = UnicodeAttribute()
+    receiving_tenant_id = UnicodeAttribute()
+    agent_id = UnicodeAttribute()
+    ttl = NumberAttribute()
 
 
 class IdempotencyModel(_MainTable):
@@ -209,6 +216,7 @@ MAIN_MODELS: tuple[type[Model], ...] = (
     _DelegationFields,
     DelegationModel,
     DelegationRefModel,
+    AuthReqModel,
     IdempotencyModel,
     RateCounterModel,
 )

@@ -28,14 +28,12 @@ def main_table(name: str) -> dict[str, Any]:
                 ("pk", "S"),
                 ("sk", "S"),
                 ("cred_client_id", "S"),
-                ("auth_req_id", "S"),
                 ("expiry_bucket", "S"),
                 ("expiry_at", "N"),
             )
         ],
         "GlobalSecondaryIndexes": [
             _gsi("client_id-index", "cred_client_id"),
-            _gsi("auth_req_id-index", "auth_req_id"),
             _gsi("expiry-index", "expiry_bucket", "expiry_at"),
         ],
     }

@@ -127,4 +127,4 @@ def test_malformed_stored_hash_is_false(stored: str, case: str) -> None:
 
 
 def test_burn_time_runs() -> None:
-    assert burn_time(N) is None
+    burn_time(N)  # spends the cost of one check and raises nothing

@@ -1,0 +1,311 @@
+"""Step-up approval: CIBA poll mode (OpenID CIBA Core 1.0), the /stepup trio, approve and
+reject. A human of the receiving tenant decides; the requesting agent polls for the token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.auth.scope import counterpart_scope, own_scope
+from chalicelib.domain import audit
+from chalicelib.domain.ciba import PollAnswer, decide_poll
+from chalicelib.domain.delegation import Status
+from chalicelib.domain.principal import Principal, Role
+from chalicelib.errors import (
+    AlreadyDecided,
+    AuthorizationDenied,
+    AuthorizationPending,
+    ExpiredToken,
+    Forbidden,
+    InvalidGrant,
+    NotFound,
+    SlowDown,
+)
+from chalicelib.services.audit import AuditService
+from chalicelib.services.call import Call, commit, iso
+from chalicelib.services.delegations import (
+    RECORD_RETENTION_SECONDS,
+    DelegationRequest,
+    DelegationService,
+    delegation_view,
+    expiry_bucket,
+    status_of,
+)
+from chalicelib.services.notify import Notifier
+from chalicelib.store.db import Database
+from chalicelib.store.delegations import DelegationRepository
+from chalicelib.store.models import DelegationModel, DelegationRefModel
+from chalicelib.tokens import token_fingerprint
+
+MAX_AUTH_REQ_ID = 128
+
+
+class StepUpService:
+    def __init__(
+        self,
+        db: Database,
+        delegations: DelegationRepository,
+        delegation_service: DelegationService,
+        auditor: AuditService,
+        notifier: Notifier,
+    ) -> None:
+        self._db = db
+        self._delegations = delegations
+        self._service = delegation_service
+        self._auditor = auditor
+        self._notifier = notifier
+
+    # -- the agent's side ------------------------------------------------------------------
+
+    def initiate(self, call: Call, req: DelegationRequest) -> dict[str, Any]:
+        """Start a CIBA flow (CIBA Core §7.3 acknowledgement); BLOCK is the usual 403."""
+        outcome = self._service.request(call, req, stepup_handle=True)
+        record = self._record_for_handle(call, str(outcome.body["delegation_id"]))
+        if outcome.status_code == 202:
+            self._notify("stepup.pending", record, call)
+        return {
+            "auth_req_id": record.auth_req_id,
+            "expires_in": max(0, int(record.stepup_expires_at or 0) - call.epoch),
+            "interval": int(record.interval or 5),
+            "delegation_id": record.delegation_id,
+        }
+
+    def poll(self, call: Call, auth_req_id: str) -> dict[str, Any]:
+        """CIBA Core §10/§11 token request: the token once approved, else the right error."""
+        record = self._polled_record(call, auth_req_id)
+        status = status_of(record, call.epoch)
+        decision = decide_poll(
+            status,
+            now=call.epoch,
+            last_polled_at=_int(record.last_polled_at),
+            interval=int(record.interval or 5),
+            delivered=record.token_delivered_at is not None,
+        )
+        if decision.answer in (PollAnswer.PENDING, PollAnswer.SLOW_DOWN):
+            self._delegations.record_poll(record, call.epoch, decision.interval)
+        if decision.answer is PollAnswer.PENDING:
+            raise AuthorizationPending(extra={"interval": decision.interval})
+        if decision.answer is PollAnswer.SLOW_DOWN:
+            raise SlowDown(decision.interval)
+        if decision.answer is PollAnswer.EXPIRED:
+            raise ExpiredToken()
+        if decision.answer is PollAnswer.DENIED:
+            raise AuthorizationDenied()
+        if decision.answer is PollAnswer.ALREADY_DELIVERED or not self._delegations.claim_delivery(
+            record, call.epoch
+        ):
+            raise InvalidGrant("The token for this auth_req_id was already issued.")
+        token = self._service.sign(record)
+        if token_fingerprint(token) != record.token_sha256:
+            raise InvalidGrant("The token for this auth_req_id can no longer be issued.")
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": max(0, int(record.expires_at or 0) - call.epoch),
+            "scope": record.action,
+            "delegation_id": record.delegation_id,
+        }
+
+    def status(self, call: Call, auth_req_id: str) -> dict[str, Any]:
+        """`/stepup/{auth_req_id}/status`: the poll as plain JSON, with the token once."""
+        record = self._polled_record(call, auth_req_id)
+        status = status_of(record, call.epoch)
+        body: dict[str, Any] = {
+            "auth_req_id": auth_req_id,
+            "delegation_id": record.delegation_id,
+            "status": {Status.ACTIVE: "APPROVED", Status.REVOKED: "REJECTED"}.get(status, status.value),
+            "expires_in": max(0, int(record.stepup_expires_at or 0) - call.epoch),
+            "interval": int(record.interval or 5),
+        }
+        if status is Status.ACTIVE and record.token_delivered_at is None:
+            try:
+                body.update(self.poll(call, auth_req_id))
+            except InvalidGrant:
+                pass
+        return body
+
+    # -- the approver's side ---------------------------------------------------------------
+
+    def approve(self, call: Call, delegation_id: str, reason: str | None) -> dict[str, Any]:
+        return self._decide(call, self._pending_pair(call, delegation_id), approve=True, reason=reason)
+
+    def reject(self, call: Call, delegation_id: str, reason: str | None) -> dict[str, Any]:
+        return self._decide(call, self._pending_pair(call, delegation_id), approve=False, reason=reason)
+
+    def complete(self, call: Call, auth_req_id: str, approve: bool, reason: str | None) -> dict[str, Any]:
+        """`/stepup/{auth_req_id}/complete`: decide by the CIBA handle instead of the id."""
+        principal = _admin(call)
+        handle = (
+            self._delegations.get_auth_req(own_scope(principal), auth_req_id)
+            if _plausible(auth_req_id)
+            else None
+        )
+        if handle is None or handle.receiving_tenant_id != principal.tenant_id:
+            raise NotFound()
+        return self._decide(
+            call, self._pending_pair(call, handle.delegation_id), approve=approve, reason=reason
+        )
+
+    def _decide(
+        self,
+        call: Call,
+        pair: tuple[DelegationModel, DelegationRefModel],
+        *,
+        approve: bool,
+        reason: str | None,
+    ) -> dict[str, Any]:
+        record, ref = pair
+        self._require_pending(record, call.epoch)
+        principal = _admin(call)
+        changes: dict[str, Any] = {
+            "decided_at": call.timestamp,
+            "decided_by": principal.subject,
+            "decision_reason": reason,
+            "updated_at": call.timestamp,
+        }
+        scopes = (
+            counterpart_scope(principal, record.requesting_tenant_id),
+            counterpart_scope(principal, record.receiving_tenant_id),
+        )
+        fields = {"delegation_id": record.delegation_id, "action": record.action}
+        tx = self._db.transaction()
+        if approve:
+            self._service.issue(record, call.epoch)
+            changes.update(
+                status=Status.ACTIVE.value,
+                issued_at=record.issued_at,
+                expires_at=record.expires_at,
+                token_sha256=record.token_sha256,
+                expiry_bucket=expiry_bucket(int(record.expires_at)),
+                expiry_at=record.expires_at,
+                ttl=int(record.expires_at) + RECORD_RETENTION_SECONDS,
+            )
+            self._auditor.record(
+                tx,
+                call,
+                audit.DELEGATION_APPROVED,
+                scopes,
+                decision="ALLOW",
+                detail=_reason(reason),
+                **fields,
+            )
+            self._auditor.record(
+                tx, call, audit.TOKEN_ISSUED, scopes, token_sha256=record.token_sha256, **fields
+            )
+        else:
+            changes.update(status=Status.REJECTED.value, expiry_bucket=None, expiry_at=None)
+            self._auditor.record(
+                tx,
+                call,
+                audit.DELEGATION_REJECTED,
+                scopes,
+                decision="BLOCK",
+                detail=_reason(reason),
+                **fields,
+            )
+        self._delegations.decide(tx, record, ref, changes, call.epoch)
+        try:
+            commit(tx, AlreadyDecided())
+        except AlreadyDecided:
+            fresh = self._delegations.get(own_scope(principal), record.delegation_id)
+            if fresh is not None and status_of(fresh, call.epoch) is Status.EXPIRED:
+                raise ExpiredToken() from None
+            raise
+        for name, value in changes.items():
+            setattr(record, name, value)
+        self._notify("stepup.approved" if approve else "stepup.rejected", record, call)
+        return delegation_view(record, call.epoch, "inbound")
+
+    def _pending_pair(self, call: Call, delegation_id: str) -> tuple[DelegationModel, DelegationRefModel]:
+        principal = _admin(call)
+        record = (
+            self._delegations.get(own_scope(principal), delegation_id) if _plausible(delegation_id) else None
+        )
+        if record is None:
+            raise NotFound()  # includes every delegation of which the caller is not the receiver
+        ref = self._delegations.get_ref(
+            counterpart_scope(principal, record.requesting_tenant_id), delegation_id
+        )
+        if ref is None:
+            raise NotFound()
+        return record, ref
+
+    @staticmethod
+    def _require_pending(record: DelegationModel, now: int) -> None:
+        status = status_of(record, now)
+        if status is Status.PENDING:
+            return
+        if status is Status.EXPIRED and record.status == Status.PENDING.value:
+            raise ExpiredToken()
+        raise AlreadyDecided()
+
+    # -- shared ----------------------------------------------------------------------------
+
+    def _polled_record(self, call: Call, auth_req_id: str) -> DelegationModel:
+        """The delegation behind an auth_req_id, only for the agent that started it; any
+        other caller gets exactly what an unknown auth_req_id gets (`invalid_grant`)."""
+        principal = call.principal
+        if principal is None or principal.role is not Role.AGENT or not _plausible(auth_req_id):
+            raise InvalidGrant()
+        handle = self._delegations.get_auth_req(own_scope(principal), auth_req_id)
+        if (
+            handle is None
+            or handle.agent_id != principal.subject
+            or handle.requesting_tenant_id != principal.tenant_id
+        ):
+            raise InvalidGrant()
+        record = self._delegations.get(
+            counterpart_scope(principal, handle.receiving_tenant_id), handle.delegation_id
+        )
+        if record is None or record.auth_req_id != auth_req_id:
+            raise InvalidGrant()
+        return record
+
+    def _record_for_handle(self, call: Call, delegation_id: str) -> DelegationModel:
+        principal = call.principal
+        assert principal is not None
+        ref = self._delegations.get_ref(own_scope(principal), delegation_id)
+        assert ref is not None
+        record = self._delegations.get(counterpart_scope(principal, ref.receiving_tenant_id), delegation_id)
+        assert record is not None
+        return record
+
+    def _notify(self, event_type: str, record: DelegationModel, call: Call) -> None:
+        self._notifier.stepup_event(
+            event_type,
+            record.receiving_tenant_id,
+            {
+                "type": event_type,
+                "occurred_at": call.timestamp,
+                "delegation_id": record.delegation_id,
+                "auth_req_id": record.auth_req_id,
+                "requesting_tenant_id": record.requesting_tenant_id,
+                "requesting_tenant_name": record.requesting_tenant_name,
+                "agent_id": record.agent_id,
+                "agent_name": record.agent_name,
+                "action": record.action,
+                "purpose": record.purpose,
+                "binding_message": record.binding_message,
+                "ttl_seconds": int(record.ttl_seconds),
+                "status": status_of(record, call.epoch).value,
+                "stepup_expires_at": iso(record.stepup_expires_at) if record.stepup_expires_at else None,
+            },
+        )
+
+
+def _admin(call: Call) -> Principal:
+    principal = call.principal
+    if principal is None or principal.role is not Role.ADMIN:
+        raise Forbidden("Only an admin of the receiving tenant decides step-up requests.")
+    return principal
+
+
+def _plausible(identifier: str) -> bool:
+    return 0 < len(identifier) <= MAX_AUTH_REQ_ID and identifier.replace("-", "").replace("_", "").isalnum()
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _reason(reason: str | None) -> dict[str, Any]:
+    return {"reason": reason} if reason else {}
