@@ -20,7 +20,7 @@ def iso(epoch: float) -> str:
 class Call:
     principal: Principal | None
     request_id: str
-    now: float = field(default_factory=time.time)
+    now: float = field(default_factory=lambda: time.time())  # patchable in tests
 
     @property
     def epoch(self) -> int:

@@ -11,10 +11,12 @@ from chalicelib.config import Settings, get_settings
 from chalicelib.services.agents import AgentService
 from chalicelib.services.audit import AuditService
 from chalicelib.services.delegations import DelegationService
-from chalicelib.services.oauth import ClientCredentialsGrant, TokenEndpoint, record_failed_secret
+from chalicelib.services.notify import Notifier, NullNotifier
+from chalicelib.services.oauth import CibaGrant, ClientCredentialsGrant, TokenEndpoint, record_failed_secret
 from chalicelib.services.platform import PlatformService
 from chalicelib.services.policies import PolicyService
 from chalicelib.services.ratelimit import RateLimiter
+from chalicelib.services.stepup import StepUpService
 from chalicelib.services.tenants import TenantService
 from chalicelib.services.verification import VerificationService
 from chalicelib.store import models
@@ -87,6 +89,7 @@ class Container:
                 self.settings, self.db, self.authenticator, lambda: self.signer, self.auditor
             )
         )
+        endpoint.register(CibaGrant(self.authenticator, lambda: self.stepup))
         return endpoint
 
     @cached_property
@@ -127,6 +130,14 @@ class Container:
             self.auditor,
             self.delegations.revoke_for_agent,
         )
+
+    @cached_property
+    def stepup(self) -> StepUpService:
+        return StepUpService(self.db, self.delegation_repo, self.delegations, self.auditor, self.notifier)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        return NullNotifier()
 
     @cached_property
     def policies(self) -> PolicyService:

@@ -10,11 +10,19 @@ from chalicelib.auth.authenticator import Authenticator, api_token_claims, princ
 from chalicelib.auth.scope import system_scope
 from chalicelib.config import Settings
 from chalicelib.domain import audit
+from chalicelib.domain.ciba import GRANT_TYPE
 from chalicelib.domain.delegation import API_TOKEN_TYP
-from chalicelib.errors import InvalidRequest, ServiceUnavailable, UnsupportedGrantType
+from chalicelib.domain.principal import Role
+from chalicelib.errors import (
+    InvalidRequest,
+    ServiceUnavailable,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
 from chalicelib.observability import logger
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
+from chalicelib.services.stepup import StepUpService
 from chalicelib.store.db import Database, StoreError
 from chalicelib.store.models import CredentialModel
 from chalicelib.tokens import Signer, SigningUnavailable, encode_jwt, token_fingerprint
@@ -77,6 +85,26 @@ class ClientCredentialsGrant:
             "token_type": "Bearer",
             "expires_in": self._settings.access_token_ttl,
         }
+
+
+class CibaGrant:
+    """OpenID CIBA Core §10.1: the agent polls with its auth_req_id (poll mode)."""
+
+    GRANT_TYPE = GRANT_TYPE
+
+    def __init__(self, authenticator: Authenticator, stepup: Callable[[], StepUpService]) -> None:
+        self._authenticator = authenticator
+        self._stepup = stepup
+
+    def __call__(self, call: Call, headers: Mapping[str, str], form: Mapping[str, str]) -> dict[str, Any]:
+        cred = self._authenticator.client(headers, form, request_id=call.request_id)
+        principal = principal_of(cred)
+        if principal.role is not Role.AGENT:
+            raise UnauthorizedClient("Only agents use the CIBA grant.")
+        auth_req_id = form.get("auth_req_id")
+        if not auth_req_id:
+            raise InvalidRequest("auth_req_id is required.")
+        return self._stepup().poll(Call(principal, call.request_id, call.now), auth_req_id)
 
 
 class TokenEndpoint:
