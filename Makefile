@@ -15,7 +15,6 @@ help:
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)
 
@@ -45,3 +44,15 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache
+
+# The approver's CLI (bin/vaultguard) against `make run`'s stack (VAULTGUARD_STATE_DIR or
+# .vaultguard/local.json): `make pending [TENANT=natsupply]`,
+# `make approve ID=<delegation_id|auth_req_id> [REASON=...]`, `make reject ID=... [REASON=...]`.
+# ID, REASON and TENANT reach the shell as environment variables, so quotes in them are safe.
+.PHONY: pending approve reject
+pending: $(STAMP)
+	@$(PY) bin/vaultguard pending $${TENANT:+--tenant "$$TENANT"}
+
+approve reject: $(STAMP)
+	@test -n "$${ID:-}" || { echo "usage: make $@ ID=<delegation_id|auth_req_id> [REASON=...] [TENANT=...]" >&2; exit 2; }
+	@$(PY) bin/vaultguard $@ "$$ID" $${REASON:+--reason "$$REASON"} $${TENANT:+--tenant "$$TENANT"}

@@ -85,7 +85,11 @@ class Ctx:
             body = json.loads(
                 raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants
             )
-        except (UnicodeDecodeError, ValueError) as exc:
+            # "\ud800" escapes decode to lone surrogates, which no store can hold.
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except RecursionError:
+            raise InvalidRequest("The body is nested too deeply.") from None
+        except (UnicodeError, ValueError) as exc:
             raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise InvalidRequest("The body must be a JSON object.")

@@ -3,6 +3,7 @@ types and out-of-range values all become a 400 that names the field."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,9 @@ from chalicelib.domain.policy import is_valid_action, is_valid_action_pattern
 from chalicelib.errors import InvalidRequest
 
 Check = Callable[[str, Any], Any]
+DIGITS = re.compile(r"[0-9]{1,9}")
+PLAUSIBLE_ID = re.compile(r"[\x21-\x7e]{1,64}")
+MIN_YEAR, MAX_YEAR = 1970, 9998
 
 
 def fields(
@@ -84,6 +88,14 @@ def tenant_id(name: str, value: Any) -> str:
     return value
 
 
+def receiving_tenant(name: str, value: Any) -> str:
+    """Any string that could be a tenant id is decided by policy, so an unknown tenant gets
+    the same BLOCK as a real one; only values no tenant id can have are a 400."""
+    if not isinstance(value, str) or not PLAUSIBLE_ID.fullmatch(value):
+        raise InvalidRequest(f"{name} must be a tenant id.")
+    return value
+
+
 def token(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > 8192:
         raise InvalidRequest(f"{name} must be a non-empty string of at most 8192 characters.")
@@ -94,7 +106,7 @@ def limit_param(query: Mapping[str, str], default: int = 50, maximum: int = 200)
     raw = query.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not DIGITS.fullmatch(raw) or not 1 <= int(raw) <= maximum:
         raise InvalidRequest(f"limit must be an integer from 1 to {maximum}.")
     return int(raw)
 
@@ -106,11 +118,14 @@ def instant_param(query: Mapping[str, str], name: str) -> str | None:
         return None
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            raise InvalidRequest(f"{name} must include a time zone (e.g. Z).")
+        instant = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidRequest(f"{name} must be an ISO-8601 instant such as 2026-01-31T12:00:00Z.") from None
-    if parsed.tzinfo is None:
-        raise InvalidRequest(f"{name} must include a time zone (e.g. Z).")
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if not MIN_YEAR <= instant.year <= MAX_YEAR:
+        raise InvalidRequest(f"{name} must lie between the years {MIN_YEAR} and {MAX_YEAR}.")
+    return instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def only_params(query: Mapping[str, str], allowed: set[str]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
-from chalicelib.api._validation import fields, text
+from chalicelib.api._validation import fields, only_params, text
 from chalicelib.domain.principal import Role
 
 bp = Blueprint(__name__)
@@ -23,6 +23,7 @@ def create_agent(ctx: Ctx) -> Reply:
 
 @endpoint(bp, "/agents", roles=ADMIN)
 def list_agents(ctx: Ctx) -> dict[str, Any]:
+    only_params(ctx.query(), set())
     return ctx.container.agents.list(ctx.call)
 
 

@@ -15,6 +15,7 @@ from chalicelib.api._validation import (
     limit_param,
     one_of,
     only_params,
+    receiving_tenant,
     text,
     token,
 )
@@ -40,7 +41,7 @@ def request_delegation(ctx: Ctx) -> Reply:
             raise TenantMismatch()
     body = fields(
         raw,
-        {"receiving_tenant_id": _receiving_tenant, "action": action},
+        {"receiving_tenant_id": receiving_tenant, "action": action},
         {
             "ttl_seconds": integer(MIN_TTL_SECONDS, MAX_TTL_SECONDS),
             "purpose": text(500),
@@ -52,14 +53,6 @@ def request_delegation(ctx: Ctx) -> Reply:
         raise InvalidRequest("Idempotency-Key must be 8 to 128 characters of [A-Za-z0-9_.:-].")
     outcome = ctx.container.delegations.request(ctx.call, DelegationRequest(**body), key)
     return Reply(outcome.body, outcome.status_code, NO_STORE)
-
-
-def _receiving_tenant(name: str, value: Any) -> str:
-    """Any string that could be a tenant id is decided by policy (so an unknown tenant gets
-    the same BLOCK as a real one); only malformed values are a 400."""
-    if not isinstance(value, str) or not value or len(value) > 64:
-        raise InvalidRequest(f"{name} must be a tenant id.")
-    return value
 
 
 @endpoint(bp, "/delegations", roles=ADMIN_OR_AGENT)

@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
-from chalicelib.api._validation import action_pattern, fields, integer, one_of, tenant_id
+from chalicelib.api._validation import action_pattern, fields, integer, one_of, only_params, tenant_id
 from chalicelib.domain.delegation import (
     DEFAULT_STEPUP_EXPIRY_SECONDS,
     DEFAULT_TTL_SECONDS,
@@ -53,6 +53,7 @@ def upsert_policy(ctx: Ctx) -> Reply:
 
 @endpoint(bp, "/policies", roles=ADMIN)
 def list_policies(ctx: Ctx) -> dict[str, Any]:
+    only_params(ctx.query(), set())
     return ctx.container.policies.list(ctx.call)
 
 

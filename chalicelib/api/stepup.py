@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import FORM, Ctx, Reply, endpoint
-from chalicelib.api._validation import action, fields, integer, one_of, text
+from chalicelib.api._validation import DIGITS, action, fields, integer, one_of, receiving_tenant, text
 from chalicelib.auth.authenticator import principal_of
 from chalicelib.domain.ciba import MAX_BINDING_MESSAGE
 from chalicelib.domain.delegation import (
@@ -37,17 +37,11 @@ BC_AUTHORIZE_PARAMS = {
 }
 
 
-def _receiving(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value or len(value) > 64:
-        raise InvalidRequest(f"{name} must be a tenant id.")
-    return value
-
-
 @endpoint(bp, "/stepup/initiate", methods=["POST"], roles=AGENT)
 def initiate(ctx: Ctx) -> Reply:
     body = fields(
         ctx.json(),
-        {"receiving_tenant_id": _receiving, "action": action},
+        {"receiving_tenant_id": receiving_tenant, "action": action},
         {
             "binding_message": text(MAX_BINDING_MESSAGE),
             "requested_expiry": integer(MIN_STEPUP_EXPIRY_SECONDS, MAX_STEPUP_EXPIRY_SECONDS),
@@ -76,7 +70,7 @@ def backchannel_authorize(ctx: Ctx) -> Reply:
     if not form.get("login_hint"):
         raise InvalidRequest("login_hint (the receiving tenant id) is required.")
     expiry = form.get("requested_expiry")
-    if expiry is not None and not expiry.isdigit():
+    if expiry is not None and not DIGITS.fullmatch(expiry):
         raise InvalidRequest("requested_expiry must be a positive integer.")
     body = fields(
         {
@@ -85,7 +79,7 @@ def backchannel_authorize(ctx: Ctx) -> Reply:
             "binding_message": form.get("binding_message"),
             "requested_expiry": int(expiry) if expiry is not None else None,
         },
-        {"receiving_tenant_id": _receiving, "action": action},
+        {"receiving_tenant_id": receiving_tenant, "action": action},
         {
             "binding_message": text(MAX_BINDING_MESSAGE),
             "requested_expiry": integer(MIN_STEPUP_EXPIRY_SECONDS, MAX_STEPUP_EXPIRY_SECONDS),

@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
-from chalicelib.api._validation import fields, one_of, text
+from chalicelib.api._validation import fields, one_of, only_params, text
 from chalicelib.domain.principal import Role
 from chalicelib.errors import NotFound
 
@@ -29,6 +29,7 @@ def create_tenant(ctx: Ctx) -> Reply:
 
 @endpoint(bp, "/tenants", roles=PLATFORM)
 def list_tenants(ctx: Ctx) -> dict[str, Any]:
+    only_params(ctx.query(), set())
     assert ctx.principal is not None
     return ctx.container.tenants.list(ctx.principal)
 

@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         state["api_url"] = api_url
         write_state(container, state)
 
+    from chalice import local as chalice_local
+
+    chalice_local.ThreadedHTTPServer.request_queue_size = 128  # the default 5 resets bursts
     server = factory.create_local_server(config.chalice_app, config, args.host, args.port)
     snapshots.start()
     _print_banner(state, settings.state_dir, restored)

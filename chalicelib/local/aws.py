@@ -16,27 +16,45 @@ from chalicelib.local.files import write_private
 SNAPSHOT_FILE = "dynamodb-snapshot.json"
 
 
+class _Serialised:
+    """moto's backends are not thread-safe (a failed DynamoDB transaction restores a copy
+    of the whole table, undoing other threads' writes), so requests run one at a time,
+    which also makes conditional writes as atomic as DynamoDB's."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: Any, start_response: Any) -> list[bytes]:
+        with self._lock:
+            return list(self._app(environ, start_response))
+
+
 class LocalAws:
-    """moto's ThreadedMotoServer on a free loopback port (or an endpoint given to us)."""
+    """moto's server on a free loopback port, in a thread of this process (or an endpoint
+    given to us)."""
 
     def __init__(self, endpoint: str | None = None) -> None:
         self._server: Any = None
+        self._thread: threading.Thread | None = None
         self.endpoint = endpoint
 
     def start(self) -> str:
         if self.endpoint is None:
-            from moto.server import ThreadedMotoServer
+            from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+            from werkzeug.serving import make_server
 
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-call access log
-            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            self._server.start()
-            host, port = self._server.get_host_and_port()
-            self.endpoint = f"http://{host}:{port}"
+            app = _Serialised(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server("127.0.0.1", 0, app, threaded=True)
+            self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+            self._thread.start()
+            self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
         return self.endpoint
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.stop()
+            self._server.shutdown()
             self._server = None
 
 

@@ -27,6 +27,7 @@ from chalicelib.errors import (
     Conflict,
     Forbidden,
     IdempotencyKeyReused,
+    InvalidRequest,
     NotFound,
     ServiceUnavailable,
 )
@@ -388,7 +389,7 @@ class DelegationService:
         scope = own_scope(principal)
         now = call.epoch
         if cursor is not None and not ids.DELEGATION_ID.fullmatch(cursor):
-            raise NotFound("The cursor is malformed.")
+            raise InvalidRequest("The cursor is malformed.")
 
         def keep(item: DelegationModel | DelegationRefModel) -> bool:
             if principal.role is Role.AGENT and item.agent_id != principal.subject:

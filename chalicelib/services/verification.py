@@ -108,6 +108,6 @@ def _unverified_jti(token: str) -> str | None:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         jti = claims["jti"]
-    except (IndexError, ValueError, KeyError, TypeError, AttributeError):
+    except (IndexError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
     return jti if isinstance(jti, str) else None
