@@ -13,6 +13,7 @@ from chalicelib.api import (
     policies,
     stepup,
     tenants,
+    webhooks,
     wellknown,
 )
 from chalicelib.api._middleware import http_middleware
@@ -21,5 +22,5 @@ app = Chalice(app_name="vaultguard")
 app.debug = False
 app.register_middleware(http_middleware, "http")
 
-for blueprint in (wellknown, oauth, tenants, agents, policies, delegations, stepup, audit, health):
+for blueprint in (wellknown, oauth, tenants, agents, policies, delegations, stepup, webhooks, audit, health):
     app.register_blueprint(blueprint.bp)

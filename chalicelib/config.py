@@ -30,6 +30,9 @@ CORS_ORIGINS = "VAULTGUARD_CORS_ORIGINS"
 SCRYPT_N = "VAULTGUARD_SCRYPT_N"
 RATE_DELEGATIONS_PER_MINUTE = "VAULTGUARD_RATE_DELEGATIONS_PER_MINUTE"
 RATE_CLIENT_REQUESTS_PER_15_MINUTES = "VAULTGUARD_RATE_CLIENT_REQUESTS_PER_15_MINUTES"
+ENCRYPTOR = "VAULTGUARD_ENCRYPTOR"
+KMS_DATA_KEY_ID = "VAULTGUARD_KMS_DATA_KEY_ID"
+WEBHOOK_BACKOFF_MS = "VAULTGUARD_WEBHOOK_BACKOFF_MS"
 
 
 def _int(env: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -66,6 +69,9 @@ class Settings:
     scrypt_n: int = 2**14
     rate_delegations_per_minute: int = 20
     rate_client_requests_per_15_minutes: int = 200
+    encryptor: str = "local"
+    kms_data_key_id: str | None = None
+    webhook_backoff_ms: int = 500
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -76,6 +82,11 @@ class Settings:
             raise ValueError(f"{SIGNER} must be 'local' or 'kms', got {signer!r}")
         if signer == "kms" and not env.get(KMS_KEY_ID):
             raise ValueError(f"{KMS_KEY_ID} is required when {SIGNER}=kms")
+        encryptor = env.get(ENCRYPTOR) or "local"
+        if encryptor not in ("local", "kms"):
+            raise ValueError(f"{ENCRYPTOR} must be 'local' or 'kms', got {encryptor!r}")
+        if encryptor == "kms" and not env.get(KMS_DATA_KEY_ID):
+            raise ValueError(f"{KMS_DATA_KEY_ID} is required when {ENCRYPTOR}=kms")
         origins = tuple(o.strip() for o in env.get(CORS_ORIGINS, "").split(",") if o.strip())
         retired = env.get(RETIRED_KEYS_DIR)
         return cls(
@@ -99,6 +110,9 @@ class Settings:
             rate_client_requests_per_15_minutes=_int(
                 env, RATE_CLIENT_REQUESTS_PER_15_MINUTES, 200, 0, 10_000_000
             ),
+            encryptor=encryptor,
+            kms_data_key_id=env.get(KMS_DATA_KEY_ID) or None,
+            webhook_backoff_ms=_int(env, WEBHOOK_BACKOFF_MS, 500, 0, 60_000),
         )
 
 

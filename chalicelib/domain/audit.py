@@ -23,6 +23,8 @@ DELEGATION_EXPIRED = "delegation.expired"
 DELEGATION_VERIFIED = "delegation.verified"
 TOKEN_ISSUED = "token.issued"
 AUTH_FAILED = "auth.failed"
+WEBHOOK_UPDATED = "webhook.updated"
+WEBHOOK_DELETED = "webhook.deleted"
 
 EVENT_TYPES = frozenset(
     {
@@ -47,6 +49,8 @@ EVENT_TYPES = frozenset(
         "vault.exchanged",
         "vault.disconnected",
         AUTH_FAILED,
+        WEBHOOK_UPDATED,
+        WEBHOOK_DELETED,
     }
 )
 

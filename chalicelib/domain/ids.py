@@ -39,5 +39,6 @@ def new_client_secret() -> str:
 
 
 def new_auth_req_id() -> str:
-    """CIBA auth_req_id: 256 random bits, URL-safe."""
-    return secrets.token_urlsafe(32)
+    """CIBA auth_req_id: 256 random bits, URL-safe; the prefix keeps it from starting with
+    "-", which command lines would take for an option."""
+    return "ar_" + secrets.token_urlsafe(32)

@@ -8,10 +8,11 @@ from typing import Any
 
 from chalicelib.auth.authenticator import Authenticator
 from chalicelib.config import Settings, get_settings
+from chalicelib.crypto import Encryptor, KmsEncryptor, LocalEncryptor
 from chalicelib.services.agents import AgentService
 from chalicelib.services.audit import AuditService
 from chalicelib.services.delegations import DelegationService
-from chalicelib.services.notify import Notifier, NullNotifier
+from chalicelib.services.notify import Notifier
 from chalicelib.services.oauth import CibaGrant, ClientCredentialsGrant, TokenEndpoint, record_failed_secret
 from chalicelib.services.platform import PlatformService
 from chalicelib.services.policies import PolicyService
@@ -19,6 +20,8 @@ from chalicelib.services.ratelimit import RateLimiter
 from chalicelib.services.stepup import StepUpService
 from chalicelib.services.tenants import TenantService
 from chalicelib.services.verification import VerificationService
+from chalicelib.services.webhook_delivery import RetryPolicy, WebhookDispatcher
+from chalicelib.services.webhooks import WebhookNotifier, WebhookService
 from chalicelib.store import models
 from chalicelib.store.agents import AgentRepository
 from chalicelib.store.audit import AuditRepository
@@ -28,6 +31,7 @@ from chalicelib.store.delegations import DelegationRepository
 from chalicelib.store.policies import PolicyRepository
 from chalicelib.store.ratelimits import RateLimitRepository
 from chalicelib.store.tenants import TenantRepository
+from chalicelib.store.webhooks import WebhookRepository
 from chalicelib.tokens import KeySet, KmsSigner, LocalKeySigner, Signer, TokenVerifier
 
 
@@ -42,6 +46,7 @@ class Container:
         self.policy_repo = PolicyRepository()
         self.delegation_repo = DelegationRepository()
         self.audit_repo = AuditRepository()
+        self.webhook_repo = WebhookRepository()
         self.auditor = AuditService(self.audit_repo)
 
     # Keys are loaded once, as key objects, the first time a token is signed or checked.
@@ -118,6 +123,7 @@ class Container:
             _LazySigner(self),
             self.rate_limiter,
             self.agent_repo,
+            self.notifier,
         )
 
     @cached_property
@@ -137,7 +143,23 @@ class Container:
 
     @cached_property
     def notifier(self) -> Notifier:
-        return NullNotifier()
+        # Per tenant: one without a webhook gets NullNotifier's behaviour (nothing sent).
+        return WebhookNotifier(self.webhook_repo, self.encryptor, self.webhook_dispatcher)
+
+    @cached_property
+    def webhook_dispatcher(self) -> WebhookDispatcher:
+        return WebhookDispatcher(RetryPolicy(backoff_base=self.settings.webhook_backoff_ms / 1000))
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        return WebhookService(self.settings, self.db, self.webhook_repo, self.encryptor, self.auditor)
+
+    @cached_property
+    def encryptor(self) -> Encryptor:
+        if self.settings.encryptor == "kms":
+            assert self.settings.kms_data_key_id is not None
+            return KmsEncryptor(self.settings.kms_data_key_id, self._kms_client)
+        return LocalEncryptor.in_state_dir(self.settings.state_dir)
 
     @cached_property
     def policies(self) -> PolicyService:

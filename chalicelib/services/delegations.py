@@ -34,6 +34,7 @@ from chalicelib.errors import (
 from chalicelib.observability import count_decision
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit, iso
+from chalicelib.services.notify import Notifier, notify_stepup
 from chalicelib.services.ratelimit import RateLimiter
 from chalicelib.store.agents import AgentRepository
 from chalicelib.store.db import Database
@@ -126,6 +127,7 @@ class DelegationService:
         signer: Signer,
         rate_limiter: RateLimiter,
         agents: AgentRepository,
+        notifier: Notifier,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -136,6 +138,7 @@ class DelegationService:
         self._signer = signer
         self._rate_limiter = rate_limiter
         self._agents = agents
+        self._notifier = notifier
 
     # -- request ---------------------------------------------------------------------------
 
@@ -275,6 +278,8 @@ class DelegationService:
             )
         commit(tx)
         count_decision(record.decision)
+        if record.status == Status.PENDING.value:
+            notify_stepup(self._notifier, "stepup.pending", record, call)
         return self._outcome(record, token, now)
 
     def _open_handle(self, record: DelegationModel, now: int, req: DelegationRequest, policy: Policy) -> None:

@@ -3,7 +3,13 @@ decided. Delivery is best effort and never blocks or fails the request that caus
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from chalicelib.services.call import Call
+    from chalicelib.store.models import DelegationModel
 
 
 class Notifier(Protocol):
@@ -15,3 +21,33 @@ class NullNotifier:
 
     def stepup_event(self, event_type: str, receiving_tenant_id: str, payload: dict[str, Any]) -> None:
         return None
+
+
+def notify_stepup(notifier: Notifier, event_type: str, record: DelegationModel, call: Call) -> None:
+    """Tell the receiving tenant's approvers about a step-up request; never raises."""
+    from chalicelib.services.call import iso
+    from chalicelib.services.delegations import status_of
+
+    try:
+        notifier.stepup_event(
+            event_type,
+            record.receiving_tenant_id,
+            {
+                "type": event_type,
+                "occurred_at": call.timestamp,
+                "delegation_id": record.delegation_id,
+                "auth_req_id": record.auth_req_id,
+                "requesting_tenant_id": record.requesting_tenant_id,
+                "requesting_tenant_name": record.requesting_tenant_name,
+                "agent_id": record.agent_id,
+                "agent_name": record.agent_name,
+                "action": record.action,
+                "purpose": record.purpose,
+                "binding_message": record.binding_message,
+                "ttl_seconds": int(record.ttl_seconds),
+                "status": status_of(record, call.epoch).value,
+                "stepup_expires_at": iso(record.stepup_expires_at) if record.stepup_expires_at else None,
+            },
+        )
+    except Exception:  # noqa: BLE001 - a notification must never fail the request
+        logger.exception("step-up notification failed")

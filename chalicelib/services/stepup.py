@@ -21,7 +21,7 @@ from chalicelib.errors import (
     SlowDown,
 )
 from chalicelib.services.audit import AuditService
-from chalicelib.services.call import Call, commit, iso
+from chalicelib.services.call import Call, commit
 from chalicelib.services.delegations import (
     RECORD_RETENTION_SECONDS,
     DelegationRequest,
@@ -30,7 +30,7 @@ from chalicelib.services.delegations import (
     expiry_bucket,
     status_of,
 )
-from chalicelib.services.notify import Notifier
+from chalicelib.services.notify import Notifier, notify_stepup
 from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
 from chalicelib.store.models import DelegationModel, DelegationRefModel
@@ -60,8 +60,6 @@ class StepUpService:
         """Start a CIBA flow (CIBA Core §7.3 acknowledgement); BLOCK is the usual 403."""
         outcome = self._service.request(call, req, stepup_handle=True)
         record = self._record_for_handle(call, str(outcome.body["delegation_id"]))
-        if outcome.status_code == 202:
-            self._notify("stepup.pending", record, call)
         return {
             "auth_req_id": record.auth_req_id,
             "expires_in": max(0, int(record.stepup_expires_at or 0) - call.epoch),
@@ -212,7 +210,7 @@ class StepUpService:
             raise
         for name, value in changes.items():
             setattr(record, name, value)
-        self._notify("stepup.approved" if approve else "stepup.rejected", record, call)
+        notify_stepup(self._notifier, "stepup.approved" if approve else "stepup.rejected", record, call)
         return delegation_view(record, call.epoch, "inbound")
 
     def _pending_pair(self, call: Call, delegation_id: str) -> tuple[DelegationModel, DelegationRefModel]:
@@ -268,28 +266,6 @@ class StepUpService:
         record = self._delegations.get(counterpart_scope(principal, ref.receiving_tenant_id), delegation_id)
         assert record is not None
         return record
-
-    def _notify(self, event_type: str, record: DelegationModel, call: Call) -> None:
-        self._notifier.stepup_event(
-            event_type,
-            record.receiving_tenant_id,
-            {
-                "type": event_type,
-                "occurred_at": call.timestamp,
-                "delegation_id": record.delegation_id,
-                "auth_req_id": record.auth_req_id,
-                "requesting_tenant_id": record.requesting_tenant_id,
-                "requesting_tenant_name": record.requesting_tenant_name,
-                "agent_id": record.agent_id,
-                "agent_name": record.agent_name,
-                "action": record.action,
-                "purpose": record.purpose,
-                "binding_message": record.binding_message,
-                "ttl_seconds": int(record.ttl_seconds),
-                "status": status_of(record, call.epoch).value,
-                "stepup_expires_at": iso(record.stepup_expires_at) if record.stepup_expires_at else None,
-            },
-        )
 
 
 def _admin(call: Call) -> Principal:

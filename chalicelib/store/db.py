@@ -21,6 +21,30 @@ MAX_TRANSACTION_ITEMS = 100
 _T = TypeVar("_T")
 
 
+def share_botocore_data_loader() -> None:
+    """One botocore data loader for every pynamodb connection in this process.
+
+    pynamodb opens a botocore session per model class, and each new session re-reads and
+    re-parses botocore's JSON models (~0.1 s each): with a dozen models that was 1.5 s of
+    Lambda cold start, 0.3 s with one shared (read-only, cached) loader.
+    """
+    import botocore.loaders
+    import botocore.session
+    import pynamodb.connection.base as pynamodb_base
+
+    if getattr(pynamodb_base.get_session, "_vaultguard_shared", False):
+        return
+    loader = botocore.loaders.create_loader()
+
+    def get_session() -> botocore.session.Session:
+        session = botocore.session.Session()
+        session.register_component("data_loader", loader)
+        return session
+
+    get_session._vaultguard_shared = True  # type: ignore[attr-defined]
+    pynamodb_base.get_session = get_session
+
+
 class StoreError(ServiceUnavailable):
     """The store could not be reached or answered with an error: a 503 for the caller,
     whose description stays generic (the detail is for the log only)."""

@@ -3,7 +3,7 @@
 Main table keys: `pk = "T#<tenant_id>"` (or `PLATFORM` for the operator's own records) and
 `sk` by entity: TENANT, CRED#<client_id>, AGENT#<id>, POLICY#<action>#<requester|*>,
 DLG#<id> (receiving side, record of truth), DLGREF#<id> (requesting side), AUTHREQ#<id>
-(CIBA handle, both sides), IDEM#<agent>#<key>, RATE#<kind>#<subject>#<window>.
+(CIBA handle, both sides), IDEM#<agent>#<key>, RATE#<kind>#<subject>#<window>, WEBHOOK.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.config import Settings
+from chalicelib.store.db import share_botocore_data_loader
 
 PLATFORM_PK = "PLATFORM"
 
@@ -182,6 +183,14 @@ class RateCounterModel(_MainTable):
     ttl = NumberAttribute()
 
 
+class WebhookModel(_MainTable):
+    """`WEBHOOK`: the tenant's step-up webhook; the signing secret only encrypted."""
+
+    url = UnicodeAttribute()
+    secret_ciphertext = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
 class AuditEventModel(Model):
     """Append-only: put with attribute_not_exists, never updated or deleted."""
 
@@ -219,11 +228,13 @@ MAIN_MODELS: tuple[type[Model], ...] = (
     AuthReqModel,
     IdempotencyModel,
     RateCounterModel,
+    WebhookModel,
 )
 
 
 def configure(settings: Settings) -> None:
     """Point every model at the configured tables and endpoint (called once per container)."""
+    share_botocore_data_loader()
     models: tuple[Any, ...] = (*MAIN_MODELS, AuditEventModel)
     for model in models:
         meta: Any = model.Meta

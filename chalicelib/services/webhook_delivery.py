@@ -1,0 +1,218 @@
+"""Background delivery of signed webhook events: a bounded queue and a few daemon threads
+that POST, retry with exponential backoff, and never block or fail the request that queued.
+
+Production caveat: Lambda may freeze a container (and its threads) as soon as the response
+is returned, so a delivery queued here can be delayed until the next invocation or lost
+when the container is recycled. The durable path in production is the audit table's
+DynamoDB stream (issue 4) feeding a delivery Lambda; it can replace this dispatcher behind
+the same `Notifier` protocol. This dispatcher serves the embedded stack and tests.
+"""
+
+from __future__ import annotations
+
+import atexit
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import requests
+
+from chalicelib.domain.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, redact_url, sign
+from chalicelib.observability import logger
+
+USER_AGENT = "VaultGuard-Webhooks/1"
+EXIT_FLUSH_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts and waits: with the defaults, tries at 0, 0.5, 1.5 and 3.5 s (plus timeouts)."""
+
+    max_attempts: int = 4
+    backoff_base: float = 0.5
+    timeout: float = 3.0
+
+    def delay(self, failed_attempt: int) -> float:
+        return self.backoff_base * 2 ** (failed_attempt - 1)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    tenant_id: str
+    url: str
+    event_id: str
+    event_type: str
+    body: bytes
+    secret: str = field(repr=False)
+
+
+class _Result(Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+Post = Callable[..., Any]
+
+
+class WebhookDispatcher:
+    """Queues deliveries for worker threads (started on first use). A full queue drops the
+    event with a warning; `flush` waits for what is queued or in flight."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None = None,
+        *,
+        workers: int = 4,
+        queue_size: int = 1000,
+        post: Post | None = None,
+    ) -> None:
+        self.policy = policy or RetryPolicy()
+        self._queue: queue.Queue[Delivery] = queue.Queue(maxsize=queue_size)
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._pending = 0
+        self._stop = threading.Event()
+        self._post: Post = post or requests.post
+
+    def submit(self, delivery: Delivery) -> bool:
+        """Queue `delivery` without waiting; False when it was dropped."""
+        if self._stop.is_set():
+            logger.warning("webhook dispatcher closed; event dropped", extra=_fields(delivery))
+            return False
+        self._start()
+        with self._lock:
+            self._pending += 1
+        try:
+            self._queue.put_nowait(delivery)
+        except queue.Full:
+            self._done()
+            logger.warning("webhook queue full; event dropped", extra=_fields(delivery))
+            return False
+        return True
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for queued and in-flight deliveries; True if none is left."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def close(self, timeout: float = 0.0) -> None:
+        """Flush for up to `timeout`, then abandon retries, drop what is queued and stop."""
+        if timeout > 0:
+            self.flush(timeout)
+        self._stop.set()
+        atexit.unregister(self._at_exit)
+        dropped = 0
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+            dropped += 1
+            self._done()
+        if dropped:
+            logger.warning("webhook dispatcher closed with events queued", extra={"dropped": dropped})
+        for thread in self._threads:
+            thread.join(timeout=self.policy.timeout + 1)
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._threads:
+                return
+            for n in range(self._workers):
+                thread = threading.Thread(target=self._run, name=f"vaultguard-webhook-{n}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        atexit.register(self._at_exit)
+
+    def _at_exit(self) -> None:
+        """The embedded server's shutdown: give queued deliveries a few seconds."""
+        self.close(EXIT_FLUSH_SECONDS)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                delivery = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            try:
+                self._deliver(delivery)
+            except Exception:
+                logger.exception("webhook delivery crashed", extra=_fields(delivery))
+            finally:
+                self._done()
+
+    def _done(self) -> None:
+        with self._idle:
+            self._pending -= 1
+            self._idle.notify_all()
+
+    def _deliver(self, delivery: Delivery) -> None:
+        policy = self.policy
+        for attempt in range(1, policy.max_attempts + 1):
+            result, detail = self._attempt(delivery)
+            extra = {**_fields(delivery), "attempt": attempt, "detail": detail}
+            if result is _Result.DELIVERED:
+                logger.info("webhook delivered", extra=extra)
+                return
+            if result is _Result.FAILED:
+                logger.warning("webhook refused; not retried", extra=extra)
+                return
+            if attempt == policy.max_attempts:
+                logger.warning("webhook delivery failed; giving up", extra=extra)
+                return
+            logger.info("webhook delivery failed; will retry", extra=extra)
+            if self._stop.wait(policy.delay(attempt)):
+                logger.warning("webhook delivery abandoned at shutdown", extra=extra)
+                return
+
+    def _attempt(self, delivery: Delivery) -> tuple[_Result, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            EVENT_ID_HEADER: delivery.event_id,
+            SIGNATURE_HEADER: sign(delivery.secret, delivery.body),  # a fresh timestamp per attempt
+        }
+        try:
+            response = self._post(
+                delivery.url,
+                data=delivery.body,
+                headers=headers,
+                timeout=self.policy.timeout,
+                allow_redirects=False,
+                stream=True,  # the receiver's answer body is never read
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            return _Result.RETRY, type(exc).__name__
+        except requests.RequestException as exc:
+            return _Result.FAILED, type(exc).__name__
+        status = int(response.status_code)
+        response.close()
+        if 200 <= status < 300:
+            return _Result.DELIVERED, str(status)
+        if status >= 500 or status == 429:
+            return _Result.RETRY, str(status)
+        return _Result.FAILED, str(status)
+
+
+def _fields(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "tenant_id": delivery.tenant_id,
+        "event_id": delivery.event_id,
+        "event_type": delivery.event_type,
+        "webhook": redact_url(delivery.url),
+    }

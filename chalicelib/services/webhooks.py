@@ -1,0 +1,132 @@
+"""Step-up webhooks: the admin's registration (one URL per receiving tenant, its signing
+secret shown once and stored only encrypted) and the `Notifier` that delivers events to it.
+
+A tenant without a webhook gets what `NullNotifier` gives: nothing is sent. Delivery runs
+on `WebhookDispatcher`'s threads (see its production caveat); nothing here can fail or
+delay the request that caused the event.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ulid import ULID
+
+from chalicelib.auth.scope import own_scope, system_scope
+from chalicelib.config import Settings
+from chalicelib.crypto import EncryptionUnavailable, Encryptor
+from chalicelib.domain import audit
+from chalicelib.domain.webhooks import check_url, event_body, new_secret, redact_url
+from chalicelib.errors import InvalidRequest, NotFound, ServiceUnavailable
+from chalicelib.observability import logger
+from chalicelib.services.audit import AuditService
+from chalicelib.services.call import Call, commit, iso
+from chalicelib.services.webhook_delivery import Delivery, WebhookDispatcher
+from chalicelib.store.db import Database
+from chalicelib.store.webhooks import WebhookRepository
+
+
+def secret_context(tenant_id: str) -> dict[str, str]:
+    """The encryption context of a tenant's webhook secret (DESIGN.md "Storage")."""
+    return {"tenant_id": tenant_id}
+
+
+class WebhookService:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        webhooks: WebhookRepository,
+        encryptor: Encryptor,
+        auditor: AuditService,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._webhooks = webhooks
+        self._encryptor = encryptor
+        self._auditor = auditor
+
+    def put(self, call: Call, url: Any) -> tuple[bool, dict[str, Any]]:
+        """Create or replace the caller's webhook with a new secret, returned this once."""
+        assert call.principal is not None
+        scope = own_scope(call.principal)
+        try:
+            url = check_url(url, require_https=self._settings.stage == "prod")
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        existing = self._webhooks.get(scope)
+        secret = new_secret()
+        try:
+            blob = self._encryptor.encrypt(secret.encode(), secret_context(scope.tenant_id))
+        except EncryptionUnavailable as exc:
+            raise ServiceUnavailable() from exc
+        tx = self._db.transaction()
+        item = self._webhooks.put(tx, scope, url=url, secret_ciphertext=blob, created_at=call.timestamp)
+        self._auditor.record(
+            tx,
+            call,
+            audit.WEBHOOK_UPDATED,
+            (scope,),
+            detail={"url": redact_url(url), "replaced": existing is not None},
+        )
+        commit(tx)
+        return existing is None, {"url": item.url, "secret": secret, "created_at": item.created_at}
+
+    def get(self, call: Call) -> dict[str, Any]:
+        assert call.principal is not None
+        item = self._webhooks.get(own_scope(call.principal))
+        if item is None:
+            raise NotFound()
+        return {"url": item.url, "created_at": item.created_at}
+
+    def delete(self, call: Call) -> dict[str, Any]:
+        assert call.principal is not None
+        scope = own_scope(call.principal)
+        item = self._webhooks.get(scope)
+        if item is None:
+            raise NotFound()
+        tx = self._db.transaction()
+        self._webhooks.remove(tx, scope, item)
+        self._auditor.record(tx, call, audit.WEBHOOK_DELETED, (scope,), detail={"url": redact_url(item.url)})
+        commit(tx, NotFound())
+        return {"deleted": True}
+
+
+class WebhookNotifier:
+    """`Notifier`: signs each step-up event for the receiving tenant's webhook and queues
+    it. Every failure (store, decryption, full queue) is logged, never raised."""
+
+    def __init__(
+        self, webhooks: WebhookRepository, encryptor: Encryptor, dispatcher: WebhookDispatcher
+    ) -> None:
+        self._webhooks = webhooks
+        self._encryptor = encryptor
+        self.dispatcher = dispatcher
+
+    def stepup_event(self, event_type: str, receiving_tenant_id: str, payload: dict[str, Any]) -> None:
+        try:
+            self._queue(event_type, receiving_tenant_id, payload)
+        except Exception:
+            logger.exception(
+                "webhook notification failed",
+                extra={"tenant_id": receiving_tenant_id, "event_type": event_type},
+            )
+
+    def _queue(self, event_type: str, tenant_id: str, payload: dict[str, Any]) -> None:
+        item = self._webhooks.get(system_scope(tenant_id))
+        if item is None:
+            return
+        secret = self._encryptor.decrypt(item.secret_ciphertext, secret_context(tenant_id)).decode()
+        event_id = f"evt_{ULID()}"
+        body = event_body(event_id, event_type, iso(time.time()), payload)
+        self.dispatcher.submit(
+            Delivery(
+                tenant_id=tenant_id,
+                url=item.url,
+                event_id=event_id,
+                event_type=event_type,
+                body=body,
+                secret=secret,
+            )
+        )
