@@ -52,6 +52,8 @@ def check_url(url: object, *, require_https: bool) -> str:
         raise ValueError("url must name a host.")
     if parts.fragment:
         raise ValueError("url must not contain a fragment.")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("url must not contain credentials; the signature authenticates us.")
     if require_https and _internal(host):
         raise ValueError("url must name a public host.")
     return url

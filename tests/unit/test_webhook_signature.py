@@ -102,7 +102,7 @@ def test_the_event_body_is_compact_json_with_the_agreed_fields() -> None:
     [
         "http://127.0.0.1:8080/hook",
         "https://hooks.example/vg?x=1",
-        "https://user:pw@hooks.example:8443/vg",
+        "https://hooks.example:8443/vg",
         "HTTPS://Hooks.Example/vg",
         "https://[2001:db8::1]/vg",
     ],
