@@ -89,4 +89,4 @@ def get_delegation(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
 def revoke_delegation(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
     if ctx.request.raw_body:
         fields(ctx.json(), {}, {"reason": text(500)})
-    return ctx.container.delegations.revoke(ctx.call, delegation_id)
+    return ctx.container.revocation.revoke(ctx.call, delegation_id)

@@ -17,6 +17,7 @@ from chalicelib.services.oauth import CibaGrant, ClientCredentialsGrant, TokenEn
 from chalicelib.services.platform import PlatformService
 from chalicelib.services.policies import PolicyService
 from chalicelib.services.ratelimit import RateLimiter
+from chalicelib.services.revocation import RevocationService
 from chalicelib.services.stepup import StepUpService
 from chalicelib.services.tenants import TenantService
 from chalicelib.services.verification import VerificationService
@@ -134,7 +135,7 @@ class Container:
             self.agent_repo,
             self.credential_repo,
             self.auditor,
-            self.delegations.revoke_for_agent,
+            self.revocation.revoke_for_agent,
         )
 
     @cached_property
@@ -167,7 +168,11 @@ class Container:
 
     @cached_property
     def verification(self) -> VerificationService:
-        return VerificationService(self.tenant_repo, self.delegations, lambda: self.verifier)
+        return VerificationService(self.tenant_repo, self.revocation, lambda: self.verifier)
+
+    @cached_property
+    def revocation(self) -> RevocationService:
+        return RevocationService(self.db, self.tenant_repo, self.delegation_repo, self.auditor)
 
     @cached_property
     def platform(self) -> PlatformService:

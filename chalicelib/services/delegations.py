@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.auth.scope import counterpart_scope, own_scope
@@ -14,10 +13,8 @@ from chalicelib.domain import audit, ids
 from chalicelib.domain.ciba import stepup_expiry
 from chalicelib.domain.delegation import (
     DELEGATION_TOKEN_TYP,
-    LIVE_STATUSES,
     Status,
     TokenGrant,
-    effective_status,
     granted_ttl,
 )
 from chalicelib.domain.policy import Effect, Policy, resolve
@@ -34,6 +31,7 @@ from chalicelib.errors import (
 from chalicelib.observability import count_decision
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit, iso
+from chalicelib.services.delegation_records import delegation_view, expiry_bucket, status_of
 from chalicelib.services.notify import Notifier, notify_stepup
 from chalicelib.services.ratelimit import RateLimiter
 from chalicelib.store.agents import AgentRepository
@@ -66,53 +64,6 @@ class DelegationRequest:
 class Outcome:
     status_code: int
     body: dict[str, Any]
-
-
-def expiry_bucket(epoch: int) -> str:
-    """The hour an expiry falls in: the cleanup job queries one bucket at a time."""
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H")
-
-
-def status_of(item: DelegationModel | DelegationRefModel, now: int) -> Status:
-    return effective_status(
-        Status(item.status),
-        now=now,
-        expires_at=_int_or_none(item.expires_at),
-        stepup_expires_at=_int_or_none(item.stepup_expires_at),
-    )
-
-
-def _int_or_none(value: float | None) -> int | None:
-    return None if value is None else int(value)
-
-
-def delegation_view(item: DelegationModel | DelegationRefModel, now: int, direction: str) -> dict[str, Any]:
-    status = status_of(item, now)
-    deadline = {Status.PENDING: item.stepup_expires_at, Status.ACTIVE: item.expires_at}.get(status)
-    return {
-        "delegation_id": item.delegation_id,
-        "direction": direction,
-        "requesting_tenant_id": item.requesting_tenant_id,
-        "receiving_tenant_id": item.receiving_tenant_id,
-        "agent_id": item.agent_id,
-        "action": item.action,
-        "decision": item.decision,
-        "status": status.value,
-        "expires_in": max(0, int(deadline) - now) if deadline else None,
-        "requesting_tenant_name": item.requesting_tenant_name,
-        "agent_name": item.agent_name,
-        "auth_req_id": item.auth_req_id,
-        "purpose": item.purpose,
-        "binding_message": item.binding_message,
-        "ttl_seconds": int(item.ttl_seconds),
-        "created_at": item.created_at,
-        "issued_at": iso(item.issued_at) if item.issued_at else None,
-        "expires_at": iso(item.expires_at) if item.expires_at else None,
-        "stepup_expires_at": iso(item.stepup_expires_at) if item.stepup_expires_at else None,
-        "revoked_at": item.revoked_at,
-        "decided_at": item.decided_at,
-        "decision_reason": item.decision_reason,
-    }
 
 
 class DelegationService:
@@ -412,135 +363,6 @@ class DelegationService:
             "delegations": [delegation_view(i, now, direction) for i in items],
             "next_cursor": next_cursor,
         }
-
-    # -- revoke ----------------------------------------------------------------------------
-
-    def revoke(self, call: Call, delegation_id: str) -> dict[str, Any]:
-        """Instant revocation by an admin of either side or the requesting agent."""
-        principal = _principal(call)
-        record, ref = self.find_pair(principal, delegation_id)
-        self._revoke(call, record, ref)
-        return delegation_view(
-            record, call.epoch, "inbound" if record.receiving_tenant_id == principal.tenant_id else "outbound"
-        )
-
-    def revoke_for_agent(self, call: Call, scope: TenantScope, agent_id: str) -> int:
-        """Revoke every live delegation of a disabled agent; the number revoked."""
-        revoked = 0
-        refs = [
-            r
-            for r in self._delegations.iter_outbound(scope)
-            if r.agent_id == agent_id and status_of(r, call.epoch) in LIVE_STATUSES
-        ]
-        for ref in refs:
-            record = self._delegations.get(
-                counterpart_scope(_principal(call), ref.receiving_tenant_id), ref.delegation_id
-            )
-            if record is not None and self._revoke(call, record, ref, reason="agent_disabled"):
-                revoked += 1
-        return revoked
-
-    def find_pair(
-        self, principal: Principal, delegation_id: str
-    ) -> tuple[DelegationModel, DelegationRefModel]:
-        """Both records of a delegation the principal may act on; NotFound for any other id."""
-        scope = own_scope(principal)
-        if not ids.DELEGATION_ID.fullmatch(delegation_id):
-            raise NotFound()
-        record = self._delegations.get(scope, delegation_id) if principal.role is Role.ADMIN else None
-        if record is not None:
-            ref = self._delegations.get_ref(
-                counterpart_scope(principal, record.requesting_tenant_id), delegation_id
-            )
-        else:
-            ref = self._delegations.get_ref(scope, delegation_id)
-            if ref is None or (principal.role is Role.AGENT and ref.agent_id != principal.subject):
-                raise NotFound()
-            record = self._delegations.get(
-                counterpart_scope(principal, ref.receiving_tenant_id), delegation_id
-            )
-        if record is None or ref is None:
-            raise NotFound()
-        return record, ref
-
-    def _revoke(
-        self, call: Call, record: DelegationModel, ref: DelegationRefModel, reason: str | None = None
-    ) -> bool:
-        status = status_of(record, call.epoch)
-        if Status(record.status) is Status.REVOKED:
-            return False
-        if status not in LIVE_STATUSES:
-            raise Conflict(f"The delegation is {status.value} and cannot be revoked.")
-        changes = {
-            "status": Status.REVOKED.value,
-            "revoked_at": call.timestamp,
-            "updated_at": call.timestamp,
-            "expiry_bucket": None,
-            "expiry_at": None,
-        }
-        principal = _principal(call)
-        scopes = (
-            counterpart_scope(principal, record.requesting_tenant_id),
-            counterpart_scope(principal, record.receiving_tenant_id),
-        )
-        tx = self._db.transaction()
-        self._delegations.transition(tx, record, ref, changes)
-        self._auditor.record(
-            tx,
-            call,
-            audit.DELEGATION_REVOKED,
-            scopes,
-            delegation_id=record.delegation_id,
-            action=record.action,
-            token_sha256=record.token_sha256,
-            detail={"reason": reason} if reason else {},
-        )
-        commit(tx, Conflict("The delegation changed concurrently; retry."))
-        record.status, record.revoked_at = Status.REVOKED.value, call.timestamp
-        return True
-
-    # -- verify ----------------------------------------------------------------------------
-
-    def active_record(self, call: Call, claims: dict[str, Any], token: str) -> DelegationModel | None:
-        """The registry half of verification: the delegation the verified claims name,
-        if it belongs to the caller's tenant, is ACTIVE, unexpired and this very token, and
-        the requesting tenant has not been disabled since."""
-        principal = _principal(call)
-        scope = own_scope(principal)
-        jti = claims.get("jti")
-        if claims.get("receiving_tenant_id") != scope.tenant_id or not isinstance(jti, str):
-            return None
-        if not ids.DELEGATION_ID.fullmatch(jti):
-            return None
-        record = self._delegations.get(scope, jti)
-        if (
-            record is None
-            or status_of(record, call.epoch) is not Status.ACTIVE
-            or record.token_sha256 != token_fingerprint(token)
-            or record.agent_id != claims.get("sub")
-            or record.action != claims.get("scope")
-        ):
-            return None
-        requester = self._tenants.get(counterpart_scope(principal, record.requesting_tenant_id))
-        return record if requester is not None and requester.status == "ACTIVE" else None
-
-    def record_use(self, call: Call, record: DelegationModel, token: str) -> None:
-        principal = _principal(call)
-        scopes = (
-            own_scope(principal),
-            counterpart_scope(principal, record.requesting_tenant_id),
-        )
-        tx = self._db.transaction()
-        self._auditor.record(
-            tx,
-            call,
-            audit.DELEGATION_VERIFIED,
-            scopes,
-            delegation_id=record.delegation_id,
-            action=record.action,
-            token_sha256=token_fingerprint(token),
-        )
-        commit(tx)
 
 
 def _principal(call: Call) -> Principal:

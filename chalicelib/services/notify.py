@@ -26,7 +26,7 @@ class NullNotifier:
 def notify_stepup(notifier: Notifier, event_type: str, record: DelegationModel, call: Call) -> None:
     """Tell the receiving tenant's approvers about a step-up request; never raises."""
     from chalicelib.services.call import iso
-    from chalicelib.services.delegations import status_of
+    from chalicelib.services.delegation_records import status_of
 
     try:
         notifier.stepup_event(

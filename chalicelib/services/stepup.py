@@ -22,14 +22,8 @@ from chalicelib.errors import (
 )
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
-from chalicelib.services.delegations import (
-    RECORD_RETENTION_SECONDS,
-    DelegationRequest,
-    DelegationService,
-    delegation_view,
-    expiry_bucket,
-    status_of,
-)
+from chalicelib.services.delegation_records import delegation_view, expiry_bucket, status_of
+from chalicelib.services.delegations import RECORD_RETENTION_SECONDS, DelegationRequest, DelegationService
 from chalicelib.services.notify import Notifier, notify_stepup
 from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository

@@ -13,7 +13,7 @@ from chalicelib.domain.principal import Principal, Role, TenantScope
 from chalicelib.errors import NotFound
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
-from chalicelib.services.delegations import status_of
+from chalicelib.services.delegation_records import status_of
 from chalicelib.store.agents import AgentRepository
 from chalicelib.store.audit import AuditRepository
 from chalicelib.store.credentials import CredentialRepository

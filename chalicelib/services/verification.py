@@ -12,7 +12,7 @@ from chalicelib.auth.scope import own_scope
 from chalicelib.domain.delegation import DELEGATION_TOKEN_TYP
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.services.call import Call
-from chalicelib.services.delegations import DelegationService
+from chalicelib.services.revocation import RevocationService
 from chalicelib.store.tenants import TenantRepository
 from chalicelib.tokens import TokenRejected, TokenVerifier, token_fingerprint
 
@@ -38,11 +38,11 @@ class VerificationService:
     def __init__(
         self,
         tenants: TenantRepository,
-        delegations: DelegationService,
+        revocation: RevocationService,
         verifier: Callable[[], TokenVerifier],
     ) -> None:
         self._tenants = tenants
-        self._delegations = delegations
+        self._revocation = revocation
         self._verifier = verifier
         self._audiences: dict[str, str] = {}
 
@@ -59,10 +59,10 @@ class VerificationService:
             )
         except TokenRejected:
             return dict(INACTIVE)
-        record = self._delegations.active_record(call, claims, token)
+        record = self._revocation.active_record(call, claims, token)
         if record is None:
             return dict(INACTIVE)
-        self._delegations.record_use(call, record, token)
+        self._revocation.record_use(call, record, token)
         out: dict[str, Any] = {"active": True, "token_type": "Bearer"}
         out.update({name: claims[name] for name in INTROSPECTION_CLAIMS if name in claims})
         out["delegation_id"] = record.delegation_id
@@ -77,7 +77,7 @@ class VerificationService:
         if jti is None:
             return
         try:
-            record, _ = self._delegations.find_pair(call.principal, jti)
+            record, _ = self._revocation.find_pair(call.principal, jti)
             self._verifier().verify(
                 token, typ=DELEGATION_TOKEN_TYP, audience=record.audience, required_claims=DELEGATION_CLAIMS
             )
@@ -86,7 +86,7 @@ class VerificationService:
         if record.token_sha256 != token_fingerprint(token):
             return
         try:
-            self._delegations.revoke(call, jti)
+            self._revocation.revoke(call, jti)
         except (NotFound, Conflict):
             return
 
