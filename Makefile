@@ -11,6 +11,7 @@ PORT ?= 8000
 help:
 	@echo "make run    - start VaultGuard locally on http://127.0.0.1:$(PORT) (moto, demo data)"
 	@echo "make test   - install what is needed and run every test"
+	@echo "make pending / approve ID=... / reject ID=...  - decide step-up requests (local stack)"
 	@echo "make lint / typecheck / bench / clean"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -21,7 +22,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(PY) -m chalicelib.local --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) lint typecheck
 	$(PY) -m pytest tests -q --timeout=300; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 unit: $(STAMP)
@@ -37,7 +38,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy chalicelib app.py
+	$(VENV)/bin/mypy chalicelib app.py tools
 
 bench: $(STAMP)
 	$(PY) -m bench
