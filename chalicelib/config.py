@@ -33,6 +33,10 @@ RATE_CLIENT_REQUESTS_PER_15_MINUTES = "VAULTGUARD_RATE_CLIENT_REQUESTS_PER_15_MI
 ENCRYPTOR = "VAULTGUARD_ENCRYPTOR"
 KMS_DATA_KEY_ID = "VAULTGUARD_KMS_DATA_KEY_ID"
 WEBHOOK_BACKOFF_MS = "VAULTGUARD_WEBHOOK_BACKOFF_MS"
+AUDIT_BUCKET = "VAULTGUARD_AUDIT_BUCKET"
+CSV_INLINE_MAX_ROWS = "VAULTGUARD_CSV_INLINE_MAX_ROWS"
+CLEANUP_INTERVAL_SECONDS = "VAULTGUARD_CLEANUP_INTERVAL_SECONDS"
+STREAM_POLL_SECONDS = "VAULTGUARD_STREAM_POLL_SECONDS"
 
 
 def _int(env: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -72,6 +76,10 @@ class Settings:
     encryptor: str = "local"
     kms_data_key_id: str | None = None
     webhook_backoff_ms: int = 500
+    audit_bucket: str = "vaultguard-audit-local"
+    csv_inline_max_rows: int = 5000
+    cleanup_interval_seconds: int = 300
+    stream_poll_seconds: int = 3
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -113,6 +121,10 @@ class Settings:
             encryptor=encryptor,
             kms_data_key_id=env.get(KMS_DATA_KEY_ID) or None,
             webhook_backoff_ms=_int(env, WEBHOOK_BACKOFF_MS, 500, 0, 60_000),
+            audit_bucket=env.get(AUDIT_BUCKET) or "vaultguard-audit-local",
+            csv_inline_max_rows=_int(env, CSV_INLINE_MAX_ROWS, 5000, 1, 1_000_000),
+            cleanup_interval_seconds=_int(env, CLEANUP_INTERVAL_SECONDS, 300, 1, 86400),
+            stream_poll_seconds=_int(env, STREAM_POLL_SECONDS, 3, 1, 3600),
         )
 
 

@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
 
     chalice_local.ThreadedHTTPServer.request_queue_size = 128  # the default 5 resets bursts
     server = factory.create_local_server(config.chalice_app, config, args.host, args.port)
-    snapshots.start()
+    # Background loops that stand in for what AWS runs in production (each has start/stop).
+    background: list[Any] = [snapshots]
+    for service in background:
+        service.start()
     _print_banner(state, settings.state_dir, restored)
 
     def _stop(signum: int, frame: Any) -> None:
@@ -95,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nStopping VaultGuard...", flush=True)
     finally:
         server.server.server_close()
-        snapshots.stop()
+        for service in reversed(background):
+            service.stop()
         aws.stop()
         print(f"Data saved in {settings.state_dir}. Bye.", flush=True)
     return 0
