@@ -94,3 +94,14 @@ class AuditEvent:
         if self.detail:
             out["detail"] = dict(self.detail)
         return out
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What a reader asks of one tenant's log; `since`/`until` bound `occurred_at`."""
+
+    types: frozenset[str] | None = None
+    delegation_id: str | None = None
+    actor_id: str | None = None
+    since: str | None = None
+    until: str | None = None

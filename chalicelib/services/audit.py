@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from ulid import ULID
 
-from chalicelib.domain.audit import AuditEvent
+from chalicelib.config import Settings
+from chalicelib.domain.audit import AuditEvent, AuditFilter
+from chalicelib.domain.audit_csv import csv_lines
 from chalicelib.domain.principal import TenantScope
-from chalicelib.errors import InvalidRequest
-from chalicelib.services.call import Call
+from chalicelib.errors import InvalidRequest, ServiceUnavailable
+from chalicelib.services.call import Call, iso
 from chalicelib.store.audit import AuditRepository, decode_cursor
 from chalicelib.store.db import WriteTransaction
 
+INLINE_MAX_BYTES = 5 * 1024 * 1024
+PRESIGNED_SECONDS = 300
+
 
 class AuditService:
-    def __init__(self, repository: AuditRepository) -> None:
+    def __init__(
+        self,
+        repository: AuditRepository,
+        settings: Settings | None = None,
+        s3: Callable[[], Any] | None = None,
+    ) -> None:
         self._repository = repository
+        self._settings = settings
+        self._s3 = s3 or _no_s3
 
     def record(
         self,
@@ -46,28 +62,60 @@ class AuditService:
             self._repository.add(tx, scope, event)
 
     def search(
-        self,
-        scope: TenantScope,
-        *,
-        limit: int,
-        cursor: str | None,
-        types: frozenset[str] | None,
-        delegation_id: str | None,
-        since: str | None,
-        until: str | None,
+        self, scope: TenantScope, flt: AuditFilter, *, limit: int, cursor: str | None
     ) -> dict[str, Any]:
         sk = None
         if cursor is not None:
             sk = decode_cursor(cursor)
             if sk is None:
                 raise InvalidRequest("The cursor is malformed.")
-        events, next_cursor = self._repository.query(
-            scope,
-            limit=limit,
-            cursor=sk,
-            types=types,
-            delegation_id=delegation_id,
-            since=since,
-            until=until,
-        )
+        events, next_cursor = self._repository.query(scope, flt, limit=limit, cursor=sk)
         return {"events": [e.as_dict() for e in events], "next_cursor": next_cursor}
+
+    def export_csv(self, scope: TenantScope, flt: AuditFilter, now: float) -> CsvExport:
+        """The matching events as CSV, oldest first. Up to the inline threshold the CSV is
+        the response; beyond it (a Lambda response is capped at 6 MB) it is written to S3
+        and the caller gets a presigned URL that expires in a few minutes."""
+        assert self._settings is not None
+        rows = 0
+        with tempfile.SpooledTemporaryFile(max_size=INLINE_MAX_BYTES) as spool:
+            for line in csv_lines(self._repository.iterate(scope, flt)):
+                spool.write(line.encode("utf-8"))
+                rows += 1
+            rows -= 1  # the header
+            size = spool.tell()
+            spool.seek(0)
+            if rows <= self._settings.csv_inline_max_rows and size <= INLINE_MAX_BYTES:
+                return CsvExport(rows=rows, body=spool.read().decode("utf-8"))
+            key = f"exports/tenant={scope.tenant_id}/{iso(now)}-{ULID()}.csv"
+            s3 = self._s3()
+            try:
+                s3.upload_fileobj(
+                    spool,
+                    self._settings.audit_bucket,
+                    key,
+                    ExtraArgs={
+                        "ContentType": "text/csv; charset=utf-8",
+                        "ContentDisposition": 'attachment; filename="audit.csv"',
+                    },
+                )
+                url = s3.generate_presigned_url(
+                    "get_object",
+                    Params={"Bucket": self._settings.audit_bucket, "Key": key},
+                    ExpiresIn=PRESIGNED_SECONDS,
+                )
+            except (BotoCoreError, ClientError) as exc:
+                raise ServiceUnavailable() from exc
+        return CsvExport(rows=rows, download_url=str(url), expires_in=PRESIGNED_SECONDS)
+
+
+@dataclass(frozen=True)
+class CsvExport:
+    rows: int
+    body: str | None = None
+    download_url: str | None = None
+    expires_in: int | None = None
+
+
+def _no_s3() -> Any:
+    raise ServiceUnavailable("No export bucket is configured.")

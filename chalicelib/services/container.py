@@ -39,6 +39,7 @@ from chalicelib.tokens import KeySet, KmsSigner, LocalKeySigner, Signer, TokenVe
 class Container:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._s3: Any = None
         models.configure(settings)
         self.db = Database(settings)
         self.tenant_repo = TenantRepository()
@@ -48,7 +49,7 @@ class Container:
         self.delegation_repo = DelegationRepository()
         self.audit_repo = AuditRepository()
         self.webhook_repo = WebhookRepository()
-        self.auditor = AuditService(self.audit_repo)
+        self.auditor = AuditService(self.audit_repo, settings, self.s3_client)
 
     # Keys are loaded once, as key objects, the first time a token is signed or checked.
     @cached_property
@@ -57,6 +58,20 @@ class Container:
             assert self.settings.kms_key_id is not None
             return KmsSigner(self.settings.kms_key_id, self._kms_client)
         return LocalKeySigner.load_or_create(self.settings.signing_key_path)
+
+    def s3_client(self) -> Any:
+        """The S3 client (audit exports), built on first use."""
+        if self._s3 is None:
+            import boto3
+            from botocore.config import Config
+
+            self._s3 = boto3.client(
+                "s3",
+                region_name=self.settings.aws_region,
+                endpoint_url=self.settings.aws_endpoint,
+                config=Config(signature_version="s3v4"),  # presigned URLs: SigV4
+            )
+        return self._s3
 
     def _kms_client(self) -> Any:
         import boto3

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.expressions.condition import Condition
 
-from chalicelib.domain.audit import Actor, AuditEvent
+from chalicelib.domain.audit import Actor, AuditEvent, AuditFilter
 from chalicelib.domain.principal import TenantScope
-from chalicelib.store.db import StoreError, WriteTransaction
+from chalicelib.store.db import StoreError, WriteTransaction, guarded
 from chalicelib.store.models import AuditEventModel, tenant_pk
 
 
@@ -78,31 +79,9 @@ class AuditRepository:
         tx.create(item)
 
     def query(
-        self,
-        scope: TenantScope,
-        *,
-        limit: int,
-        cursor: str | None = None,
-        types: frozenset[str] | None = None,
-        delegation_id: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
+        self, scope: TenantScope, flt: AuditFilter, *, limit: int, cursor: str | None = None
     ) -> tuple[list[AuditEvent], str | None]:
-        """Newest first; `since`/`until` are ISO-8601 instants bounding `occurred_at`."""
-        range_condition: Condition | None = None
-        sk = AuditEventModel.sk
-        if since and until:
-            range_condition = sk.between(since, until + "\uffff")
-        elif since:
-            range_condition = sk >= since
-        elif until:
-            range_condition = sk <= until + "\uffff"
-        filters: Condition | None = None
-        if types:
-            filters = AuditEventModel.type.is_in(*sorted(types))
-        if delegation_id:
-            cond = AuditEventModel.delegation_id == delegation_id
-            filters = cond if filters is None else filters & cond
+        """One page, newest first; the cursor is the last sort key returned."""
         start_key: dict[str, Any] | None = None
         if cursor:
             start_key = {"pk": {"S": tenant_pk(scope.tenant_id)}, "sk": {"S": cursor}}
@@ -110,8 +89,8 @@ class AuditRepository:
             items = list(
                 AuditEventModel.query(
                     tenant_pk(scope.tenant_id),
-                    range_key_condition=range_condition,
-                    filter_condition=filters,
+                    range_key_condition=_range(flt),
+                    filter_condition=_filters(flt),
                     scan_index_forward=False,
                     limit=limit + 1,
                     last_evaluated_key=start_key,
@@ -124,8 +103,44 @@ class AuditRepository:
         next_cursor = encode_cursor(_sort_key(events[-1])) if len(items) > limit else None
         return events, next_cursor
 
+    def iterate(self, scope: TenantScope, flt: AuditFilter) -> Iterator[AuditEvent]:
+        """Every matching event, oldest first, fetched page by page as it is consumed."""
+        items = AuditEventModel.query(
+            tenant_pk(scope.tenant_id),
+            range_key_condition=_range(flt),
+            filter_condition=_filters(flt),
+            scan_index_forward=True,
+            page_size=500,
+        )
+        return (_to_event(item) for item in guarded(items))
+
     def count(self, scope: TenantScope) -> int:
         try:
             return AuditEventModel.count(tenant_pk(scope.tenant_id))
         except PynamoDBException as exc:
             raise StoreError(str(exc)) from exc
+
+
+def _range(flt: AuditFilter) -> Condition | None:
+    sk = AuditEventModel.sk
+    if flt.since and flt.until:
+        return sk.between(flt.since, flt.until + "\uffff")
+    if flt.since:
+        return sk >= flt.since
+    if flt.until:
+        return sk <= flt.until + "\uffff"
+    return None
+
+
+def _filters(flt: AuditFilter) -> Condition | None:
+    conditions: list[Condition] = []
+    if flt.types:
+        conditions.append(AuditEventModel.type.is_in(*sorted(flt.types)))
+    if flt.delegation_id:
+        conditions.append(AuditEventModel.delegation_id == flt.delegation_id)
+    if flt.actor_id:
+        conditions.append(AuditEventModel.actor_id == flt.actor_id)
+    combined: Condition | None = None
+    for condition in conditions:
+        combined = condition if combined is None else combined & condition
+    return combined
