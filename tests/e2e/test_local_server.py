@@ -126,3 +126,15 @@ def test_every_response_carries_request_id_and_security_headers(server: LocalSer
     )
     assert bad.status_code == 400
     assert set(bad.json()) == {"error", "error_description", "request_id"}
+
+
+def test_admin_exports_own_audit_log_as_csv(server: LocalServer) -> None:
+    token = admin_token(server, "natsupply")
+    reply = requests.get(
+        f"{server.url}/audit/export.csv", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["Content-Type"].startswith("text/csv")
+    lines = reply.text.split("\r\n")
+    assert lines[0].startswith("occurred_at,event_id,type,")
+    assert any(",tenant.created," in line for line in lines[1:])
