@@ -57,3 +57,11 @@ pending: $(STAMP)
 approve reject: $(STAMP)
 	@test -n "$${ID:-}" || { echo "usage: make $@ ID=<delegation_id|auth_req_id> [REASON=...] [TENANT=...]" >&2; exit 2; }
 	@$(PY) bin/vaultguard $@ "$$ID" $${REASON:+--reason "$$REASON"} $${TENANT:+--tenant "$$TENANT"}
+
+# Check a tenant's audit export against its signed hour digests (`make run`'s persisted bucket
+# mirror in the state dir; real S3 when VAULTGUARD_AWS_ENDPOINT is set or the stage is not local):
+# `make audit-verify TENANT=<tenant_id> [SINCE=2030-01-01T00:00:00Z]`.
+.PHONY: audit-verify
+audit-verify: $(STAMP)
+	@test -n "$${TENANT:-}" || { echo "usage: make audit-verify TENANT=<tenant_id> [SINCE=<iso8601>]" >&2; exit 2; }
+	@$(PY) -m chalicelib.jobs.audit_verify --tenant "$$TENANT" $${SINCE:+--since "$$SINCE"}

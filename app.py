@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from chalice import Chalice
+from typing import Any
+
+from chalice import Chalice, Rate
 
 from chalicelib.api import (
     agents,
@@ -17,10 +19,34 @@ from chalicelib.api import (
     wellknown,
 )
 from chalicelib.api._middleware import http_middleware
+from chalicelib.config import get_settings
+from chalicelib.observability import restore_log_level
 
 app = Chalice(app_name="vaultguard")
 app.debug = False
+restore_log_level()
 app.register_middleware(http_middleware, "http")
 
 for blueprint in (wellknown, oauth, tenants, agents, policies, delegations, stepup, webhooks, audit, health):
     app.register_blueprint(blueprint.bp)
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def expire_delegations(event: Any) -> None:
+    """Expire delegations past their deadline, with audit events (chalicelib/jobs/cleanup.py)."""
+    from chalicelib.jobs import cleanup
+
+    cleanup.handler(event)
+
+
+# The ARN is read when Chalice packages the app (`VAULTGUARD_AUDIT_STREAM_ARN` set in the
+# environment of `chalice package --stage prod`); elsewhere a placeholder stands in, and the
+# local stack (`make run`) polls moto's stream and calls the same export.
+@app.on_dynamodb_record(
+    stream_arn=get_settings().audit_stream_arn, batch_size=100, starting_position="TRIM_HORIZON"
+)
+def export_audit_events(event: Any) -> dict[str, Any]:
+    """Audit stream -> S3 JSON Lines and hour digests, partial batch failures reported."""
+    from chalicelib.jobs import audit_export
+
+    return audit_export.handle_event(event.to_dict(), event.context)

@@ -37,6 +37,11 @@ AUDIT_BUCKET = "VAULTGUARD_AUDIT_BUCKET"
 CSV_INLINE_MAX_ROWS = "VAULTGUARD_CSV_INLINE_MAX_ROWS"
 CLEANUP_INTERVAL_SECONDS = "VAULTGUARD_CLEANUP_INTERVAL_SECONDS"
 STREAM_POLL_SECONDS = "VAULTGUARD_STREAM_POLL_SECONDS"
+AUDIT_STREAM_ARN = "VAULTGUARD_AUDIT_STREAM_ARN"
+
+# Chalice needs the audit stream ARN when it packages the app (`chalice package --stage prod`
+# with VAULTGUARD_AUDIT_STREAM_ARN set); this placeholder stands in elsewhere.
+LOCAL_AUDIT_STREAM_ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/vaultguard-audit/stream/local"
 
 
 def _int(env: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -80,6 +85,7 @@ class Settings:
     csv_inline_max_rows: int = 5000
     cleanup_interval_seconds: int = 300
     stream_poll_seconds: int = 3
+    audit_stream_arn: str = LOCAL_AUDIT_STREAM_ARN
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -125,6 +131,7 @@ class Settings:
             csv_inline_max_rows=_int(env, CSV_INLINE_MAX_ROWS, 5000, 1, 1_000_000),
             cleanup_interval_seconds=_int(env, CLEANUP_INTERVAL_SECONDS, 300, 1, 86400),
             stream_poll_seconds=_int(env, STREAM_POLL_SECONDS, 3, 1, 3600),
+            audit_stream_arn=env.get(AUDIT_STREAM_ARN) or LOCAL_AUDIT_STREAM_ARN,
         )
 
 

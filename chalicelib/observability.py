@@ -9,6 +9,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger(service="vaultguard")
+_LEVEL = logger.log_level  # from POWERTOOLS_LOG_LEVEL (INFO by default)
+
+
+def restore_log_level() -> None:
+    """Chalice(app_name="vaultguard") sets the same-named stdlib logger to ERROR when debug
+    is off; put back the level powertools chose, so INFO/WARNING lines are not dropped."""
+    logger.setLevel(_LEVEL)
 metrics = Metrics(namespace="VaultGuard", service="vaultguard")
 
 DECISION_METRICS = {

@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
 
     from chalicelib.config import get_settings
+    from chalicelib.local.scheduler import CleanupScheduler
     from chalicelib.local.seed import load_state, seed, write_state
+    from chalicelib.local.streams import AuditStreamPoller
     from chalicelib.services.container import get_container
     from chalicelib.store.schema import ensure_tables
 
@@ -84,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     server = factory.create_local_server(config.chalice_app, config, args.host, args.port)
     # Background loops that stand in for what AWS runs in production (each has start/stop).
     background: list[Any] = [snapshots]
+    background.append(CleanupScheduler(settings))  # the 5-minute cleanup schedule
+    background.append(AuditStreamPoller(settings))  # audit stream -> S3 export, as Lambda would
     for service in background:
         service.start()
     _print_banner(state, settings.state_dir, restored)

@@ -193,6 +193,16 @@ class Container:
     def platform(self) -> PlatformService:
         return PlatformService(self.tenant_repo, self.tenants)
 
+    @cached_property
+    def audit_exporter(self) -> Any:
+        """The audit stream -> S3 export (chalicelib/jobs/audit_export.py), with digests."""
+        from chalicelib.jobs.audit_digest import DigestWriter
+        from chalicelib.jobs.audit_export import AuditExporter
+        from chalicelib.jobs.objects import S3ObjectStore
+
+        store = S3ObjectStore(self.settings.audit_bucket, self.s3_client)
+        return AuditExporter(store, DigestWriter(store, lambda: self.signer, lambda: self.keys))
+
 
 class _LazySigner:
     """Defers loading the key until the first signature."""

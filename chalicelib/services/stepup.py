@@ -226,8 +226,8 @@ class StepUpService:
         status = status_of(record, now)
         if status is Status.PENDING:
             return
-        if status is Status.EXPIRED and record.status == Status.PENDING.value:
-            raise ExpiredToken()
+        if status is Status.EXPIRED and record.decision == "STEP_UP" and record.decided_at is None:
+            raise ExpiredToken()  # whether or not the cleanup job has marked it yet
         raise AlreadyDecided()
 
     # -- shared ----------------------------------------------------------------------------

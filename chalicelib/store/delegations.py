@@ -165,6 +165,29 @@ class DelegationRepository:
         tx.update(record, _actions(DelegationModel, changes))
         tx.update(ref, _actions(DelegationRefModel, {k: v for k, v in changes.items() if k in REF_FIELDS}))
 
+    def expire(
+        self,
+        tx: WriteTransaction,
+        record: DelegationModel,
+        ref: DelegationRefModel | None,
+        changes: dict[str, Any],
+        now: int,
+    ) -> None:
+        """Settle a live delegation whose deadline has passed, once: only while both sides
+        still have the status read and the deadline is still past, so that a concurrent
+        cleanup run, revocation or step-up decision makes this write fail instead of racing."""
+        live = record.status
+        deadline = DelegationModel.expires_at if live == "ACTIVE" else DelegationModel.stepup_expires_at
+        still_due = (DelegationModel.status == live) & (deadline <= now)
+        tx.update(record, _actions(DelegationModel, changes), still_due, versioned=False)
+        if ref is not None:
+            tx.update(
+                ref,
+                _actions(DelegationRefModel, {k: v for k, v in changes.items() if k in REF_FIELDS}),
+                DelegationRefModel.status == live,
+                versioned=False,
+            )
+
     def ref_for(self, record: DelegationModel, scope: TenantScope) -> DelegationRefModel | None:
         return self.get_ref(scope, record.delegation_id)
 
