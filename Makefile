@@ -12,6 +12,7 @@ help:
 	@echo "make run    - start VaultGuard locally on http://127.0.0.1:$(PORT) (moto, demo data)"
 	@echo "make test   - install what is needed and run every test"
 	@echo "make pending / approve ID=... / reject ID=...  - decide step-up requests (local stack)"
+	@echo "make audit-verify TENANT=<id> [SINCE=...]  - check the audit export against its signed digests"
 	@echo "make lint / typecheck / bench / clean"
 
 $(STAMP): requirements.txt requirements-dev.txt
