@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy chalicelib app.py tools
+	$(VENV)/bin/mypy chalicelib app.py tools sdk/src examples
 
 bench: $(STAMP)
 	$(PY) -m bench
@@ -66,3 +66,10 @@ approve reject: $(STAMP)
 audit-verify: $(STAMP)
 	@test -n "$${TENANT:-}" || { echo "usage: make audit-verify TENANT=<tenant_id> [SINCE=<iso8601>]" >&2; exit 2; }
 	@$(PY) -m chalicelib.jobs.audit_verify --tenant "$$TENANT" $${SINCE:+--since "$$SINCE"}
+
+# The demo (issue 5): MediCore's agent against NatSupply's LMIS through VaultGuard, offline
+# planner unless ANTHROPIC_API_KEY is set. Uses `make run`'s stack when it is up, else starts its
+# own; `make demo INTERACTIVE=1` waits for a human `make approve ID=...` instead of the scripted admin.
+.PHONY: demo
+demo: $(STAMP)
+	@$(PY) -m examples.demo $${INTERACTIVE:+--interactive}

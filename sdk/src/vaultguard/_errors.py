@@ -6,6 +6,8 @@
     +-- DelegationBlocked           the receiving tenant's policy said BLOCK (403 access_denied)
     +-- StepUpRejected              an approver rejected the step-up request
     +-- StepUpExpired               the step-up request expired before anyone approved it
+    |   +-- StepUpTimeout           (also a TimeoutError) the caller's own poll `timeout` ran
+    |                               out first; the request may still be approved later
     +-- RateLimited                 429; `retry_after` seconds to wait
     +-- ServiceUnavailable          5xx or the connection failed, after retries
     +-- InvalidDelegationToken      the receiving side's verifier refused a token (`reason`)
@@ -47,6 +49,17 @@ class StepUpRejected(VaultGuardError):
 
 class StepUpExpired(VaultGuardError):
     pass
+
+
+class StepUpTimeout(StepUpExpired, TimeoutError):
+    """The caller's poll `timeout` elapsed while the request was still pending on the server.
+
+    A StepUpExpired, so one `except StepUpExpired` covers both ends of waiting, and a
+    TimeoutError for code that handles timeouts generically. `pending` can be polled again."""
+
+    def __init__(self, message: str, *, pending: Any = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.pending = pending
 
 
 class RateLimited(VaultGuardError):

@@ -1,0 +1,1 @@
+"""MediCore's agent: three NatSupply tools, each run under one VaultGuard delegation."""

@@ -1,0 +1,1 @@
+"""NatSupply's LMIS: a small FastAPI app whose routes each need one VaultGuard delegation."""

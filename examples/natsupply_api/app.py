@@ -1,0 +1,171 @@
+"""NatSupply's LMIS (logistics management information system), as a receiving API.
+
+Each route is protected in one line: `Depends(require_delegation(verifier, "<action>"))`
+verifies the delegation token offline (signature against VaultGuard's JWKS, issuer, audience
+= NatSupply's, `typ`, expiry) and checks that its scope is that action. The store is in
+memory; every change records which agent of which tenant made it, under which delegation.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads each route's Annotated[...,
+# Depends(require_delegation(verifier, ...))] from the live annotation, and `verifier` is local
+# to create_app, which a string annotation could not see.
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI
+from pydantic import BaseModel, Field
+from vaultguard import DelegationVerifier, VerifiedDelegation
+from vaultguard.adapters.fastapi import require_delegation
+
+from examples import local_state
+
+AUDIENCE_ENV = "NATSUPPLY_AUDIENCE"
+
+
+class StockUpdate(BaseModel):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity_delta: int = Field(ge=-100_000, le=100_000)
+    reason: str = Field(default="", max_length=200)
+
+
+class RequisitionLine(BaseModel):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(gt=0, le=100_000)
+
+
+class Requisition(BaseModel):
+    reference: str = Field(min_length=1, max_length=64)
+    lines: list[RequisitionLine] = Field(min_length=1, max_length=50)
+    deliver_to: str = Field(default="", max_length=200)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One thing a delegated agent did here (what `GET /activity` lists)."""
+
+    at: str
+    action: str
+    delegation_id: str
+    agent_id: str
+    requesting_tenant_id: str
+    summary: str
+
+
+@dataclass
+class Ledger:
+    """The in-memory LMIS: stock on hand, submitted requisitions, and who did what."""
+
+    stock: dict[str, int] = field(default_factory=lambda: {"GLV-NITRILE-M": 1200, "SYR-5ML": 800})
+    requisitions: list[dict[str, Any]] = field(default_factory=list)
+    activity: list[Activity] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, who: VerifiedDelegation, action: str, summary: str) -> Activity:
+        entry = Activity(
+            at=datetime.now(UTC).isoformat(timespec="seconds"),
+            action=action,
+            delegation_id=who.delegation_id,
+            agent_id=who.agent_id,
+            requesting_tenant_id=who.requesting_tenant_id,
+            summary=summary,
+        )
+        self.activity.append(entry)
+        return entry
+
+
+def _by(who: VerifiedDelegation) -> dict[str, str]:
+    return {
+        "agent_id": who.agent_id,
+        "requesting_tenant_id": who.requesting_tenant_id,
+        "delegation_id": who.delegation_id,
+    }
+
+
+def create_app(verifier: DelegationVerifier, ledger: Ledger | None = None) -> FastAPI:
+    """The LMIS, checking delegation tokens with `verifier` (issuer + NatSupply's audience)."""
+    app = FastAPI(title="NatSupply LMIS", version="1.0")
+    app.state.ledger = store = ledger or Ledger()
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/activity")
+    def activity() -> dict[str, Any]:
+        """What delegated agents did here, oldest first. Demo only and unauthenticated (the demo
+        and its test read it); the server binds to 127.0.0.1 by default."""
+        with store.lock:
+            return {"activity": [asdict(a) for a in store.activity]}
+
+    @app.post("/stock", status_code=201)
+    def update_stock(
+        update: StockUpdate,
+        who: Annotated[VerifiedDelegation, Depends(require_delegation(verifier, "stock.write"))],
+    ) -> dict[str, Any]:
+        with store.lock:
+            on_hand = store.stock.get(update.sku, 0) + update.quantity_delta
+            if on_hand < 0:
+                on_hand = 0
+            store.stock[update.sku] = on_hand
+            entry = store.record(
+                who, "stock.write", f"{update.sku} {update.quantity_delta:+d} (now {on_hand})"
+            )
+        return {
+            "result": "stock updated",
+            "sku": update.sku,
+            "on_hand": on_hand,
+            "by": _by(who),
+            "message": f"agent {who.agent_id} of tenant {who.requesting_tenant_id}: {entry.summary}",
+        }
+
+    @app.post("/requisitions", status_code=201)
+    def submit_requisition(
+        requisition: Requisition,
+        who: Annotated[VerifiedDelegation, Depends(require_delegation(verifier, "requisition.submit"))],
+    ) -> dict[str, Any]:
+        with store.lock:
+            requisition_id = f"RQ-{len(store.requisitions) + 1:05d}"
+            store.requisitions.append(
+                {"requisition_id": requisition_id, **requisition.model_dump(), "by": _by(who)}
+            )
+            units, lines = sum(line.quantity for line in requisition.lines), len(requisition.lines)
+            entry = store.record(
+                who,
+                "requisition.submit",
+                f"{requisition_id} ({requisition.reference}: {units} units on {lines} line(s))",
+            )
+        return {
+            "result": "requisition submitted",
+            "requisition_id": requisition_id,
+            "reference": requisition.reference,
+            "by": _by(who),
+            "message": f"agent {who.agent_id} of tenant {who.requesting_tenant_id}: {entry.summary}",
+        }
+
+    @app.get("/admin")
+    def admin_console(
+        who: Annotated[VerifiedDelegation, Depends(require_delegation(verifier, "admin.access"))],
+    ) -> dict[str, Any]:
+        with store.lock:
+            store.record(who, "admin.access", "opened the admin console")
+            return {"result": "admin console", "stock": dict(store.stock), "by": _by(who)}
+
+    return app
+
+
+def build_verifier(
+    environ: Mapping[str, str] | None = None, state_dir: Path | None = None
+) -> DelegationVerifier:
+    """Issuer = VaultGuard's URL (`VAULTGUARD_API_URL` or local.json's api_url); audience =
+    `NATSUPPLY_AUDIENCE` or local.json's tenants.natsupply.audience."""
+    env = os.environ if environ is None else environ
+    state: dict[str, Any] | None = None
+    if not (env.get(local_state.API_URL_ENV) and env.get(AUDIENCE_ENV)):
+        state = local_state.load_state(state_dir, env)
+    audience = env.get(AUDIENCE_ENV) or str(local_state.tenant(state or {}, "natsupply")["audience"])
+    return DelegationVerifier(issuer=local_state.api_url(state, env), audience=audience)

@@ -1,0 +1,325 @@
+"""`AsyncVaultGuardClient`: the same surface as `VaultGuardClient`, on `httpx.AsyncClient`.
+
+    async with AsyncVaultGuardClient(api_url, client_id, client_secret) as client:
+        async with client.with_delegation(receiving_tenant_id=t, action="stock.write") as token:
+            ...
+
+Every decision (errors, retries, parsing, the poll schedule) comes from `_core`, so the two
+clients behave alike; only sending and sleeping differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from . import _core
+from ._errors import VaultGuardError
+from ._models import Delegation, PendingDelegation
+
+T = TypeVar("T")
+
+
+class AsyncVaultGuardClient:
+    """Safe to share between tasks of one event loop; the API token is fetched once at a time.
+    `session`, when given, is an `httpx.AsyncClient` the caller keeps ownership of."""
+
+    def __init__(
+        self,
+        api_url: str,
+        client_id: str,
+        client_secret: str,
+        tenant_id: str | None = None,
+        *,
+        session: httpx.AsyncClient | None = None,
+        timeout: float = 10,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.tenant_id = tenant_id
+        self._credentials = (client_id, client_secret)
+        self._session = session or httpx.AsyncClient()
+        self._owns_session = session is None
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._backoff = backoff
+        self._token: _core.ApiToken | None = None
+        self._token_lock = asyncio.Lock()
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._clock: Callable[[], float] = time.monotonic
+
+    def __repr__(self) -> str:
+        return f"AsyncVaultGuardClient({self.api_url!r}, client_id={self._credentials[0]!r})"
+
+    async def aclose(self) -> None:
+        if self._owns_session:
+            await self._session.aclose()
+
+    async def __aenter__(self) -> AsyncVaultGuardClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- transport -------------------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> _core.Reply:
+        headers = {
+            "User-Agent": _core.USER_AGENT,
+            "Accept": "application/json",
+            "x-request-id": _core.new_request_id(),
+            **kwargs.pop("headers", {}),
+        }
+        attempt = 0
+        while True:
+            reply: _core.Reply | None = None
+            try:
+                raw = await self._session.request(
+                    method, self.api_url + path, headers=headers, timeout=self._timeout, **kwargs
+                )
+                reply = _core.make_reply(raw.status_code, raw.headers, raw.content)
+            except httpx.TransportError as exc:
+                failure: BaseException = exc
+            delay = _core.retry_delay(
+                reply, attempt, max_retries=self._max_retries, backoff=self._backoff, idempotent=idempotent
+            )
+            if delay is None:
+                if reply is None:
+                    raise _core.unreachable(failure, self.api_url, attempt + 1) from failure
+                return reply
+            attempt += 1
+            await self._sleep(delay)
+
+    async def _access_token(self, *, stale: str | None = None) -> str:
+        async with self._token_lock:
+            token = self._token
+            if token is None or not token.fresh(self._clock()) or token.value == stale:
+                reply = await self._send(
+                    "POST", "/oauth/token", data={"grant_type": "client_credentials"}, auth=self._credentials
+                )
+                token = _core.api_token_from(reply, self._clock(), self.tenant_id)
+                self._token = token
+            return token.value
+
+    async def _api(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> _core.Reply:
+        headers = dict(kwargs.pop("headers", {}))
+        token = await self._access_token()
+        reply = await self._send(
+            method,
+            path,
+            idempotent=idempotent,
+            headers={**headers, "Authorization": f"Bearer {token}"},
+            **kwargs,
+        )
+        if reply.status_code == 401:
+            token = await self._access_token(stale=token)
+            reply = await self._send(
+                method,
+                path,
+                idempotent=idempotent,
+                headers={**headers, "Authorization": f"Bearer {token}"},
+                **kwargs,
+            )
+        return reply
+
+    # -- delegations -----------------------------------------------------------------------
+
+    async def request_delegation(
+        self,
+        receiving_tenant_id: str,
+        action: str,
+        ttl_seconds: int | None = None,
+        purpose: str | None = None,
+        binding_message: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Delegation | PendingDelegation:
+        body = _core.request_body(receiving_tenant_id, action, ttl_seconds, purpose, binding_message)
+        key = idempotency_key or _core.new_request_id()
+        reply = await self._api("POST", "/delegations/request", json=body, headers={"Idempotency-Key": key})
+        return _core.outcome_from(reply, self._clock())
+
+    async def initiate_step_up(
+        self,
+        receiving_tenant_id: str,
+        action: str,
+        binding_message: str | None = None,
+        requested_expiry: int | None = None,
+        ttl_seconds: int | None = None,
+    ) -> PendingDelegation:
+        body = _core.request_body(
+            receiving_tenant_id, action, ttl_seconds, None, binding_message, requested_expiry
+        )
+        reply = await self._api("POST", "/stepup/initiate", json=body, idempotent=False)
+        payload = _core.json_object(reply, "the step-up request")
+        try:
+            return _core.pending_from(payload, self._clock())
+        except (KeyError, TypeError, ValueError):
+            raise _core.unexpected(reply, "the step-up request") from None
+
+    async def poll_delegation(self, pending: PendingDelegation, timeout: float | None = None) -> Delegation:
+        schedule = _core.PollSchedule(pending, timeout, self._clock())
+        form = {"grant_type": _core.CIBA_GRANT_TYPE, "auth_req_id": pending.auth_req_id}
+        while True:
+            delay, give_up = schedule.wait(self._clock())
+            if delay > 0:
+                await self._sleep(delay)
+            if give_up is not None:
+                raise give_up
+            reply = await self._send("POST", "/oauth/token", data=form, auth=self._credentials)
+            delegation = schedule.answer(reply, self._clock())
+            if delegation is not None:
+                return delegation
+
+    async def revoke(self, delegation_id: str, reason: str | None = None) -> dict[str, Any]:
+        body = {"reason": reason} if reason else None
+        reply = await self._api("POST", f"/delegations/{_core.path_segment(delegation_id)}/revoke", json=body)
+        return _core.json_object(reply, "the revocation")
+
+    async def verify_token(self, token: str) -> dict[str, Any]:
+        reply = await self._api("POST", "/delegations/verify", json={"token": token})
+        return _core.json_object(reply, "the verification")
+
+    async def get_delegation(self, delegation_id: str) -> dict[str, Any]:
+        reply = await self._api("GET", f"/delegations/{_core.path_segment(delegation_id)}")
+        return _core.json_object(reply, "the delegation lookup")
+
+    async def list_delegations(
+        self, direction: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params = {
+                k: v for k, v in {"direction": direction, "status": status, "cursor": cursor}.items() if v
+            }
+            reply = await self._api("GET", "/delegations", params=params)
+            page = _core.json_object(reply, "the delegation list")
+            items.extend(d for d in page.get("delegations") or [] if isinstance(d, dict))
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
+
+    async def obtain(self, spec: _core.DelegationSpec, timeout: float | None = None) -> Delegation:
+        outcome = await self.request_delegation(
+            spec.receiving_tenant_id,
+            spec.action,
+            spec.ttl_seconds,
+            spec.purpose,
+            spec.binding_message,
+            spec.idempotency_key,
+        )
+        if isinstance(outcome, PendingDelegation):
+            return await self.poll_delegation(outcome, timeout)
+        return outcome
+
+    def with_delegation(
+        self,
+        spec: Mapping[str, Any] | None = None,
+        fn: Callable[[str], Any] | None = None,
+        *,
+        receiving_tenant_id: str | None = None,
+        action: str | None = None,
+        ttl_seconds: int | None = None,
+        purpose: str | None = None,
+        binding_message: str | None = None,
+        timeout: float | None = None,
+        revoke_on_exit: bool = True,
+    ) -> Any:
+        """As `VaultGuardClient.with_delegation`, asynchronously:
+
+            async with client.with_delegation(receiving_tenant_id=t, action=a) as token: ...
+            @client.with_delegation(receiving_tenant_id=t, action=a)   # on an async def;
+            async def write(item, *, token): ...                        # `token` by keyword
+            result = await client.with_delegation({"receiving_tenant_id": t, "action": a}, fn)
+
+        In the call form `fn(token)` may be a plain or an async function."""
+        scope = AsyncDelegationScope(
+            self,
+            _core.spec_from(
+                spec,
+                {
+                    "receiving_tenant_id": receiving_tenant_id,
+                    "action": action,
+                    "ttl_seconds": ttl_seconds,
+                    "purpose": purpose,
+                    "binding_message": binding_message,
+                },
+            ),
+            timeout,
+            revoke_on_exit,
+        )
+        if fn is None:
+            return scope
+        return scope.run(fn)
+
+    async def _revoke_on_exit(self, delegation: Delegation, failed: bool) -> None:
+        try:
+            await self.revoke(delegation.delegation_id)
+        except VaultGuardError as exc:
+            if exc.status_code == 409:
+                return
+            if failed:
+                _core.logger.warning("could not revoke delegation %s: %s", delegation.delegation_id, exc)
+                return
+            raise
+
+
+class AsyncDelegationScope:
+    """`async with` yields the token string; used as a decorator on an `async def` it passes
+    `token=` on every call, each call with its own delegation."""
+
+    def __init__(
+        self,
+        client: AsyncVaultGuardClient,
+        spec: _core.DelegationSpec,
+        timeout: float | None,
+        revoke_on_exit: bool,
+    ) -> None:
+        self._client = client
+        self.spec = spec
+        self._timeout = timeout
+        self._revoke_on_exit = revoke_on_exit
+        self.delegation: Delegation | None = None
+
+    def _fresh(self) -> AsyncDelegationScope:
+        return AsyncDelegationScope(self._client, self.spec, self._timeout, self._revoke_on_exit)
+
+    async def __aenter__(self) -> str:
+        self.delegation = await self._client.obtain(self.spec, self._timeout)
+        return self.delegation.access_token
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        delegation, self.delegation = self.delegation, None
+        if delegation is not None and self._revoke_on_exit:
+            await self._client._revoke_on_exit(delegation, failed=exc_type is not None)
+
+    async def run(self, fn: Callable[[str], Any]) -> Any:
+        async with self._fresh() as token:
+            result = fn(token)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+    def __call__(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError("AsyncVaultGuardClient.with_delegation decorates async functions only")
+
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> T:
+            async with self._fresh() as token:
+                return await fn(*args, token=token, **kwargs)
+
+        return wrapper
