@@ -72,14 +72,23 @@ def run_offline(tools: NatSupplyTools, tasks: list[Task], say: Say) -> list[Tool
 
 
 def run_claude(
-    tools: NatSupplyTools, tasks: list[Task], say: Say, environ: Mapping[str, str] | None = None
+    tools: NatSupplyTools,
+    tasks: list[Task],
+    say: Say,
+    environ: Mapping[str, str] | None = None,
+    *,
+    llm: Any = None,
 ) -> list[ToolResult]:
-    """A Claude tool loop over the same tools (needs `anthropic` and ANTHROPIC_API_KEY)."""
-    import anthropic  # only imported on this path
+    """A Claude tool loop over the same tools (needs `anthropic` and ANTHROPIC_API_KEY).
 
+    `llm` is an `anthropic.Anthropic` to use instead of a new one (tests pass one on a mock
+    transport); the loop ends when a reply asks for no tool (stop_reason "end_turn")."""
     env = os.environ if environ is None else environ
     model = env.get(MODEL_ENV) or DEFAULT_MODEL
-    llm = anthropic.Anthropic()  # reads ANTHROPIC_API_KEY itself
+    if llm is None:
+        import anthropic  # only imported on this path
+
+        llm = anthropic.Anthropic()  # reads ANTHROPIC_API_KEY itself
     prompt = "You are MediCore's procurement agent. Do these tasks with your tools, one call each:\n"
     prompt += "\n".join(f"{n}. {task.title}" for n, task in enumerate(tasks, 1))
     prompt += "\nIf a tool says a task cannot proceed, do not retry it; report it and move on."

@@ -1,17 +1,27 @@
-"""`vaultguard`: the approver's command line for step-up (CIBA) requests.
+"""`vaultguard`: the command line for VaultGuard operators and tenant admins.
 
-    vaultguard pending [--tenant natsupply] [--json]
-    vaultguard approve <delegation_id|auth_req_id> [--reason TEXT]
-    vaultguard reject  <delegation_id|auth_req_id> [--reason TEXT]
+    vaultguard pending [list] [--tenant natsupply] [--json]
+    vaultguard approve|reject <delegation_id|auth_req_id> [--reason TEXT]
+               (also `vaultguard pending approve|reject ...`)
+    vaultguard tenants list | create NAME [--audience URI]              (platform operator)
+    vaultguard agents list | create NAME [--description TEXT] | rotate AGENT_ID
+    vaultguard policies list | set ACTION EFFECT [--requester TENANT_ID] [--ttl N]
+               [--stepup-expiry N] | delete POLICY_ID
+    vaultguard delegations list [--direction inbound|outbound] [--status S] | revoke ID
+    vaultguard audit tail [--limit N] [--type T] | export [--output FILE] [--type T]
 
-It talks to VaultGuard only over its public HTTP API, as an admin of the receiving tenant:
-client credentials (client_secret_basic) at `/oauth/token`, then `GET /delegations`,
-`POST /delegations/{id}/approve|reject` or `POST /stepup/{auth_req_id}/complete`.
+Every listing prints a table, or JSON with --json. Client secrets are printed only by
+`tenants create`, `agents create` and `agents rotate` (the API shows them once).
+
+It talks to VaultGuard only over its public HTTP API: client credentials
+(client_secret_basic) at `/oauth/token`, then the admin (or, for `tenants`, the platform)
+endpoints.
 
 Where the settings come from (first match wins):
   API URL        --api-url, $VAULTGUARD_API_URL, "api_url" of the state file
   credentials    --client-id/--client-secret, $VAULTGUARD_CLIENT_ID/$VAULTGUARD_CLIENT_SECRET,
-                 the admin of --tenant in the state file
+                 the admin of --tenant in the state file, or its "platform" block with
+                 --as platform (the default for `tenants`)
   state file     --state, ${VAULTGUARD_STATE_DIR:-.vaultguard}/local.json (written by `make run`)
 
 Exit status: 0 on success, 1 when the API or the configuration refuses, 2 on bad usage.
@@ -29,6 +39,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote, urlsplit
@@ -110,7 +121,8 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
             "give the client id and the client secret together "
             "(--client-id/--client-secret or VAULTGUARD_CLIENT_ID/VAULTGUARD_CLIENT_SECRET)."
         )
-    label = args.tenant
+    role = getattr(args, "as_role", None) or getattr(args, "role", "admin")
+    label = "the platform" if role == "platform" else args.tenant
     if api_url is None or client_id is None:
         path = Path(args.state) if args.state else default_state_path(environ)
         state = _load_state(path)
@@ -118,6 +130,15 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
             api_url = state.get("api_url")
             if not isinstance(api_url, str) or not api_url:
                 raise CliError(f"the state file {path} has no api_url; pass --api-url.")
+        if client_id is None and role == "platform":
+            platform = state.get("platform")
+            if (
+                not isinstance(platform, dict)
+                or not platform.get("client_id")
+                or not platform.get("client_secret")
+            ):
+                raise CliError(f"the state file {path} has no platform credentials.")
+            client_id, client_secret = str(platform["client_id"]), str(platform["client_secret"])
         if client_id is None:
             label, entry = _tenant_entry(state, args.tenant, path)
             admin = entry.get("admin")
@@ -228,6 +249,59 @@ class Api:
             complete["reason"] = reason
         return self.call("POST", f"/stepup/{quote(identifier, safe='')}/complete", what, json=complete)
 
+    def pages(
+        self, path: str, key: str, what: str, params: Mapping[str, Any], want: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every item of a paginated listing (`limit`/`next_cursor`), or the first `want`."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            limit = PAGE_LIMIT if want is None else min(PAGE_LIMIT, want - len(items))
+            query: dict[str, Any] = {**params, "limit": limit}
+            if cursor:
+                query["cursor"] = cursor
+            page = self.call("GET", path, what, params=query)
+            items.extend(i for i in page.get(key) or [] if isinstance(i, dict))
+            cursor = page.get("next_cursor")
+            if not cursor or (want is not None and len(items) >= want):
+                break
+        return items if want is None else items[:want]
+
+    def export_csv(self, params: Mapping[str, Any]) -> tuple[bytes, str | None]:
+        """The audit CSV and its row count; a large export answers 303 with a short-lived
+        presigned URL, fetched without our bearer token (it is not VaultGuard's)."""
+        what = "exporting the audit log"
+        headers = {"Authorization": f"Bearer {self.token()}", "Accept": "text/csv, application/json"}
+        reply = self._send("GET", "/audit/export.csv", headers=headers, params=params, allow_redirects=False)
+        if reply.status_code == 200:
+            return reply.content, reply.headers.get("X-Row-Count")
+        if reply.status_code in (302, 303, 307):
+            location = reply.headers.get("Location")
+            rows: Any = None
+            if not location:
+                body = self._json(reply, what) if reply.ok else {}
+                location, rows = body.get("download_url"), body.get("rows")
+            else:
+                try:
+                    rows = reply.json().get("rows")
+                except (ValueError, AttributeError):
+                    rows = None
+            if not location or urlsplit(location).scheme not in ("http", "https"):
+                raise CliError(f"{what} failed: the redirect has no usable download URL.")
+            try:
+                # No Authorization header: the session carries none, and the URL is signed.
+                download = self._session.get(location, timeout=self._settings.timeout)
+            except requests.RequestException as exc:
+                raise CliError(f"{what} failed: cannot download the export ({type(exc).__name__}).") from None
+            if not download.ok:
+                raise CliError(
+                    f"{what} failed: HTTP {download.status_code} downloading the export "
+                    "(the presigned URL expires after a few minutes; try again)."
+                )
+            return download.content, None if rows is None else str(rows)
+        self._json(reply, what)  # raises the API's error
+        raise CliError(f"{what} failed: unexpected HTTP {reply.status_code} answer.")
+
 
 # -- output --------------------------------------------------------------------------------
 
@@ -298,11 +372,10 @@ def decision_line(view: Mapping[str, Any], approve: bool, reason: str | None) ->
 # -- commands ------------------------------------------------------------------------------
 
 
-def cmd_pending(api: Api, settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+def cmd_pending(api: Api, settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     items = api.pending()
-    if args.json:
-        json.dump(items, out, indent=2, sort_keys=True)
-        out.write("\n")
+    if getattr(args, "json", False):
+        emit_json(items, out)
         return 0
     if not items:
         print(f"No pending step-up requests for {clean(settings.tenant_label)}.", file=out)
@@ -316,14 +389,251 @@ def cmd_pending(api: Api, settings: Settings, args: argparse.Namespace, out: Tex
     return 0
 
 
-def cmd_decide(api: Api, settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+def cmd_decide(api: Api, settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     identifier = args.id.strip()
     if not HANDLE.fullmatch(identifier):
         raise CliError(f"{identifier!r} is neither a delegation id (dlg_...) nor an auth_req_id.")
-    approve = args.command == "approve"
+    approve = args.verb == "approve"
     view = api.decide(identifier, approve, args.reason)
     print(decision_line(view, approve, args.reason), file=out)
     return 0
+
+
+def emit_json(value: Any, out: TextIO) -> None:
+    json.dump(value, out, indent=2, sort_keys=True)
+    out.write("\n")
+
+
+def listing(
+    items: Sequence[Mapping[str, Any]],
+    columns: Sequence[tuple[str, Any]],
+    args: argparse.Namespace,
+    out: TextIO,
+    empty: str,
+) -> int:
+    """A table (a header per column, each column a function of one item), or JSON."""
+    if args.json:
+        emit_json(list(items), out)
+        return 0
+    if not items:
+        print(empty, file=out)
+        return 0
+    rows = [tuple(str(render(item)) for _, render in columns) for item in items]
+    print(table([h for h, _ in columns], rows), file=out)
+    return 0
+
+
+def show_record(
+    view: Mapping[str, Any], fields: Sequence[str], args: argparse.Namespace, out: TextIO
+) -> None:
+    if args.json:
+        emit_json(view, out)
+        return
+    width = max(len(f) for f in fields)
+    for name in fields:
+        print(f"{name.ljust(width)}  {clean(view.get(name))}", file=out)
+
+
+def show_secret(
+    view: Mapping[str, Any],
+    fields: Sequence[str],
+    client: Mapping[str, Any],
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+) -> None:
+    """A record with a client secret the API shows only this once."""
+    show_record(view, fields, args, out)
+    if not args.json:
+        print(f"client_id{' ' * 5}  {clean(client.get('client_id'))}", file=out)
+        print(f"client_secret  {clean(client.get('client_secret'))}", file=out)
+    print(
+        f"{PROG}: warning: store the client secret now (e.g. in a secrets manager); "
+        "VaultGuard keeps only its hash and will not show it again.",
+        file=err,
+    )
+
+
+def _epoch(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clean(value)
+
+
+def cmd_tenants(api: Api, settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.action == "create":
+        body: dict[str, Any] = {"name": args.name}
+        if args.audience:
+            body["audience"] = args.audience
+        view = api.call("POST", "/tenants", f"creating tenant {args.name!r}", json=body)
+        admin: Mapping[str, Any] = view["admin"] if isinstance(view.get("admin"), dict) else {}
+        shown = {k: v for k, v in view.items() if k != "admin"} if not args.json else view
+        show_secret(shown, ("tenant_id", "name", "status", "audience"), admin, args, out, err)
+        return 0
+    tenants = api.call("GET", "/tenants", "listing tenants").get("tenants") or []
+    columns = (
+        ("TENANT ID", lambda t: clean(t.get("tenant_id"))),
+        ("NAME", lambda t: clean(t.get("name"), 40)),
+        ("STATUS", lambda t: clean(t.get("status"))),
+        ("CREATED", lambda t: _epoch(t.get("created_at"))),
+    )
+    return listing(tenants, columns, args, out, "No tenants.")
+
+
+AGENT_FIELDS = ("agent_id", "name", "description", "status", "created_at", "secret_rotated_at")
+
+
+def cmd_agents(api: Api, settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.action in ("create", "rotate"):
+        if args.action == "create":
+            body: dict[str, Any] = {"name": args.name}
+            if args.description:
+                body["description"] = args.description
+            view = api.call("POST", "/agents", f"creating agent {args.name!r}", json=body)
+        else:
+            agent_id = args.agent_id.strip()
+            if not HANDLE.fullmatch(agent_id):
+                raise CliError(f"{agent_id!r} is not an agent id (agt_...).")
+            view = api.call("POST", f"/agents/{agent_id}/rotate-secret", f"rotating the secret of {agent_id}")
+        shown = (
+            view if args.json else {k: v for k, v in view.items() if k not in ("client_id", "client_secret")}
+        )
+        show_secret(shown, AGENT_FIELDS, view, args, out, err)
+        return 0
+    agents = api.call("GET", "/agents", "listing agents").get("agents") or []
+    columns = (
+        ("AGENT ID", lambda a: clean(a.get("agent_id"))),
+        ("NAME", lambda a: clean(a.get("name"), 40)),
+        ("CLIENT ID", lambda a: clean(a.get("client_id"))),
+        ("STATUS", lambda a: clean(a.get("status"))),
+        ("CREATED", lambda a: _epoch(a.get("created_at"))),
+        ("SECRET ROTATED", lambda a: _epoch(a.get("secret_rotated_at"))),
+    )
+    return listing(agents, columns, args, out, f"No agents in {clean(settings.tenant_label)}.")
+
+
+def cmd_policies(api: Api, settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.action == "set":
+        body: dict[str, Any] = {"action": args.policy_action, "effect": args.effect.upper()}
+        if args.requester:
+            body["requesting_tenant_id"] = args.requester
+        if args.ttl is not None:
+            body["ttl_seconds"] = args.ttl
+        if args.stepup_expiry is not None:
+            body["stepup_expiry_seconds"] = args.stepup_expiry
+        view = api.call("PUT", "/policies", f"setting the policy for {args.policy_action!r}", json=body)
+        if args.json:
+            emit_json(view, out)
+        else:
+            print(
+                f"Policy {clean(view.get('policy_id'))}: {clean(view.get('action'))} from "
+                f"{clean(view.get('requesting_tenant_id') or 'any tenant')} -> {clean(view.get('effect'))} "
+                f"(token TTL {duration(view.get('ttl_seconds'))}, "
+                f"step-up expiry {duration(view.get('stepup_expiry_seconds'))}).",
+                file=out,
+            )
+        return 0
+    if args.action == "delete":
+        policy_id = args.policy_id.strip()
+        view = api.call("DELETE", f"/policies/{quote(policy_id, safe='')}", f"deleting policy {policy_id}")
+        if args.json:
+            emit_json(view, out)
+        else:
+            print(f"Deleted policy {clean(view.get('policy_id') or policy_id)}.", file=out)
+        return 0
+    policies = api.call("GET", "/policies", "listing policies").get("policies") or []
+    columns = (
+        ("POLICY ID", lambda p: clean(p.get("policy_id"))),
+        ("ACTION", lambda p: clean(p.get("action"))),
+        ("REQUESTER", lambda p: clean(p.get("requesting_tenant_id") or "*")),
+        ("EFFECT", lambda p: clean(p.get("effect"))),
+        ("TTL", lambda p: duration(p.get("ttl_seconds"))),
+        ("STEP-UP EXPIRY", lambda p: duration(p.get("stepup_expiry_seconds"))),
+    )
+    return listing(policies, columns, args, out, f"No policies in {clean(settings.tenant_label)}.")
+
+
+def cmd_delegations(api: Api, settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.action == "revoke":
+        identifier = args.id.strip()
+        if not DELEGATION_ID.fullmatch(identifier):
+            raise CliError(f"{identifier!r} is not a delegation id (dlg_...).")
+        body = {"reason": args.reason} if args.reason else None
+        view = api.call("POST", f"/delegations/{identifier}/revoke", f"revoking {identifier}", json=body)
+        if args.json:
+            emit_json(view, out)
+        else:
+            print(
+                f"Revoked {clean(view.get('delegation_id') or identifier)}: {clean(view.get('action'))} "
+                f"(status {clean(view.get('status'))}).",
+                file=out,
+            )
+        return 0
+    params: dict[str, Any] = {"direction": args.direction}
+    if args.status:
+        params["status"] = args.status.upper()
+    items = api.pages("/delegations", "delegations", "listing delegations", params)
+    counterpart = "FROM" if args.direction == "inbound" else "TO"
+    columns = (
+        ("ID", lambda d: clean(d.get("delegation_id"))),
+        (
+            counterpart,
+            lambda d: clean(
+                d.get("requesting_tenant_name") or d.get("requesting_tenant_id")
+                if args.direction == "inbound"
+                else d.get("receiving_tenant_id")
+            ),
+        ),
+        ("AGENT", lambda d: clean(d.get("agent_name") or d.get("agent_id"))),
+        ("ACTION", lambda d: clean(d.get("action"))),
+        ("STATUS", lambda d: clean(d.get("status"))),
+        ("TTL", lambda d: duration(d.get("ttl_seconds"))),
+        ("TIME LEFT", lambda d: duration(d.get("expires_in"))),
+    )
+    empty = f"No {args.direction} delegations{' with status ' + args.status.upper() if args.status else ''}."
+    return listing(items, columns, args, out, empty)
+
+
+def _types(args: argparse.Namespace) -> list[str]:
+    return [t for value in args.type or [] for t in value.split(",") if t]
+
+
+def cmd_audit(api: Api, settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    params: dict[str, Any] = {}
+    if _types(args):
+        params["type"] = ",".join(_types(args))
+    if args.action == "export":
+        content, rows = api.export_csv(params)
+        if args.output in (None, "-"):
+            out.write(content.decode("utf-8"))
+            return 0
+        target = Path(args.output)
+        partial = target.with_name(f".{target.name}.partial")
+        try:
+            partial.write_bytes(content)
+            partial.replace(target)
+        except OSError as exc:
+            raise CliError(f"cannot write {target}: {exc.strerror or exc}.") from None
+        count = rows if rows is not None else str(max(0, content.count(b"\n") - 1))
+        if args.json:
+            emit_json({"output": str(target), "rows": int(count) if count.isdigit() else count}, out)
+        else:
+            print(f"Wrote {count} audit events to {target}.", file=out)
+        return 0
+    events = api.pages("/audit", "events", "reading the audit log", params, want=args.limit)
+    events.reverse()  # like tail(1): oldest of the window first, newest last
+    columns = (
+        ("TIME", lambda e: clean(e.get("occurred_at"))),
+        ("TYPE", lambda e: clean(e.get("type"))),
+        (
+            "ACTOR",
+            lambda e: clean(f"{(e.get('actor') or {}).get('type')}:{(e.get('actor') or {}).get('id')}"),
+        ),
+        ("ACTION", lambda e: clean(e.get("action"))),
+        ("DECISION", lambda e: clean(e.get("decision"))),
+        ("DELEGATION", lambda e: clean(e.get("delegation_id"))),
+    )
+    return listing(events, columns, args, out, f"No audit events for {clean(settings.tenant_label)}.")
 
 
 # -- entry point ---------------------------------------------------------------------------
@@ -340,6 +650,14 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--tenant",
         default=default(DEFAULT_TENANT),
         help="whose admin credentials to take from the state file (key, name or id; default natsupply)",
+    )
+    group.add_argument(
+        "--as",
+        dest="as_role",
+        choices=("admin", "platform"),
+        default=default(None),
+        help="whose credentials to take from the state file: the tenant's admin, or the platform "
+        "operator (default: platform for `tenants`, admin otherwise)",
     )
     group.add_argument(
         "--state",
@@ -360,23 +678,118 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
+def _leaf(
+    commands: Any, name: str, help_text: str, *, json_flag: bool = True, **defaults: Any
+) -> argparse.ArgumentParser:
+    sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text)
+    if json_flag:
+        sub.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    _common(sub, suppress=True)
+    sub.set_defaults(**defaults)
+    return sub
+
+
+def _group(commands: Any, name: str, help_text: str, **defaults: Any) -> Any:
+    sub = commands.add_parser(name, help=help_text, description=help_text)
+    _common(sub, suppress=True)
+    sub.set_defaults(**defaults)
+    return sub.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+
+def _decide_args(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("id", help="the delegation id (dlg_...) or the auth_req_id")
+    sub.add_argument("--reason", default=None, help="why (kept in both tenants' audit logs)")
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Review and decide VaultGuard step-up requests addressed to your tenant.",
+        description="Administer VaultGuard: tenants, agents, policies, step-up requests, "
+        "delegations and the audit log.",
         epilog="Environment: VAULTGUARD_STATE_DIR, VAULTGUARD_API_URL, VAULTGUARD_CLIENT_ID, "
         "VAULTGUARD_CLIENT_SECRET.",
     )
     _common(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    pending = commands.add_parser("pending", help="list pending inbound step-up requests")
+
+    pending = commands.add_parser("pending", help="list (or decide) pending inbound step-up requests")
     pending.add_argument("--json", action="store_true", help="print the requests as JSON")
     _common(pending, suppress=True)
-    for name, verb in (("approve", "approve"), ("reject", "reject")):
-        sub = commands.add_parser(name, help=f"{verb} a pending request")
-        sub.add_argument("id", help="the delegation id (dlg_...) or the auth_req_id")
-        sub.add_argument("--reason", default=None, help="why (kept in both tenants' audit logs)")
-        _common(sub, suppress=True)
+    pending.set_defaults(func=cmd_pending)
+    pending_actions = pending.add_subparsers(dest="action", metavar="ACTION", required=False)
+    _leaf(pending_actions, "list", "list pending inbound step-up requests (the default)", func=cmd_pending)
+    for name in ("approve", "reject"):
+        _decide_args(
+            _leaf(
+                pending_actions,
+                name,
+                f"{name} a pending request",
+                json_flag=False,
+                func=cmd_decide,
+                verb=name,
+            )
+        )
+        _decide_args(
+            _leaf(commands, name, f"{name} a pending request", json_flag=False, func=cmd_decide, verb=name)
+        )
+
+    tenants = _group(commands, "tenants", "tenants (platform operator)", func=cmd_tenants, role="platform")
+    _leaf(tenants, "list", "list tenants")
+    created = _leaf(tenants, "create", "register a tenant and its first admin (secret shown once)")
+    created.add_argument("name", help="the organisation's display name")
+    created.add_argument("--audience", default=None, help="audience of its delegation tokens (default a URN)")
+
+    agents = _group(commands, "agents", "the tenant's agents (admin)", func=cmd_agents)
+    _leaf(agents, "list", "list agents")
+    created = _leaf(agents, "create", "register an agent (its client secret is shown once)")
+    created.add_argument("name", help="the agent's display name")
+    created.add_argument("--description", default=None, help="what the agent is for")
+    _leaf(agents, "rotate", "issue a new client secret; the old one stops working").add_argument(
+        "agent_id", help="the agent id (agt_...)"
+    )
+
+    policies = _group(commands, "policies", "the tenant's receiving-side policies (admin)", func=cmd_policies)
+    _leaf(policies, "list", "list policies")
+    put = _leaf(policies, "set", "create or replace the policy for an action (and requester)")
+    put.add_argument("policy_action", metavar="ACTION", help="action or pattern, e.g. requisition.submit")
+    put.add_argument("effect", metavar="EFFECT", type=str.upper, choices=("ALLOW", "STEP_UP", "BLOCK"))
+    put.add_argument("--requester", default=None, help="only for this requesting tenant id (default any)")
+    put.add_argument("--ttl", type=_positive, default=None, help="delegation token TTL in seconds")
+    put.add_argument(
+        "--stepup-expiry", type=_positive, default=None, help="seconds an approver has to decide"
+    )
+    _leaf(policies, "delete", "delete a policy").add_argument("policy_id", help="the policy id (pol_...)")
+
+    delegations = _group(commands, "delegations", "delegations to or from the tenant", func=cmd_delegations)
+    listed = _leaf(delegations, "list", "list delegations")
+    listed.add_argument("--direction", choices=("inbound", "outbound"), default="inbound")
+    listed.add_argument(
+        "--status",
+        type=str.upper,
+        default=None,
+        help="PENDING, ACTIVE, REJECTED, BLOCKED, REVOKED or EXPIRED",
+    )
+    revoke = _leaf(delegations, "revoke", "revoke a delegation: its token stops verifying at once")
+    revoke.add_argument("id", help="the delegation id (dlg_...)")
+    revoke.add_argument("--reason", default=None, help="why (kept in the audit log)")
+
+    audit = _group(commands, "audit", "the tenant's audit log (admin)", func=cmd_audit)
+    tail = _leaf(audit, "tail", "the most recent events, newest last")
+    tail.add_argument("--limit", type=_positive, default=20, help="how many events (default 20)")
+    tail.add_argument("--type", action="append", help="only these event types (repeat or comma-separate)")
+    export = _leaf(audit, "export", "the whole log as CSV (RFC 4180), oldest first")
+    export.add_argument("--output", "-o", default=None, help="file to write (default standard output)")
+    export.add_argument("--type", action="append", help="only these event types (repeat or comma-separate)")
     return parser
 
 
@@ -407,8 +820,7 @@ def main(
         if settings.api_url.startswith("http://") and host not in LOOPBACK_HOSTS:
             print(f"{PROG}: warning: {settings.api_url} is plain HTTP; credentials go unencrypted.", file=err)
         api = Api(settings)
-        command = cmd_pending if args.command == "pending" else cmd_decide
-        return command(api, settings, args, out)
+        return int(args.func(api, settings, args, out, err))
     except CliError as exc:
         print(f"{PROG}: error: {exc}", file=err)
         return 1
