@@ -100,12 +100,6 @@ class NotFound(VaultGuardError):
     description = "No such resource."
 
 
-class MethodNotAllowed(VaultGuardError):
-    error = "method_not_allowed"
-    status_code = 405
-    description = "The method is not allowed on this resource."
-
-
 class Conflict(VaultGuardError):
     error = "conflict"
     status_code = 409

@@ -16,6 +16,8 @@ def restore_log_level() -> None:
     """Chalice(app_name="vaultguard") sets the same-named stdlib logger to ERROR when debug
     is off; put back the level powertools chose, so INFO/WARNING lines are not dropped."""
     logger.setLevel(_LEVEL)
+
+
 metrics = Metrics(namespace="VaultGuard", service="vaultguard")
 
 DECISION_METRICS = {

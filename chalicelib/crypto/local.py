@@ -5,15 +5,14 @@ For the embedded stack and tests: the key file is the only secret, created once.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import threading
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ..private_files import create_private_file
 from .base import KEY_BYTES, NONCE_BYTES, DecryptionFailed, b64encode, canonical_context, split_blob
 
 PREFIX = "v1.local"
@@ -59,25 +58,8 @@ def _aad(context: dict[str, str]) -> bytes:
 
 def _load_or_create(path: Path) -> bytes:
     if not path.exists():
-        _create(path, AESGCM.generate_key(bit_length=KEY_BYTES * 8))
+        create_private_file(path, AESGCM.generate_key(bit_length=KEY_BYTES * 8))
     key = path.read_bytes()
     if len(key) != KEY_BYTES:
         raise ValueError(f"{path} must hold exactly {KEY_BYTES} bytes")
     return key
-
-
-def _create(path: Path, key: bytes) -> None:
-    """Write the key atomically with mode 0600; a file another process wrote first wins."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(key)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)

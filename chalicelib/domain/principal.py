@@ -32,7 +32,3 @@ class TenantScope:
 
     tenant_id: str
     principal: Principal | None
-
-    @property
-    def is_own(self) -> bool:
-        return self.principal is not None and self.principal.tenant_id == self.tenant_id

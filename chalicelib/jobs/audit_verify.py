@@ -162,8 +162,11 @@ def _print(report: VerifyReport) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.jobs.audit_verify", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m chalicelib.jobs.audit_verify",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--tenant", required=True)
     parser.add_argument("--since", help="ISO-8601 instant; digests from its hour on")
     parser.add_argument("--source", choices=("auto", "s3", "mirror"), default="auto")

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 
 from chalicelib.config import Settings
-from chalicelib.local.files import write_private
+from chalicelib.private_files import write_private
 
 SNAPSHOT_FILE = "dynamodb-snapshot.json"
 

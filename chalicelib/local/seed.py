@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib.domain.policy import Effect, Policy
 from chalicelib.domain.principal import Principal, Role
-from chalicelib.local.files import write_private
+from chalicelib.private_files import write_private
 from chalicelib.services.bootstrap import create_platform_client
 from chalicelib.services.call import Call
 from chalicelib.services.container import Container

@@ -23,7 +23,7 @@ from botocore.config import Config
 from chalicelib.config import Settings
 from chalicelib.jobs.objects import DirectoryObjectStore
 from chalicelib.local.aws import client
-from chalicelib.local.files import write_private
+from chalicelib.private_files import write_private
 
 POSITIONS_FILE = "stream-positions.json"
 MAX_ATTEMPTS = 3  # like a Lambda event source mapping's MaximumRetryAttempts
@@ -77,9 +77,11 @@ class BucketMirror:
         """Create the bucket if needed and upload the mirror; the number of objects."""
         existing = {b["Name"] for b in self._s3.list_buckets().get("Buckets", [])}
         if self._bucket not in existing:
-            extra = {} if self._region == "us-east-1" else {
-                "CreateBucketConfiguration": {"LocationConstraint": self._region}
-            }
+            extra = (
+                {}
+                if self._region == "us-east-1"
+                else {"CreateBucketConfiguration": {"LocationConstraint": self._region}}
+            )
             self._s3.create_bucket(Bucket=self._bucket, **extra)
         objects = self.local.list("")
         for obj in objects:

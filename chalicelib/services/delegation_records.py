@@ -20,12 +20,13 @@ def status_of(item: DelegationModel | DelegationRefModel, now: int) -> Status:
     return effective_status(
         Status(item.status),
         now=now,
-        expires_at=_int_or_none(item.expires_at),
-        stepup_expires_at=_int_or_none(item.stepup_expires_at),
+        expires_at=int_or_none(item.expires_at),
+        stepup_expires_at=int_or_none(item.stepup_expires_at),
     )
 
 
-def _int_or_none(value: float | None) -> int | None:
+def int_or_none(value: float | None) -> int | None:
+    """DynamoDB numbers arrive as floats; epochs are ints."""
     return None if value is None else int(value)
 
 

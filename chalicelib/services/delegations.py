@@ -64,6 +64,7 @@ class DelegationRequest:
 class Outcome:
     status_code: int
     body: dict[str, Any]
+    record: DelegationModel  # what the answer describes (callers need not read it back)
 
 
 class DelegationService:
@@ -285,6 +286,7 @@ class DelegationService:
                     "expires_at": iso(record.expires_at),
                     "scope": record.action,
                 },
+                record,
             )
         return Outcome(
             202,
@@ -296,6 +298,7 @@ class DelegationService:
                 "expires_in": max(0, int(record.stepup_expires_at) - now),
                 "interval": int(record.interval or self._settings.stepup_interval),
             },
+            record,
         )
 
     def _replay(

@@ -22,7 +22,7 @@ from chalicelib.errors import (
 )
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
-from chalicelib.services.delegation_records import delegation_view, expiry_bucket, status_of
+from chalicelib.services.delegation_records import delegation_view, expiry_bucket, int_or_none, status_of
 from chalicelib.services.delegations import RECORD_RETENTION_SECONDS, DelegationRequest, DelegationService
 from chalicelib.services.notify import Notifier, notify_stepup
 from chalicelib.store.db import Database
@@ -53,7 +53,7 @@ class StepUpService:
     def initiate(self, call: Call, req: DelegationRequest) -> dict[str, Any]:
         """Start a CIBA flow (CIBA Core §7.3 acknowledgement); BLOCK is the usual 403."""
         outcome = self._service.request(call, req, stepup_handle=True)
-        record = self._record_for_handle(call, str(outcome.body["delegation_id"]))
+        record = outcome.record
         return {
             "auth_req_id": record.auth_req_id,
             "expires_in": max(0, int(record.stepup_expires_at or 0) - call.epoch),
@@ -68,7 +68,7 @@ class StepUpService:
         decision = decide_poll(
             status,
             now=call.epoch,
-            last_polled_at=_int(record.last_polled_at),
+            last_polled_at=int_or_none(record.last_polled_at),
             interval=int(record.interval or 5),
             delivered=record.token_delivered_at is not None,
         )
@@ -252,15 +252,6 @@ class StepUpService:
             raise InvalidGrant()
         return record
 
-    def _record_for_handle(self, call: Call, delegation_id: str) -> DelegationModel:
-        principal = call.principal
-        assert principal is not None
-        ref = self._delegations.get_ref(own_scope(principal), delegation_id)
-        assert ref is not None
-        record = self._delegations.get(counterpart_scope(principal, ref.receiving_tenant_id), delegation_id)
-        assert record is not None
-        return record
-
 
 def _admin(call: Call) -> Principal:
     principal = call.principal
@@ -271,10 +262,6 @@ def _admin(call: Call) -> Principal:
 
 def _plausible(identifier: str) -> bool:
     return 0 < len(identifier) <= MAX_AUTH_REQ_ID and identifier.replace("-", "").replace("_", "").isalnum()
-
-
-def _int(value: float | None) -> int | None:
-    return None if value is None else int(value)
 
 
 def _reason(reason: str | None) -> dict[str, Any]:

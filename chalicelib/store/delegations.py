@@ -188,9 +188,6 @@ class DelegationRepository:
                 versioned=False,
             )
 
-    def ref_for(self, record: DelegationModel, scope: TenantScope) -> DelegationRefModel | None:
-        return self.get_ref(scope, record.delegation_id)
-
     def list_inbound(
         self, scope: TenantScope, *, keep: Callable[[DelegationModel], bool], limit: int, cursor: str | None
     ) -> tuple[list[DelegationModel], str | None]:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import pathlib
-import tempfile
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
@@ -17,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from ..private_files import create_private_file
 from .keys import jwk_thumbprint
 
 __all__ = ["KmsSigner", "LocalKeySigner", "Signer", "SigningUnavailable"]
@@ -72,7 +70,7 @@ class LocalKeySigner:
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            if _write_new_file(path, pem):
+            if create_private_file(path, pem):
                 return cls(key)
         # The file existed, or a concurrent process created it first: use that key.
         loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
@@ -89,29 +87,6 @@ class LocalKeySigner:
 
     def sign(self, signing_input: bytes) -> bytes:
         return self._private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-
-
-def _write_new_file(path: pathlib.Path, data: bytes) -> bool:
-    """Atomically create ``path`` (0600) unless it exists; True if we created it."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            # atomic, and never overwrites a key another process wrote
-            os.link(tmp_name, path)
-        except FileExistsError:
-            return False
-        except OSError:  # filesystem without hard links
-            os.replace(tmp_name, path)
-        return True
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
 
 
 class KmsSigner:
