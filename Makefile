@@ -3,7 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+CLI := $(VENV)/bin/vaultguard
+# Two stamps: `make run` installs only what running needs; `make test` adds the rest.
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 PORT ?= 8000
 
 .PHONY: run test unit functional e2e lint typecheck bench clean help
@@ -15,12 +19,16 @@ help:
 	@echo "make audit-verify TENANT=<id> [SINCE=...]  - check the audit export against its signed digests"
 	@echo "make lint / typecheck / bench / clean"
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(RUN_STAMP): requirements.txt requirements-run.txt sdk/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PIP) -r requirements-run.txt
+	@touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP) requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
 	@touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(PY) -m chalicelib.local --port $(PORT)
 
 test: $(STAMP) lint typecheck
@@ -47,23 +55,25 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache
 
-# The approver's CLI (bin/vaultguard) against `make run`'s stack (VAULTGUARD_STATE_DIR or
-# .vaultguard/local.json): `make pending [TENANT=natsupply]`,
-# `make approve ID=<delegation_id|auth_req_id> [REASON=...]`, `make reject ID=... [REASON=...]`.
+# The approver's CLI (the SDK's `vaultguard` console script, .venv/bin/vaultguard) against
+# `make run`'s stack, with the credentials of ${VAULTGUARD_STATE_DIR:-.vaultguard}/local.json:
+# `make pending [TENANT=natsupply]`, `make approve ID=<delegation_id|auth_req_id> [REASON=...]`,
+# `make reject ID=... [REASON=...]`; for another state dir add VAULTGUARD_STATE_DIR=<dir>.
 # ID, REASON and TENANT reach the shell as environment variables, so quotes in them are safe.
+# VAULTGUARD_CLI_HINTS=make makes the CLI's hints name these targets.
 .PHONY: pending approve reject
-pending: $(STAMP)
-	@$(PY) bin/vaultguard pending $${TENANT:+--tenant "$$TENANT"}
+pending: $(RUN_STAMP)
+	@VAULTGUARD_CLI_HINTS=make $(CLI) pending $${TENANT:+--tenant "$$TENANT"}
 
-approve reject: $(STAMP)
+approve reject: $(RUN_STAMP)
 	@test -n "$${ID:-}" || { echo "usage: make $@ ID=<delegation_id|auth_req_id> [REASON=...] [TENANT=...]" >&2; exit 2; }
-	@$(PY) bin/vaultguard $@ "$$ID" $${REASON:+--reason "$$REASON"} $${TENANT:+--tenant "$$TENANT"}
+	@VAULTGUARD_CLI_HINTS=make $(CLI) $@ "$$ID" $${REASON:+--reason "$$REASON"} $${TENANT:+--tenant "$$TENANT"}
 
 # Check a tenant's audit export against its signed hour digests (`make run`'s persisted bucket
 # mirror in the state dir; real S3 when VAULTGUARD_AWS_ENDPOINT is set or the stage is not local):
 # `make audit-verify TENANT=<tenant_id> [SINCE=2030-01-01T00:00:00Z]`.
 .PHONY: audit-verify
-audit-verify: $(STAMP)
+audit-verify: $(RUN_STAMP)
 	@test -n "$${TENANT:-}" || { echo "usage: make audit-verify TENANT=<tenant_id> [SINCE=<iso8601>]" >&2; exit 2; }
 	@$(PY) -m chalicelib.jobs.audit_verify --tenant "$$TENANT" $${SINCE:+--since "$$SINCE"}
 
