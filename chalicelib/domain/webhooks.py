@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
 import time
 from typing import Any
 from urllib.parse import urlsplit
+
+from chalicelib.domain import netaddr
 
 SECRET_PREFIX = "whsec_"
 MAX_URL_LENGTH = 2048
@@ -32,7 +33,10 @@ def new_secret() -> str:
 
 def check_url(url: object, *, require_https: bool) -> str:
     """The URL if acceptable, else ValueError saying why. `require_https` (the prod stage)
-    also refuses loopback, private and link-local literal addresses and `localhost`."""
+    also refuses hosts that are not public: any spelling of a non-public address (`127.1`,
+    `0x7f000001`, `[::ffff:127.0.0.1]`...) and internal names (`localhost.`,
+    `metadata.google.internal`, single labels). A public name can still resolve inward;
+    delivery checks the addresses it connects to (services/safe_http.py)."""
     if not isinstance(url, str) or not url:
         raise ValueError("url must be a non-empty string.")
     if len(url) > MAX_URL_LENGTH:
@@ -54,19 +58,25 @@ def check_url(url: object, *, require_https: bool) -> str:
         raise ValueError("url must not contain a fragment.")
     if parts.username is not None or parts.password is not None:
         raise ValueError("url must not contain credentials; the signature authenticates us.")
-    if require_https and _internal(host):
-        raise ValueError("url must name a public host.")
+    if require_https:
+        problem = public_host_problem(host)
+        if problem:
+            raise ValueError(f"url must name a public host: {problem}.")
     return url
 
 
-def _internal(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+def public_host_problem(host: str) -> str | None:
+    """Why `host` (a URL's host, brackets removed) is not a public host, or None."""
     try:
-        address = ipaddress.ip_address(host)
+        if ":" not in host:
+            host = netaddr.normalize_name(host)
+        address = netaddr.parse_ip(host)
     except ValueError:
-        return False
-    return not address.is_global
+        return "not a valid host name or IP address"
+    if address is not None:
+        reason = netaddr.non_public_reason(address)
+        return f"{address} is a {reason} address" if reason else None
+    return netaddr.internal_name_reason(host)
 
 
 def redact_url(url: str) -> str:

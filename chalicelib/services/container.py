@@ -164,7 +164,10 @@ class Container:
 
     @cached_property
     def webhook_dispatcher(self) -> WebhookDispatcher:
-        return WebhookDispatcher(RetryPolicy(backoff_base=self.settings.webhook_backoff_ms / 1000))
+        return WebhookDispatcher(
+            RetryPolicy(backoff_base=self.settings.webhook_backoff_ms / 1000),
+            allow_private=self.settings.stage != "prod",  # as registration: loopback receivers locally
+        )
 
     @cached_property
     def webhooks(self) -> WebhookService:

@@ -6,6 +6,10 @@ is returned, so a delivery queued here can be delayed until the next invocation 
 when the container is recycled. The durable path in production is the audit table's
 DynamoDB stream (issue 4) feeding a delivery Lambda; it can replace this dispatcher behind
 the same `Notifier` protocol. This dispatcher serves the embedded stack and tests.
+
+Every attempt goes through `PinnedPoster` (services/safe_http.py): the host is resolved
+once, refused when any address is not public (unless `allow_private`, the local stage),
+and the connection goes to the checked address. A refused destination is not retried.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import requests
 
 from chalicelib.domain.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, redact_url, sign
 from chalicelib.observability import logger
+from chalicelib.services.safe_http import PinnedPoster, Resolver, UnsafeDestination
 
 USER_AGENT = "VaultGuard-Webhooks/1"
 EXIT_FLUSH_SECONDS = 5.0
@@ -61,7 +66,9 @@ Post = Callable[..., Any]
 
 class WebhookDispatcher:
     """Queues deliveries for worker threads (started on first use). A full queue drops the
-    event with a warning; `flush` waits for what is queued or in flight."""
+    event with a warning; `flush` waits for what is queued or in flight. `allow_private`
+    lets the local stage reach loopback and LAN receivers; `resolver` replaces
+    `socket.getaddrinfo`; `post` replaces the whole transport (tests)."""
 
     def __init__(
         self,
@@ -70,6 +77,8 @@ class WebhookDispatcher:
         workers: int = 4,
         queue_size: int = 1000,
         post: Post | None = None,
+        allow_private: bool = False,
+        resolver: Resolver | None = None,
     ) -> None:
         self.policy = policy or RetryPolicy()
         self._queue: queue.Queue[Delivery] = queue.Queue(maxsize=queue_size)
@@ -79,7 +88,7 @@ class WebhookDispatcher:
         self._idle = threading.Condition(self._lock)
         self._pending = 0
         self._stop = threading.Event()
-        self._post: Post = post or requests.post
+        self._post: Post = post or PinnedPoster(allow_private=allow_private, resolver=resolver)
 
     def submit(self, delivery: Delivery) -> bool:
         """Queue `delivery` without waiting; False when it was dropped."""
@@ -196,6 +205,8 @@ class WebhookDispatcher:
                 allow_redirects=False,
                 stream=True,  # the receiver's answer body is never read
             )
+        except UnsafeDestination as exc:
+            return _Result.FAILED, f"UnsafeDestination: {exc}"
         except (requests.ConnectionError, requests.Timeout) as exc:
             return _Result.RETRY, type(exc).__name__
         except requests.RequestException as exc:
