@@ -21,6 +21,7 @@ from chalicelib.config import get_settings
 from chalicelib.services import container as container_module
 from chalicelib.services.bootstrap import create_platform_client
 from chalicelib.store.schema import ensure_tables
+from local_aws import moto_patch
 
 ISSUER = "http://vaultguard.test"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -158,6 +159,7 @@ def aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("VAULTGUARD_SCRYPT_N", "16")
     monkeypatch.delenv("VAULTGUARD_AWS_ENDPOINT", raising=False)
     container_module.reset()
+    moto_patch.apply()  # as `make run` does: transactions cost O(items touched), not O(table)
     with mock_aws():
         ensure_tables(get_settings(), boto3.client("dynamodb"))
         yield
