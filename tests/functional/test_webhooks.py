@@ -241,13 +241,88 @@ def test_prod_stage_requires_https_to_a_public_host(stack: Stack) -> None:
         "https://127.0.0.1/vg",
         "https://localhost/vg",
         "https://10.0.0.8/",
+        *INWARD_SPELLINGS,
     ):
         reply = stack.call("PUT", "/webhooks", natsupply.admin_token, {"url": url})
         assert reply.status == 400, (url, reply.body)
+        assert "public host" in reply.body["error_description"] or url.startswith("http:")
+        assert stack.call("GET", "/webhooks", natsupply.admin_token).status == 404
     assert (
         stack.call("PUT", "/webhooks", natsupply.admin_token, {"url": "https://hooks.example/vg"}).status
         == 201
     )
+
+
+INWARD_SPELLINGS = (
+    "https://127.1/vg",
+    "https://0x7f000001/vg",
+    "https://2130706433/vg",
+    "https://0177.0.0.1/vg",
+    "https://0/vg",
+    "https://[::ffff:127.0.0.1]/vg",
+    "https://[fe80::1%25eth0]/vg",
+    "https://0xa9fea9fe/latest/meta-data/",
+    "https://localhost./vg",
+    "https://hooks.localhost/vg",
+    "https://metadata.google.internal/computeMetadata/v1/",
+)
+
+
+class StubResolver:
+    """getaddrinfo-shaped: every name resolves to `address`; no DNS is asked."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.calls: list[str] = []
+
+    def __call__(self, host: str, port: int, *args: Any) -> list[tuple[Any, ...]]:
+        self.calls.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (self.address, port))]
+
+
+def test_prod_never_delivers_to_a_registered_name_that_resolves_inward(
+    stack: Stack, receiver: Receiver
+) -> None:
+    """A public name accepted at registration can resolve to the inside later (nip.io,
+    rebinding): delivery checks the address it would connect to, and refuses once."""
+    _, natsupply, agent = world(stack)
+    container = stack.container
+    container.settings = dataclasses.replace(container.settings, stage="prod")
+    container.__dict__.pop("webhooks", None)
+    port = receiver.url.split(":")[2].split("/")[0]
+    register(stack, natsupply, f"https://127.0.0.1.nip.io:{port}/hooks/vaultguard")
+    resolver = StubResolver("127.0.0.1")  # where the receiver actually listens
+    prod = WebhookDispatcher(RetryPolicy(backoff_base=0.01), resolver=resolver)
+    container.notifier.dispatcher = prod  # type: ignore[attr-defined]
+    try:
+        assert stack.request(agent, natsupply, ACTION).status == 202
+        assert prod.flush(5)
+    finally:
+        prod.close()
+    assert resolver.calls == ["127.0.0.1.nip.io"]
+    assert receiver.received == []
+
+
+def test_locally_a_receiver_is_reached_by_name_at_the_address_resolved(
+    stack: Stack, receiver: Receiver
+) -> None:
+    """The local stage's dispatcher resolves once and dials that address; the Host header
+    still names the host of the registered URL."""
+    _, natsupply, agent = world(stack)
+    port = receiver.url.split(":")[2].split("/")[0]
+    secret = register(stack, natsupply, f"http://receiver.test:{port}/hooks/vaultguard")
+    resolver = StubResolver("127.0.0.1")
+    local = WebhookDispatcher(RetryPolicy(backoff_base=0.01), allow_private=True, resolver=resolver)
+    stack.container.notifier.dispatcher = local  # type: ignore[attr-defined]
+    try:
+        assert stack.request(agent, natsupply, ACTION).status == 202
+        [delivery] = receiver.wait_for(1)
+        assert local.flush(5)
+    finally:
+        local.close()
+    assert resolver.calls == ["receiver.test"]
+    assert delivery.headers["host"] == f"receiver.test:{port}"
+    assert verify_signature(secret, delivery.headers["vaultguard-signature"], delivery.body)
 
 
 def test_only_an_admin_manages_only_its_own_tenants_webhook(stack: Stack, receiver: Receiver) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ import requests
 
 from chalicelib.domain.webhooks import verify_signature
 from chalicelib.services.webhook_delivery import Delivery, RetryPolicy, WebhookDispatcher
+from tests.unit.test_webhook_safe_http import Server
 
 SECRET = "whsec_unit"
 
@@ -153,3 +155,46 @@ def test_a_crashing_transport_is_contained() -> None:
         assert dispatcher.submit(delivery(2)) and dispatcher.flush(5)  # the worker survived
     finally:
         dispatcher.close()
+
+
+class Resolver:
+    """getaddrinfo-shaped stub: every name resolves to `address`."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.calls: list[str] = []
+
+    def __call__(self, host: str, port: int, *args: Any) -> list[tuple[Any, ...]]:
+        self.calls.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (self.address, port))]
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1", "127.0.0.1", "169.254.169.254"])
+def test_a_webhook_resolving_inward_is_refused_and_not_retried(address: str) -> None:
+    resolver = Resolver(address)
+    dispatcher = WebhookDispatcher(RetryPolicy(backoff_base=0.01), resolver=resolver)
+    try:
+        assert dispatcher.submit(
+            Delivery("tnt_1", "https://hooks.example/h", "evt_1", "stepup.pending", b"{}", SECRET)
+        )
+        assert dispatcher.flush(5)
+    finally:
+        dispatcher.close()
+    assert resolver.calls == ["hooks.example"]  # one attempt: a refusal is final
+
+
+def test_a_literal_inward_address_is_refused_unless_private_receivers_are_allowed() -> None:
+    """The default transport is the guarded one; only the local stage opts into loopback."""
+    server = Server()
+    url = f"http://0x7f000001:{server.port}/h"
+    try:
+        for allow_private, expected in ((False, 0), (True, 1)):
+            dispatcher = WebhookDispatcher(allow_private=allow_private)
+            try:
+                assert dispatcher.submit(Delivery("tnt_1", url, "evt_1", "stepup.pending", b"{}", SECRET))
+                assert dispatcher.flush(5)
+            finally:
+                dispatcher.close()
+            assert len(server.hosts) == expected
+    finally:
+        server.close()

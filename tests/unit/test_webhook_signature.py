@@ -123,6 +123,42 @@ def test_good_urls_outside_prod(url: str) -> None:
         "https://169.254.169.254/latest/",
         "https://[::1]/",
         "https://[fd00::1]/",
+        # every spelling of an inward address that the resolver accepts
+        "https://127.1/",
+        "https://127.0.1/",
+        "https://0x7f000001/",
+        "https://0X7F.0.0.1/",
+        "https://2130706433/",
+        "https://0177.0.0.1/",
+        "https://0/",
+        "https://0.0.0.0/",
+        "https://127.0.0.1./",
+        "https://0251.0376.0251.0376/latest/",
+        "https://0xa9fea9fe/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://[::ffff:7f00:1]/",
+        "https://[::127.0.0.1]/",
+        "https://[0:0:0:0:0:0:0:1]/",
+        "https://[fe80::1%25eth0]/",
+        "https://[fd00:ec2::254]/",
+        "https://100.64.0.1/",
+        "https://224.0.0.1/",
+        "https://１２７．０．０．１/",
+        # numeric-looking hosts that are not addresses never go to DNS
+        "https://1.2.3.4.5/",
+        "https://08.0.0.1/",
+        "https://256.256.256.256/",
+        # internal names
+        "https://localhost./",
+        "https://LOCALHOST/",
+        "https://ｌｏｃａｌｈｏｓｔ/",
+        "https://a.b.localhost/",
+        "https://metadata.google.internal/computeMetadata/v1/",
+        "https://metadata.google.internal./",
+        "https://instance-data.ec2.internal/",
+        "https://metadata/",
+        "https://printer.local/",
+        "https://hooks..example/",
     ],
 )
 def test_prod_refuses_plain_http_and_internal_hosts(url: str) -> None:
@@ -133,6 +169,21 @@ def test_prod_refuses_plain_http_and_internal_hosts(url: str) -> None:
 def test_prod_accepts_public_https() -> None:
     assert check_url("https://hooks.example/vg", require_https=True)
     assert check_url("https://8.8.8.8/vg", require_https=True)
+    assert check_url("https://hooks.example.:8443/vg", require_https=True)
+    assert check_url("https://[2001:4860:4860::8888]/vg", require_https=True)
+    assert check_url("https://localhost.example.org/vg", require_https=True)
+
+
+def test_prod_says_why_a_host_is_refused() -> None:
+    with pytest.raises(ValueError, match="127.0.0.1 is a loopback address"):
+        check_url("https://0x7f000001/", require_https=True)
+    with pytest.raises(ValueError, match="internal"):
+        check_url("https://metadata.google.internal/", require_https=True)
+
+
+@pytest.mark.parametrize("url", ["http://127.1:8080/hook", "http://localhost:8080/hook", "http://[::1]:9/h"])
+def test_outside_prod_local_receivers_stay_allowed(url: str) -> None:
+    assert check_url(url, require_https=False) == url
 
 
 def test_redaction_drops_credentials_query_and_fragment() -> None:
