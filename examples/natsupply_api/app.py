@@ -2,7 +2,8 @@
 
 Each route is protected in one line: `Depends(require_delegation(verifier, "<action>"))`
 verifies the delegation token offline (signature against VaultGuard's JWKS, issuer, audience
-= NatSupply's, `typ`, expiry) and checks that its scope is that action. The store is in
+= NatSupply's, receiving tenant = NatSupply, `typ`, expiry) and checks that its scope is that
+action. The store is in
 memory; every change records which agent of which tenant made it, under which delegation.
 """
 
@@ -25,6 +26,7 @@ from vaultguard.adapters.fastapi import require_delegation
 from examples import local_state
 
 AUDIENCE_ENV = "NATSUPPLY_AUDIENCE"
+TENANT_ID_ENV = "NATSUPPLY_TENANT_ID"
 
 
 class StockUpdate(BaseModel):
@@ -87,7 +89,8 @@ def _by(who: VerifiedDelegation) -> dict[str, str]:
 
 
 def create_app(verifier: DelegationVerifier, ledger: Ledger | None = None) -> FastAPI:
-    """The LMIS, checking delegation tokens with `verifier` (issuer + NatSupply's audience)."""
+    """The LMIS, checking delegation tokens with `verifier` (issuer, NatSupply's audience and
+    NatSupply's tenant id)."""
     app = FastAPI(title="NatSupply LMIS", version="1.0")
     app.state.ledger = store = ledger or Ledger()
 
@@ -162,10 +165,16 @@ def build_verifier(
     environ: Mapping[str, str] | None = None, state_dir: Path | None = None
 ) -> DelegationVerifier:
     """Issuer = VaultGuard's URL (`VAULTGUARD_API_URL` or local.json's api_url); audience =
-    `NATSUPPLY_AUDIENCE` or local.json's tenants.natsupply.audience."""
+    `NATSUPPLY_AUDIENCE` or local.json's tenants.natsupply.audience; the receiving tenant is
+    pinned to `NATSUPPLY_TENANT_ID` or local.json's tenants.natsupply.tenant_id, so a token
+    VaultGuard issued for any other tenant is refused even if its `aud` were NatSupply's."""
     env = os.environ if environ is None else environ
     state: dict[str, Any] | None = None
-    if not (env.get(local_state.API_URL_ENV) and env.get(AUDIENCE_ENV)):
+    if not all(env.get(name) for name in (local_state.API_URL_ENV, AUDIENCE_ENV, TENANT_ID_ENV)):
         state = local_state.load_state(state_dir, env)
-    audience = env.get(AUDIENCE_ENV) or str(local_state.tenant(state or {}, "natsupply")["audience"])
-    return DelegationVerifier(issuer=local_state.api_url(state, env), audience=audience)
+    natsupply = local_state.tenant(state, "natsupply") if state else {}
+    return DelegationVerifier(
+        issuer=local_state.api_url(state, env),
+        audience=env.get(AUDIENCE_ENV) or str(natsupply["audience"]),
+        receiving_tenant_id=env.get(TENANT_ID_ENV) or str(natsupply["tenant_id"]),
+    )
