@@ -141,6 +141,13 @@ class ServiceUnavailable(VaultGuardError):
     description = "The service is temporarily unavailable; retry later."
 
 
+class AudienceTaken(Conflict):
+    """Another tenant holds (or once held) the audience: audiences are unique, forever."""
+
+    error = "audience_taken"
+    description = "The audience belongs to another tenant; choose another."
+
+
 class AlreadyDecided(Conflict):
     error = "already_decided"
     description = "The step-up request was already approved or rejected."

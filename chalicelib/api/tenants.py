@@ -9,7 +9,7 @@ from chalice import Blueprint
 from chalicelib.api._http import Ctx, Reply, endpoint
 from chalicelib.api._validation import fields, one_of, only_params, text
 from chalicelib.domain.principal import Role
-from chalicelib.errors import NotFound
+from chalicelib.errors import InvalidRequest, NotFound
 
 bp = Blueprint(__name__)
 
@@ -18,7 +18,12 @@ PLATFORM_OR_ADMIN = frozenset({Role.PLATFORM, Role.ADMIN})
 
 
 def _audience(name: str, value: Any) -> str:
-    return str(text(256)(name, value))
+    """Audiences are compared exactly (RFC 7519 §4.1.3), so input is taken as is; leading or
+    trailing whitespace is refused rather than trimmed, since it is never meant."""
+    audience = str(text(256)(name, value))
+    if audience != audience.strip():
+        raise InvalidRequest(f"{name} must not start or end with whitespace.")
+    return audience
 
 
 @endpoint(bp, "/tenants", methods=["POST"], roles=PLATFORM)

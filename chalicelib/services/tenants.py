@@ -10,7 +10,7 @@ from chalicelib.config import Settings
 from chalicelib.domain import audit, ids
 from chalicelib.domain.delegation import Status
 from chalicelib.domain.principal import Principal, Role, TenantScope
-from chalicelib.errors import NotFound
+from chalicelib.errors import AudienceTaken, NotFound
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
 from chalicelib.services.delegation_records import status_of
@@ -24,6 +24,9 @@ from chalicelib.store.policies import PolicyRepository
 from chalicelib.store.tenants import TenantRepository
 
 TENANT_STATUSES = ("ACTIVE", "DISABLED")
+# Audiences VaultGuard assigns itself (`urn:vaultguard:tenant:<id>`, the API's own audience):
+# never available on request, so that no tenant can take one before or after it is assigned.
+RESERVED_AUDIENCE_PREFIX = "urn:vaultguard:"
 
 
 def tenant_view(item: TenantModel | TenantRefModel) -> dict[str, Any]:
@@ -62,10 +65,16 @@ class TenantService:
         self._auditor = auditor
 
     def create(self, call: Call, name: str, audience: str | None = None) -> dict[str, Any]:
-        """Register an organisation and its first admin client (secret shown once)."""
+        """Register an organisation and its first admin client (secret shown once).
+
+        The audience (default `urn:vaultguard:tenant:<id>`) is claimed in the same transaction:
+        an audience another tenant holds or ever held gets 409 `audience_taken`, and nothing
+        is created."""
+        if audience is not None:
+            self._check_requested_audience(audience)
         tenant_id = ids.new_tenant_id()
         scope = system_scope(tenant_id)
-        audience = audience or f"urn:vaultguard:tenant:{tenant_id}"
+        audience = audience or f"{RESERVED_AUDIENCE_PREFIX}tenant:{tenant_id}"
         client_id, secret = ids.new_client_id(), ids.new_client_secret()
         admin_id = ids.new_admin_id()
         tx = self._db.transaction()
@@ -80,11 +89,20 @@ class TenantService:
             now=call.timestamp,
         )
         self._auditor.record(tx, call, audit.TENANT_CREATED, (scope,), detail={"name": name})
-        commit(tx)
+        # The ids written beside the claim are fresh and random (80+ bits), so a condition
+        # that fails here is the audience claim's.
+        commit(tx, AudienceTaken(f"The audience {audience!r} belongs to another tenant; choose another."))
         return {
             **tenant_view(tenant),
             "admin": {"client_id": client_id, "client_secret": secret, "subject": admin_id},
         }
+
+    def _check_requested_audience(self, audience: str) -> None:
+        if audience.lower().startswith(RESERVED_AUDIENCE_PREFIX) or audience == self._settings.api_audience:
+            raise AudienceTaken(
+                f"Audiences under {RESERVED_AUDIENCE_PREFIX} are assigned by VaultGuard; "
+                "omit audience to get your own, or choose another."
+            )
 
     def get(self, principal: Principal, tenant_id: str) -> dict[str, Any]:
         return tenant_view(self._require(tenant_scope_for(principal, tenant_id)))

@@ -3,7 +3,8 @@
 Main table keys: `pk = "T#<tenant_id>"` (or `PLATFORM` for the operator's own records) and
 `sk` by entity: TENANT, CRED#<client_id>, AGENT#<id>, POLICY#<action>#<requester|*>,
 DLG#<id> (receiving side, record of truth), DLGREF#<id> (requesting side), AUTHREQ#<id>
-(CIBA handle, both sides), IDEM#<agent>#<key>, RATE#<kind>#<subject>#<window>, WEBHOOK.
+(CIBA handle, both sides), IDEM#<agent>#<key>, RATE#<kind>#<subject>#<window>, WEBHOOK;
+in `PLATFORM`: TENANT#<id> (the tenant list) and AUD#<sha256 of an audience> (its holder).
 """
 
 from __future__ import annotations
@@ -75,6 +76,20 @@ class TenantRefModel(_MainTable):
     name = UnicodeAttribute()
     status = UnicodeAttribute()
     created_at = UnicodeAttribute()
+
+
+class AudienceClaimModel(_MainTable):
+    """`PLATFORM` / `AUD#<sha256(audience)>`: the one tenant that holds an audience.
+
+    Created with `attribute_not_exists` in the transaction that creates the tenant, and never
+    updated or deleted, so no two tenants can ever share an audience (a receiving API that
+    checks `aud` would otherwise accept the other tenant's delegations). The key holds a hash
+    so that any audience fits a sort key; the audience itself is kept beside it.
+    """
+
+    audience = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    claimed_at = UnicodeAttribute()
 
 
 class CredentialModel(_MainTable):
@@ -219,6 +234,7 @@ MAIN_MODELS: tuple[type[Model], ...] = (
     _MainTable,
     TenantModel,
     TenantRefModel,
+    AudienceClaimModel,
     CredentialModel,
     AgentModel,
     PolicyModel,

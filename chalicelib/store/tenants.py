@@ -1,19 +1,36 @@
-"""Tenant records: `T#<id>/TENANT`, plus the platform's index `PLATFORM/TENANT#<id>`."""
+"""Tenant records: `T#<id>/TENANT`, plus the platform's index `PLATFORM/TENANT#<id>` and the
+audience claim `PLATFORM/AUD#<sha256(audience)>` that keeps audiences unique across tenants."""
 
 from __future__ import annotations
+
+import hashlib
 
 from chalicelib.domain.principal import Principal, Role, TenantScope
 from chalicelib.errors import Forbidden
 from chalicelib.store.db import WriteTransaction, store_errors
-from chalicelib.store.models import PLATFORM_PK, TenantModel, TenantRefModel, tenant_pk
+from chalicelib.store.models import (
+    PLATFORM_PK,
+    AudienceClaimModel,
+    TenantModel,
+    TenantRefModel,
+    tenant_pk,
+)
 
 TENANT_SK = "TENANT"
+
+
+def audience_claim_sk(audience: str) -> str:
+    """The claim's sort key: audiences are compared exactly, byte for byte (RFC 7519 §4.1.3)."""
+    return "AUD#" + hashlib.sha256(audience.encode("utf-8")).hexdigest()
 
 
 class TenantRepository:
     def add(
         self, tx: WriteTransaction, scope: TenantScope, name: str, audience: str, now: str
     ) -> TenantModel:
+        """Create the tenant, its platform index entry and its audience claim in `tx`. The
+        claim is conditional (`attribute_not_exists`) and never deleted: if another tenant
+        ever held `audience`, the whole transaction fails with `ConditionFailed`."""
         tenant = TenantModel(
             pk=tenant_pk(scope.tenant_id),
             sk=TENANT_SK,
@@ -31,8 +48,16 @@ class TenantRepository:
             status="ACTIVE",
             created_at=now,
         )
+        claim = AudienceClaimModel(
+            pk=PLATFORM_PK,
+            sk=audience_claim_sk(audience),
+            audience=audience,
+            tenant_id=scope.tenant_id,
+            claimed_at=now,
+        )
         tx.create(tenant)
         tx.create(ref)
+        tx.create(claim)
         return tenant
 
     @store_errors
