@@ -4,6 +4,7 @@ token VaultGuard issued for another receiving tenant is refused even when its `a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,12 +50,19 @@ def test_constructor_refuses_an_empty_pin(bad: object) -> None:
         DelegationVerifier(ISSUER, AUDIENCE, receiving_tenant_id=bad)  # type: ignore[arg-type]
 
 
-def test_natsupply_example_pins_its_tenant(tmp_path: Path) -> None:
-    env = {
-        "VAULTGUARD_API_URL": ISSUER,
-        "NATSUPPLY_AUDIENCE": AUDIENCE,
-        "NATSUPPLY_TENANT_ID": "natsupply",
-    }
+@pytest.mark.parametrize("source", ["environment", "local.json"])
+def test_natsupply_example_pins_its_tenant(tmp_path: Path, source: str) -> None:
+    if source == "environment":
+        env = {
+            "VAULTGUARD_API_URL": ISSUER,
+            "NATSUPPLY_AUDIENCE": AUDIENCE,
+            "NATSUPPLY_TENANT_ID": "natsupply",
+        }
+    else:
+        env = {}
+        natsupply = {"tenant_id": "natsupply", "audience": AUDIENCE}
+        state = {"api_url": ISSUER, "tenants": {"natsupply": natsupply}}
+        (tmp_path / "local.json").write_text(json.dumps(state))
     built = build_verifier(env, tmp_path)
     assert built.receiving_tenant_id == "natsupply"
     built.jwks = JWKSCache(f"{ISSUER}/.well-known/jwks.json", fetch=StubJWKS())
