@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/__main__.py` as well as `python -m bench`
     sys.path.insert(0, str(ROOT))
 
-SECTIONS = ("a", "b", "c", "d", "e")
+SECTIONS = ("a", "b", "c", "d", "e", "f")
 
 
 def _log(message: str) -> None:
@@ -36,7 +36,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--only", default=",".join(SECTIONS),
                    help="comma-separated sections: a (raw sign), b (raw PyJWT), c (in-process issuance), "
-                        "d (HTTP issuance), e (verification, in-process and over HTTP)")
+                        "d (HTTP issuance), e (verification, in-process and over HTTP), "
+                        "f (VaultGuard beside node-oidc-provider over HTTP, 1 and 8 clients)")
     p.add_argument("--quick", action="store_true", help="a short smoke run (about 30-40 s)")
     p.add_argument("--crypto-repeats", type=int, default=5, help="repetitions of each crypto loop")
     p.add_argument("--crypto-seconds", type=float, default=0.8, help="time cap of one crypto repetition")
@@ -308,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
             errors["http"] = f"{type(exc).__name__}: {exc}"
             _log(f"    HTTP benchmark failed: {errors['http']}")
 
+    peer_report = ""
+    if "f" in only:  # (f): bench/peer_bench.py
+        from bench import peer_bench
+
+        peer_report = peer_bench.section(args, results, errors, _log)
+
     # A section that was not asked for ran only to produce a token: keep it out of the report.
     if "c" not in only and "inprocess" in results:
         for key in ("issuance", "growth"):
@@ -344,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     if "profile" in results:
         print()
         print("\n".join(_profile_lines(results["profile"])))
+    if peer_report:
+        print("\n" + peer_report)
     for where, message in errors.items():
         print(f"\nERROR in {where}: {message}")
 
