@@ -123,7 +123,6 @@ def _bench_env(workdir: Path) -> dict[str, str]:
         "VAULTGUARD_ISSUER": ISSUER,
         "VAULTGUARD_SIGNING_KEY_PATH": str(workdir / "signing-key.pem"),
         "VAULTGUARD_STATE_DIR": str(workdir),
-        "VAULTGUARD_SCRYPT_N": "16",  # only setup hashes secrets; bearer calls never do
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_SESSION_TOKEN": "bench",

@@ -27,9 +27,14 @@ RETIRED_KEYS_DIR = "VAULTGUARD_RETIRED_KEYS_DIR"
 ACCESS_TOKEN_TTL = "VAULTGUARD_ACCESS_TOKEN_TTL"
 MAX_BODY_BYTES = "VAULTGUARD_MAX_BODY_BYTES"
 CORS_ORIGINS = "VAULTGUARD_CORS_ORIGINS"
-SCRYPT_N = "VAULTGUARD_SCRYPT_N"
+SECRET_HASH_KEY_BLOB = "VAULTGUARD_SECRET_HASH_KEY_BLOB"
 RATE_DELEGATIONS_PER_MINUTE = "VAULTGUARD_RATE_DELEGATIONS_PER_MINUTE"
-RATE_CLIENT_REQUESTS_PER_15_MINUTES = "VAULTGUARD_RATE_CLIENT_REQUESTS_PER_15_MINUTES"
+RATE_CLIENT_REQUESTS_PER_15_MINUTES = "VAULTGUARD_RATE_CLIENT_REQUESTS_PER_15_MINUTES"  # older name of writes
+RATE_CLIENT_WRITES_PER_15_MINUTES = "VAULTGUARD_RATE_CLIENT_WRITES_PER_15_MINUTES"
+RATE_CLIENT_READS_PER_15_MINUTES = "VAULTGUARD_RATE_CLIENT_READS_PER_15_MINUTES"
+RATE_AUTH_FAILURES_PER_SOURCE = "VAULTGUARD_RATE_AUTH_FAILURES_PER_SOURCE"
+RATE_AUTH_FAILURES_PER_CLIENT = "VAULTGUARD_RATE_AUTH_FAILURES_PER_CLIENT"
+CLIENT_IP_HEADER = "VAULTGUARD_CLIENT_IP_HEADER"
 ENCRYPTOR = "VAULTGUARD_ENCRYPTOR"
 KMS_DATA_KEY_ID = "VAULTGUARD_KMS_DATA_KEY_ID"
 WEBHOOK_BACKOFF_MS = "VAULTGUARD_WEBHOOK_BACKOFF_MS"
@@ -75,9 +80,13 @@ class Settings:
     stepup_interval: int = 5
     max_body_bytes: int = 64 * 1024
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
-    scrypt_n: int = 2**14
+    secret_hash_key_blob: str | None = None
     rate_delegations_per_minute: int = 20
-    rate_client_requests_per_15_minutes: int = 200
+    rate_client_writes_per_15_minutes: int = 200
+    rate_client_reads_per_15_minutes: int = 2000
+    rate_auth_failures_per_source: int = 50
+    rate_auth_failures_per_client: int = 20
+    client_ip_header: str | None = None
     encryptor: str = "local"
     kms_data_key_id: str | None = None
     webhook_backoff_ms: int = 500
@@ -101,6 +110,8 @@ class Settings:
             raise ValueError(f"{ENCRYPTOR} must be 'local' or 'kms', got {encryptor!r}")
         if encryptor == "kms" and not env.get(KMS_DATA_KEY_ID):
             raise ValueError(f"{KMS_DATA_KEY_ID} is required when {ENCRYPTOR}=kms")
+        if encryptor == "kms" and not env.get(SECRET_HASH_KEY_BLOB):
+            raise ValueError(f"{SECRET_HASH_KEY_BLOB} is required when {ENCRYPTOR}=kms")
         origins = tuple(o.strip() for o in env.get(CORS_ORIGINS, "").split(",") if o.strip())
         retired = env.get(RETIRED_KEYS_DIR)
         return cls(
@@ -119,11 +130,20 @@ class Settings:
             access_token_ttl=_int(env, ACCESS_TOKEN_TTL, 900, 60, 86400),
             max_body_bytes=_int(env, MAX_BODY_BYTES, 64 * 1024, 1024, 6 * 1024 * 1024),
             cors_origins=origins,
-            scrypt_n=_int(env, SCRYPT_N, 2**14, 2**4, 2**20),
+            secret_hash_key_blob=env.get(SECRET_HASH_KEY_BLOB) or None,
             rate_delegations_per_minute=_int(env, RATE_DELEGATIONS_PER_MINUTE, 20, 0, 1_000_000),
-            rate_client_requests_per_15_minutes=_int(
-                env, RATE_CLIENT_REQUESTS_PER_15_MINUTES, 200, 0, 10_000_000
+            rate_client_writes_per_15_minutes=_int(
+                env,
+                RATE_CLIENT_WRITES_PER_15_MINUTES if env.get(RATE_CLIENT_WRITES_PER_15_MINUTES) else
+                RATE_CLIENT_REQUESTS_PER_15_MINUTES,
+                200,
+                0,
+                10_000_000,
             ),
+            rate_client_reads_per_15_minutes=_int(env, RATE_CLIENT_READS_PER_15_MINUTES, 2000, 0, 10_000_000),
+            rate_auth_failures_per_source=_int(env, RATE_AUTH_FAILURES_PER_SOURCE, 50, 0, 10_000_000),
+            rate_auth_failures_per_client=_int(env, RATE_AUTH_FAILURES_PER_CLIENT, 20, 0, 10_000_000),
+            client_ip_header=(env.get(CLIENT_IP_HEADER) or "").strip().lower() or None,
             encryptor=encryptor,
             kms_data_key_id=env.get(KMS_DATA_KEY_ID) or None,
             webhook_backoff_ms=_int(env, WEBHOOK_BACKOFF_MS, 500, 0, 60_000),

@@ -1,13 +1,17 @@
 """The one wrapper every route goes through: authentication, role check, body parsing,
 and the mapping of every error to the single JSON error shape.
 
-Chalice middleware never sees exceptions raised in a view, so the mapping lives here.
+Chalice middleware never sees exceptions raised in a view, so the mapping lives here. What
+API Gateway answers itself (an unknown route, a throttled call) is rendered from the same
+errors and headers by `gateway_responses`, and the local server (`chalicelib.local`) answers
+the same way.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,22 +20,31 @@ from urllib.parse import parse_qsl
 from chalice import Blueprint, Response
 from chalice.app import Request
 
-from chalicelib.api._context import current_request_id
+from chalicelib.api._context import REQUEST_ID_HEADER, current_request_id
+from chalicelib.api._middleware import SECURITY_HEADERS
+from chalicelib.auth.authenticator import BearerClaim
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.errors import (
     Forbidden,
     InvalidRequest,
+    NotFound,
     PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
     UnsupportedMediaType,
     VaultGuardError,
 )
 from chalicelib.observability import logger
 from chalicelib.services.call import Call
 from chalicelib.services.container import Container, get_container
+from chalicelib.services.gate import RequestGate
+from chalicelib.services.ratelimit import begin_request
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 ANY_ROLE = frozenset(Role)
+UNKNOWN_ROUTE = "No route matches the request's method and path."
+REST_API = {"Ref": "RestAPI"}  # the REST API's logical id in `chalice package` output
 
 
 @dataclass
@@ -46,13 +59,48 @@ class Ctx:
     """What a route handler gets: the caller, the parsed request and the services."""
 
     request: Request
-    principal: Principal | None
+    principal: Principal | None  # on a `prefetch` route: verified, confirmed by the first read
     container: Container
     request_id: str
+    gate: RequestGate | None = None
+    now: float = field(default_factory=time.time)
 
     @property
     def call(self) -> Call:
-        return Call(self.principal, self.request_id)
+        return Call(self.principal, self.request_id, self.now, self.gate)
+
+    @property
+    def source(self) -> str:
+        """The caller's address: API Gateway's source IP, or the first address of the
+        configured header when a proxy (CloudFront) stands in front."""
+        header = self.container.settings.client_ip_header
+        if header:
+            forwarded = (self.headers.get(header) or "").split(",")[0].strip()
+            if forwarded:
+                return forwarded[:64]
+        identity = (self.request.context or {}).get("identity") or {}
+        return str(identity.get("sourceIp") or "unknown")[:64]
+
+    def client_gate(self, form: Mapping[str, str], *, charge: bool = True) -> RequestGate:
+        """A gate for client authentication (RFC 6749 §2.3.1), charged to the client's write
+        budget unless `charge` is False (CIBA polls: `slow_down` governs them)."""
+        container = self.container
+        claim = container.authenticator.client(
+            self.headers, form, source=self.source, request_id=self.request_id
+        )
+        charges = [container.rate_limiter.client_charge_for(claim.tenant_id, claim.client_id, write=True,
+                                                             now=int(self.now))] if charge else []
+        self.gate = RequestGate(container.batch_reader, container.rate_limiter, claim, charges, int(self.now))
+        return self.gate
+
+    def bearer_gate(self, claim: BearerClaim) -> RequestGate:
+        container = self.container
+        write = self.request.method not in ("GET", "HEAD")
+        charge = container.rate_limiter.client_charge(claim.principal, write=write, now=int(self.now))
+        limiter = container.rate_limiter
+        self.gate = RequestGate(container.batch_reader, limiter, claim, [charge], int(self.now))
+        self.principal = claim.principal
+        return self.gate
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -129,6 +177,71 @@ def error_response(error: VaultGuardError, request_id: str) -> Response:
     return Response(body=error.body(request_id), status_code=error.status_code, headers=headers)
 
 
+def response_headers(request_id: str) -> dict[str, str]:
+    """What every response carries besides its own headers (the middleware adds the same)."""
+    return {REQUEST_ID_HEADER: request_id, **SECURITY_HEADERS, "Cache-Control": "no-store"}
+
+
+def route_not_found() -> NotFound:
+    return NotFound(UNKNOWN_ROUTE)
+
+
+def _gateway_errors() -> dict[str, VaultGuardError]:
+    """What each API Gateway response type answers; DEFAULT_* keep API Gateway's status."""
+    not_found = route_not_found()
+    return {
+        "DEFAULT_4XX": InvalidRequest(),
+        "DEFAULT_5XX": VaultGuardError(),
+        # An unknown path, or a method the path lacks: API Gateway's 403 "Missing
+        # Authentication Token" (with an Authorization header it talks about SigV4 instead).
+        "MISSING_AUTHENTICATION_TOKEN": not_found,
+        "INVALID_SIGNATURE": not_found,  # no route uses IAM auth, so: an unknown route
+        "RESOURCE_NOT_FOUND": not_found,
+        "BAD_REQUEST_BODY": InvalidRequest(),
+        "BAD_REQUEST_PARAMETERS": InvalidRequest(),
+        "REQUEST_TOO_LARGE": PayloadTooLarge(),
+        "UNSUPPORTED_MEDIA_TYPE": UnsupportedMediaType(),
+        "THROTTLED": RateLimited(1),
+        "QUOTA_EXCEEDED": RateLimited(60),
+        "INTEGRATION_FAILURE": ServiceUnavailable(),
+        "INTEGRATION_TIMEOUT": ServiceUnavailable(),
+    }
+
+
+def gateway_responses(rest_api_id: Any = None) -> dict[str, dict[str, Any]]:
+    """The `AWS::ApiGateway::GatewayResponse` properties, by response type, that make API
+    Gateway's own answers (unknown route, throttling, integration failure) carry the error
+    shape, x-request-id (API Gateway's request id) and the security headers.
+
+    `rest_api_id` defaults to the REST API of `chalice package`'s template.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for response_type, error in _gateway_errors().items():
+        static = {**error.headers, **response_headers("")}
+        parameters = {f"gatewayresponse.header.{name}": f"'{value}'" for name, value in static.items()}
+        parameters[f"gatewayresponse.header.{REQUEST_ID_HEADER}"] = "context.requestId"
+        properties: dict[str, Any] = {
+            "RestApiId": dict(REST_API) if rest_api_id is None else rest_api_id,
+            "ResponseType": response_type,
+            "ResponseParameters": parameters,
+            "ResponseTemplates": {JSON: json.dumps(error.body("$context.requestId"))},
+        }
+        if not response_type.startswith("DEFAULT_"):  # a status there would apply to every 4XX/5XX
+            properties["StatusCode"] = str(error.status_code)
+        out[response_type] = properties
+    return out
+
+
+def _flush_charges(ctx: Ctx) -> None:
+    """Charge the budgets of a confirmed request that committed no transaction."""
+    if ctx.gate is None or not ctx.gate.confirmed:
+        return
+    try:
+        ctx.container.rate_limiter.flush(int(ctx.now))
+    except VaultGuardError as exc:
+        logger.warning("could not charge the request's budget", extra={"detail": str(exc)})
+
+
 def endpoint(
     bp: Blueprint,
     path: str,
@@ -136,8 +249,15 @@ def endpoint(
     methods: Iterable[str] = ("GET",),
     roles: frozenset[Role] | None = ANY_ROLE,
     content_types: list[str] | None = None,
+    prefetch: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register `handler(ctx, **path_params)` as a route. `roles=None` means public."""
+    """Register `handler(ctx, **path_params)` as a route. `roles=None` means public (or
+    authenticated by the handler itself, as the token endpoint does).
+
+    The caller's bearer token is verified here; its credential is confirmed by the request's
+    first batched read. On a `prefetch` route that read is the use case's own (which then
+    costs no extra round trip); elsewhere it happens here, before the handler runs. Either
+    way nothing reaches the caller unless the confirmation passed."""
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
@@ -145,13 +265,21 @@ def endpoint(
             request_id = current_request_id()
             try:
                 container = get_container()
-                request = bp.current_request
-                principal = None
+                begin_request()
+                ctx = Ctx(bp.current_request, None, container, request_id)
                 if roles is not None:
-                    principal = container.authenticator.bearer(request.headers.get("authorization"))
-                    if principal.role not in roles:
+                    claim = container.authenticator.bearer(ctx.headers.get("authorization"))
+                    gate = ctx.bearer_gate(claim)
+                    if not prefetch or claim.principal.role not in roles:
+                        gate.read()  # a disabled credential gets 401 before any 403
+                    if claim.principal.role not in roles:
                         raise Forbidden()
-                result = handler(Ctx(request, principal, container, request_id), **params)
+                try:
+                    result = handler(ctx, **params)
+                    if ctx.gate is not None:
+                        ctx.gate.principal  # noqa: B018 - raises if the handler never confirmed its caller
+                finally:
+                    _flush_charges(ctx)
             except VaultGuardError as exc:
                 if exc.status_code >= 500:
                     detail = getattr(exc, "detail", None) or repr(exc.__cause__)

@@ -32,7 +32,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 
 
-@endpoint(bp, "/delegations/request", methods=["POST"], roles=AGENT)
+@endpoint(bp, "/delegations/request", methods=["POST"], roles=AGENT, prefetch=True)
 def request_delegation(ctx: Ctx) -> Reply:
     raw = ctx.json()
     assert ctx.principal is not None
@@ -74,7 +74,7 @@ def list_delegations(ctx: Ctx) -> dict[str, Any]:
     )
 
 
-@endpoint(bp, "/delegations/verify", methods=["POST"], roles=ADMIN_OR_AGENT)
+@endpoint(bp, "/delegations/verify", methods=["POST"], roles=ADMIN_OR_AGENT, prefetch=True)
 def verify_delegation(ctx: Ctx) -> Reply:
     body = fields(ctx.json(), {"token": token})
     return Reply(ctx.container.verification.verify(ctx.call, body["token"]), headers=NO_STORE)

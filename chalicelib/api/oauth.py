@@ -6,10 +6,10 @@ from chalice import Blueprint
 
 from chalicelib.api._http import FORM, Ctx, Reply, endpoint
 from chalicelib.api._validation import token
-from chalicelib.auth.authenticator import principal_of
-from chalicelib.domain.principal import Principal
+from chalicelib.auth.authenticator import BearerClaim
 from chalicelib.errors import InvalidRequest
 from chalicelib.services.call import Call
+from chalicelib.services.gate import RequestGate
 
 bp = Blueprint(__name__)
 
@@ -19,16 +19,20 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 @endpoint(bp, "/oauth/token", methods=["POST"], roles=None, content_types=[FORM])
 def token_endpoint(ctx: Ctx) -> Reply:
     form = ctx.form()
-    return Reply(ctx.container.token_endpoint(ctx.call, ctx.headers, form), headers=NO_STORE)
+
+    def open_gate(charge: bool) -> RequestGate:
+        return ctx.client_gate(form, charge=charge)
+
+    return Reply(ctx.container.token_endpoint(ctx.call, form, open_gate), headers=NO_STORE)
 
 
-def _caller(ctx: Ctx, form: dict[str, str]) -> Principal:
-    """Introspection and revocation take a bearer API token or client authentication."""
+def _caller(ctx: Ctx, form: dict[str, str]) -> RequestGate:
+    """Introspection and revocation take a bearer API token or client authentication; the
+    use case's read confirms it."""
     authorization = ctx.headers.get("authorization") or ""
     if authorization.lower().startswith("bearer "):
-        return ctx.container.authenticator.bearer(authorization)
-    cred = ctx.container.authenticator.client(ctx.headers, form, request_id=ctx.request_id)
-    return principal_of(cred)
+        return ctx.bearer_gate(ctx.container.authenticator.bearer(authorization))
+    return ctx.client_gate(form)
 
 
 def _token_param(form: dict[str, str]) -> str:
@@ -43,17 +47,23 @@ def _token_param(form: dict[str, str]) -> str:
 @endpoint(bp, "/oauth/introspect", methods=["POST"], roles=None, content_types=[FORM])
 def introspect(ctx: Ctx) -> Reply:
     form = ctx.form()
-    principal = _caller(ctx, form)
     value = _token_param(form)
-    call = Call(principal, ctx.request_id)
+    gate = _caller(ctx, form)
+    if isinstance(gate.claim, BearerClaim):
+        principal = gate.claim.principal  # confirmed by the use case's read
+    else:  # a client id and secret: the caller is known once they are read
+        gate.read()
+        principal = gate.principal
+    call = Call(principal, ctx.request_id, ctx.now, gate)
     return Reply(ctx.container.verification.verify(call, value), headers=NO_STORE)
 
 
 @endpoint(bp, "/oauth/revoke", methods=["POST"], roles=None, content_types=[FORM])
 def revoke(ctx: Ctx) -> Reply:
     form = ctx.form()
-    principal = _caller(ctx, form)
     value = _token_param(form)
-    call = Call(principal, ctx.request_id)
+    gate = _caller(ctx, form)
+    gate.read()
+    call = Call(gate.principal, ctx.request_id, ctx.now, gate)
     ctx.container.verification.revoke_token(call, value)
     return Reply({}, headers=NO_STORE)

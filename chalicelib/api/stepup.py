@@ -8,7 +8,6 @@ from chalice import Blueprint
 
 from chalicelib.api._http import FORM, Ctx, Reply, endpoint
 from chalicelib.api._validation import DIGITS, action, fields, integer, one_of, receiving_tenant, text
-from chalicelib.auth.authenticator import principal_of
 from chalicelib.domain.ciba import MAX_BINDING_MESSAGE
 from chalicelib.domain.delegation import (
     MAX_STEPUP_EXPIRY_SECONDS,
@@ -18,7 +17,6 @@ from chalicelib.domain.delegation import (
 )
 from chalicelib.domain.principal import Role
 from chalicelib.errors import InvalidRequest, UnauthorizedClient
-from chalicelib.services.call import Call
 from chalicelib.services.delegations import DelegationRequest
 
 bp = Blueprint(__name__)
@@ -37,7 +35,7 @@ BC_AUTHORIZE_PARAMS = {
 }
 
 
-@endpoint(bp, "/stepup/initiate", methods=["POST"], roles=AGENT)
+@endpoint(bp, "/stepup/initiate", methods=["POST"], roles=AGENT, prefetch=True)
 def initiate(ctx: Ctx) -> Reply:
     body = fields(
         ctx.json(),
@@ -60,8 +58,9 @@ def backchannel_authorize(ctx: Ctx) -> Reply:
     unknown = sorted(set(form) - BC_AUTHORIZE_PARAMS)
     if unknown:
         raise InvalidRequest(f"Unsupported parameter(s): {', '.join(unknown)}.")
-    cred = ctx.container.authenticator.client(ctx.headers, form, request_id=ctx.request_id)
-    principal = principal_of(cred)
+    gate = ctx.client_gate(form)
+    gate.read()
+    principal = ctx.principal = gate.principal
     if principal.role is not Role.AGENT:
         raise UnauthorizedClient("Only agents start step-up requests.")
     scopes = [s for s in form.get("scope", "").split() if s != "openid"]
@@ -85,7 +84,7 @@ def backchannel_authorize(ctx: Ctx) -> Reply:
             "requested_expiry": integer(MIN_STEPUP_EXPIRY_SECONDS, MAX_STEPUP_EXPIRY_SECONDS),
         },
     )
-    ack = ctx.container.stepup.initiate(Call(principal, ctx.request_id), DelegationRequest(**body))
+    ack = ctx.container.stepup.initiate(ctx.call, DelegationRequest(**body))
     return Reply({k: ack[k] for k in ("auth_req_id", "expires_in", "interval")}, headers=NO_STORE)
 
 

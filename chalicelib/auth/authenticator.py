@@ -1,8 +1,13 @@
 """Who is calling: a client secret (token endpoint) or a VaultGuard API bearer token.
 
-The tenant of a request comes only from here: from the credential record for a client
-secret, or from the verified token (then re-checked against the credential record, so a
-disabled agent or rotated secret stops its tokens at once).
+Authentication is split in two so that it costs no round trip of its own: a *claim* is what
+the request presents, checked as far as possible without the store (a bearer token's
+signature and claims; a client id's form), and names the items that confirm it (credential,
+tenant). The request's one batched read fetches those items together with its own, and the
+claim is confirmed against them before anything is acted upon (`chalicelib.auth.gate`).
+
+The tenant of a request comes only from here: from the verified token, or from the client
+id (which names its tenant) and the credential record it leads to.
 """
 
 from __future__ import annotations
@@ -10,18 +15,21 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from chalicelib.auth.secrets import burn_time, verify_secret
+from chalicelib.auth.secrets import SecretHasher
 from chalicelib.config import Settings
+from chalicelib.domain import ids
 from chalicelib.domain.delegation import API_TOKEN_TYP
 from chalicelib.domain.principal import Principal, Role
-from chalicelib.errors import InvalidClient, InvalidRequest, InvalidToken, ServiceUnavailable
+from chalicelib.errors import InvalidClient, InvalidRequest, InvalidToken
 from chalicelib.observability import logger
 from chalicelib.store.credentials import AuthenticationLookup
-from chalicelib.store.db import StoreError
-from chalicelib.store.models import CredentialModel
+from chalicelib.store.keys import credential_key, tenant_key
+from chalicelib.store.models import CredentialModel, TenantModel
+from chalicelib.store.reads import Key, Snapshot
 from chalicelib.tokens import TokenRejected, TokenVerifier
 
 API_TOKEN_CLAIMS = ("client_id", "role", "cv")
@@ -35,23 +43,124 @@ def principal_of(cred: CredentialModel) -> Principal:
     )
 
 
+def _active_tenant(snapshot: Snapshot, key: Key | None) -> bool:
+    if key is None:  # the platform operator has no tenant
+        return True
+    tenant = snapshot.get(TenantModel, key)
+    return tenant is not None and tenant.status == "ACTIVE"
+
+
+@dataclass(frozen=True)
+class BearerClaim:
+    """A VaultGuard API token whose signature and claims check out; the credential it names
+    must still be active, at the same version, for the token to count (rotation and disable
+    take effect at once)."""
+
+    principal: Principal
+    cred_version: Any
+    cred_key: Key
+    tenant_key: Key | None
+
+    @property
+    def tenant_id(self) -> str | None:
+        return self.principal.tenant_id
+
+    def keys(self) -> list[Key]:
+        return [self.cred_key] + ([self.tenant_key] if self.tenant_key else [])
+
+    def confirm(self, snapshot: Snapshot) -> Principal:
+        cred = snapshot.get(CredentialModel, self.cred_key)
+        if (
+            cred is None
+            or not _active_tenant(snapshot, self.tenant_key)
+            or cred.status != "ACTIVE"
+            or cred.cred_version != self.cred_version
+            or cred.role != self.principal.role.value
+            or cred.subject != self.principal.subject
+            or cred.tenant_id != self.principal.tenant_id
+        ):
+            raise InvalidToken()
+        return self.principal
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """A client authentication that failed: for the failure budgets and the aggregated audit."""
+
+    client_id: str
+    source: str
+    credential: CredentialModel | None
+    request_id: str
+
+
+@dataclass
+class ClientSecretClaim:
+    """`client_id` + `client_secret` (RFC 6749 §2.3.1). The client id names its tenant, so the
+    credential's key is known before any read; ids of the older form are resolved through the
+    client-id index first (one extra read, for clients created before that change)."""
+
+    client_id: str
+    secret: str
+    source: str
+    request_id: str
+    cred_key: Key | None
+    tenant_id: str | None
+    hasher: SecretHasher
+    failure_check: Callable[[FailedAttempt, Snapshot], None]
+    source_check: Callable[[str, Snapshot], None]
+    source_keys: list[Key] = field(default_factory=list)  # the failure counters to read
+    credential: CredentialModel | None = None
+
+    @property
+    def tenant_key(self) -> Key | None:
+        return tenant_key(self.tenant_id) if self.tenant_id else None
+
+    def keys(self) -> list[Key]:
+        keys = list(self.source_keys)
+        if self.cred_key is not None:
+            keys.append(self.cred_key)
+            if self.tenant_key is not None:
+                keys.append(self.tenant_key)
+        return keys
+
+    def confirm(self, snapshot: Snapshot) -> Principal:
+        self.source_check(self.source, snapshot)  # a source over its failure budget: 429
+        cred = snapshot.get(CredentialModel, self.cred_key)
+        if cred is None:
+            self.hasher.burn()
+            self.failure_check(FailedAttempt(self.client_id, self.source, None, self.request_id), snapshot)
+            raise InvalidClient()
+        if not self.hasher.verify(self.secret, cred.secret_hash):
+            self.failure_check(FailedAttempt(self.client_id, self.source, cred, self.request_id), snapshot)
+            raise InvalidClient()
+        if cred.status != "ACTIVE" or not _active_tenant(snapshot, self.tenant_key):
+            raise InvalidClient()
+        self.credential = cred
+        return principal_of(cred)
+
+
 class Authenticator:
     def __init__(
         self,
         settings: Settings,
         lookup: AuthenticationLookup,
         verifier: Callable[[], TokenVerifier],
-        on_failed_secret: Callable[[CredentialModel, str], None] | None = None,
-        count_request: Callable[[str | None, str], None] | None = None,
+        hasher: SecretHasher,
+        failure_check: Callable[[FailedAttempt, Snapshot], None] | None = None,
+        source_check: Callable[[str, Snapshot], None] | None = None,
+        failure_keys: Callable[[str, str | None, str], list[Key]] | None = None,
     ) -> None:
         self._settings = settings
         self._lookup = lookup
         self._verifier = verifier
-        self._on_failed_secret = on_failed_secret
-        self._count_request = count_request or (lambda tenant_id, client_id: None)
+        self.hasher = hasher
+        self._failure_check = failure_check or (lambda attempt, snapshot: None)
+        self._source_check = source_check or (lambda source, snapshot: None)
+        self._failure_keys = failure_keys or (lambda source, tenant_id, client_id: [])
 
-    def bearer(self, authorization: str | None) -> Principal:
-        """The principal of an `Authorization: Bearer <API token>` header (RFC 6750)."""
+    def bearer(self, authorization: str | None) -> BearerClaim:
+        """The claim of an `Authorization: Bearer <API token>` header (RFC 6750): signature,
+        issuer, audience, type and expiry checked here; the credential by the caller's read."""
         if not authorization:
             raise InvalidToken("An Authorization: Bearer token is required.")
         scheme, _, token = authorization.strip().partition(" ")
@@ -67,52 +176,50 @@ class Authenticator:
         except TokenRejected as exc:
             logger.info("bearer token rejected: %s", exc.reason)
             raise InvalidToken() from None
-        tenant_id = claims.get("tenant_id")
-        client_id = claims.get("client_id")
-        if not isinstance(client_id, str) or not (tenant_id is None or isinstance(tenant_id, str)):
-            raise InvalidToken()
-        try:
-            cred = self._lookup.by_token_subject(tenant_id, client_id)
-            tenant_ok = tenant_id is None or self._lookup.tenant_status(tenant_id) == "ACTIVE"
-        except StoreError as exc:
-            logger.warning("credential lookup failed: %s", exc)
-            raise ServiceUnavailable() from None
+        tenant_id, client_id = claims.get("tenant_id"), claims.get("client_id")
+        role, subject = claims.get("role"), claims.get("sub")
         if (
-            cred is None
-            or not tenant_ok
-            or cred.status != "ACTIVE"
-            or cred.cred_version != claims.get("cv")
-            or cred.role != claims.get("role")
-            or cred.subject != claims.get("sub")
+            not isinstance(client_id, str)
+            or not isinstance(subject, str)
+            or not (tenant_id is None or (isinstance(tenant_id, str) and ids.TENANT_ID.fullmatch(tenant_id)))
+            or role not in {r.value for r in Role}
+            or (role == Role.PLATFORM.value) != (tenant_id is None)
         ):
             raise InvalidToken()
-        self._count_request(cred.tenant_id, cred.client_id)
-        return principal_of(cred)
+        principal = Principal(role=Role(role), subject=subject, client_id=client_id, tenant_id=tenant_id)
+        return BearerClaim(
+            principal=principal,
+            cred_version=claims.get("cv"),
+            cred_key=credential_key(tenant_id, client_id),
+            tenant_key=tenant_key(tenant_id) if tenant_id else None,
+        )
 
     def client(
-        self, headers: Mapping[str, str], form: Mapping[str, str], *, request_id: str
-    ) -> CredentialModel:
-        """Client authentication at the token endpoint (RFC 6749 §2.3.1: basic or post)."""
+        self, headers: Mapping[str, str], form: Mapping[str, str], *, source: str, request_id: str
+    ) -> ClientSecretClaim:
+        """The claim of client authentication at the token endpoint (RFC 6749 §2.3.1: basic
+        or post); the secret is checked when the request's read brings the credential."""
         client_id, secret = _client_credentials(headers, form)
-        try:
-            cred = self._lookup.by_client_id(client_id)
-            tenant_ok = cred is not None and (
-                cred.tenant_id is None or self._lookup.tenant_status(cred.tenant_id) == "ACTIVE"
-            )
-        except StoreError as exc:
-            logger.warning("client lookup failed: %s", exc)
-            raise ServiceUnavailable() from None
-        if cred is None:
-            burn_time(self._settings.scrypt_n)
-            raise InvalidClient()
-        self._count_request(cred.tenant_id, cred.client_id)
-        if not verify_secret(secret, cred.secret_hash):
-            if self._on_failed_secret is not None:
-                self._on_failed_secret(cred, request_id)
-            raise InvalidClient()
-        if cred.status != "ACTIVE" or not tenant_ok:
-            raise InvalidClient()
-        return cred
+        home = ids.tenant_of_client_id(client_id)
+        if home is not None:
+            (tenant_id,) = home
+            key: Key | None = credential_key(tenant_id, client_id)
+        else:
+            legacy = self._lookup.by_client_id(client_id)
+            key = Key(legacy.pk, legacy.sk) if legacy is not None else None
+            tenant_id = legacy.tenant_id if legacy is not None else None
+        return ClientSecretClaim(
+            client_id=client_id,
+            secret=secret,
+            source=source,
+            request_id=request_id,
+            cred_key=key,
+            tenant_id=tenant_id,
+            hasher=self.hasher,
+            failure_check=self._failure_check,
+            source_check=self._source_check,
+            source_keys=self._failure_keys(source, tenant_id, client_id),
+        )
 
 
 def _client_credentials(headers: Mapping[str, str], form: Mapping[str, str]) -> tuple[str, str]:
@@ -159,3 +266,13 @@ def api_token_claims(
     if cred.tenant_id:
         claims["tenant_id"] = cred.tenant_id
     return claims
+
+
+__all__ = [
+    "Authenticator",
+    "BearerClaim",
+    "ClientSecretClaim",
+    "FailedAttempt",
+    "api_token_claims",
+    "principal_of",
+]

@@ -32,3 +32,12 @@ def tenant_scope_for(principal: Principal, tenant_id: str) -> TenantScope:
 def system_scope(tenant_id: str) -> TenantScope:
     """For platform jobs and bootstrap, which act on no caller's behalf."""
     return TenantScope(tenant_id=tenant_id, principal=None)
+
+
+PLATFORM_LOG_TENANT = "platform"
+
+
+def platform_log_scope() -> TenantScope:
+    """The platform's security log: events that belong to no existing tenant (a BLOCK against
+    an unknown or disabled tenant, failed authentication of an unknown or platform client)."""
+    return TenantScope(tenant_id=PLATFORM_LOG_TENANT, principal=None)

@@ -56,6 +56,11 @@ def _aad(context: dict[str, str]) -> bytes:
     return PREFIX.encode() + b"|" + canonical_context(context)
 
 
+def load_or_create_key(path: Path) -> bytes:
+    """A 256-bit key in a 0600 file, created at first use (concurrent creators agree)."""
+    return _load_or_create(path)
+
+
 def _load_or_create(path: Path) -> bytes:
     if not path.exists():
         create_private_file(path, AESGCM.generate_key(bit_length=KEY_BYTES * 8))

@@ -30,8 +30,27 @@ def new_delegation_id(now_ms: int) -> str:
     return f"dlg_{now_ms:012x}{secrets.token_hex(16)}"
 
 
-def new_client_id() -> str:
-    return "vgc_" + secrets.token_hex(12)
+PLATFORM_CLIENT_PREFIX = "vgc_platform_"
+CLIENT_ID = re.compile(r"^vgc_(?:(?P<tenant>[0-9a-f]{20})|platform)_[0-9a-f]{24}$")
+
+
+def new_client_id(tenant_id: str | None) -> str:
+    """A client id that names its tenant, so authentication reads the credential directly
+    (one round trip, no index). Client ids are not secrets: they appear in tokens."""
+    if tenant_id is None:
+        return PLATFORM_CLIENT_PREFIX + secrets.token_hex(12)
+    assert TENANT_ID.fullmatch(tenant_id)
+    return f"vgc_{tenant_id[4:]}_{secrets.token_hex(12)}"
+
+
+def tenant_of_client_id(client_id: str) -> tuple[str | None] | None:
+    """`(tenant_id,)` named by a client id in the current form (`(None,)`: the platform's);
+    None for an id in the older form, which only the client-id index resolves."""
+    match = CLIENT_ID.fullmatch(client_id)
+    if match is None:
+        return None
+    tenant = match.group("tenant")
+    return (f"tnt_{tenant}" if tenant else None,)
 
 
 def new_client_secret() -> str:

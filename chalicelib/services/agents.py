@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.auth.scope import own_scope
-from chalicelib.auth.secrets import hash_secret
+from chalicelib.auth.secrets import SecretHasher
 from chalicelib.config import Settings
 from chalicelib.domain import audit, ids
 from chalicelib.domain.principal import Role, TenantScope
@@ -41,8 +41,10 @@ class AgentService:
         credentials: CredentialRepository,
         auditor: AuditService,
         revoke_agent_delegations: Callable[[Call, TenantScope, str], int],
+        hasher: SecretHasher,
     ) -> None:
         self._settings = settings
+        self._hasher = hasher
         self._db = db
         self._agents = agents
         self._credentials = credentials
@@ -52,7 +54,8 @@ class AgentService:
     def create(self, call: Call, name: str, description: str | None) -> dict[str, Any]:
         assert call.principal is not None
         scope = own_scope(call.principal)
-        agent_id, client_id, secret = ids.new_agent_id(), ids.new_client_id(), ids.new_client_secret()
+        agent_id, secret = ids.new_agent_id(), ids.new_client_secret()
+        client_id = ids.new_client_id(scope.tenant_id)
         tx = self._db.transaction()
         agent = self._agents.add(
             tx,
@@ -69,7 +72,7 @@ class AgentService:
             client_id=client_id,
             role=Role.AGENT,
             subject=agent_id,
-            secret_hash=hash_secret(secret, self._settings.scrypt_n),
+            secret_hash=self._hasher.hash(secret),
             now=call.timestamp,
         )
         self._auditor.record(tx, call, audit.AGENT_CREATED, (scope,), detail={"agent_id": agent_id})
@@ -94,7 +97,7 @@ class AgentService:
             raise Conflict("A disabled agent's secret cannot be rotated.")
         secret = ids.new_client_secret()
         tx = self._db.transaction()
-        self._credentials.rotate(tx, cred, hash_secret(secret, self._settings.scrypt_n))
+        self._credentials.rotate(tx, cred, self._hasher.hash(secret))
         self._agents.mark_rotated(tx, agent, call.timestamp)
         self._auditor.record(tx, call, audit.AGENT_SECRET_ROTATED, (scope,), detail={"agent_id": agent_id})
         commit(tx)

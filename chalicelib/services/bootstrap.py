@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-from chalicelib.auth.secrets import hash_secret
 from chalicelib.domain import ids
 from chalicelib.domain.principal import Role
 from chalicelib.services.call import commit, iso
@@ -14,7 +13,7 @@ from chalicelib.services.container import Container
 
 def create_platform_client(container: Container, subject: str = "operator") -> tuple[str, str]:
     """A new platform operator client; returns (client_id, client_secret), shown once."""
-    client_id, secret = ids.new_client_id(), ids.new_client_secret()
+    client_id, secret = ids.new_client_id(None), ids.new_client_secret()
     tx = container.db.transaction()
     container.credential_repo.add(
         tx,
@@ -22,7 +21,7 @@ def create_platform_client(container: Container, subject: str = "operator") -> t
         client_id=client_id,
         role=Role.PLATFORM,
         subject=subject,
-        secret_hash=hash_secret(secret, container.settings.scrypt_n),
+        secret_hash=container.secret_hasher.hash(secret),
         now=iso(time.time()),
     )
     commit(tx)

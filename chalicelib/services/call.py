@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.audit import Actor
 from chalicelib.domain.principal import Principal
-from chalicelib.errors import Conflict, VaultGuardError
+from chalicelib.errors import Conflict, RateLimited, VaultGuardError
+from chalicelib.services.ratelimit import take_deferred
 from chalicelib.store.db import ConditionFailed, WriteTransaction
+from chalicelib.store.ratelimits import RATE_LABEL, Charge, charge_in
+from chalicelib.store.reads import BatchReader, Key, Snapshot
+
+if TYPE_CHECKING:
+    from chalicelib.services.gate import RequestGate
 
 
 def iso(epoch: float) -> str:
@@ -21,6 +29,7 @@ class Call:
     principal: Principal | None
     request_id: str
     now: float = field(default_factory=lambda: time.time())  # patchable in tests
+    gate: RequestGate | None = field(default=None, compare=False, repr=False)
 
     @property
     def epoch(self) -> int:
@@ -36,10 +45,26 @@ class Call:
             return Actor("system", "vaultguard")
         return Actor(self.principal.role.value, self.principal.subject)
 
+    def read(
+        self, reader: BatchReader, keys: Iterable[Key], charges: Iterable[Charge | None] = ()
+    ) -> Snapshot:
+        """The request's batched read: through its gate when it has one (which authenticates
+        the caller in the same round trip), else directly (jobs, internal calls)."""
+        if self.gate is not None:
+            return self.gate.read(keys, charges)
+        return reader.read(keys)
+
 
 def commit(tx: WriteTransaction, conflict: VaultGuardError | None = None) -> None:
-    """Commit a state change with its audit events: all of it lands, or the call fails."""
+    """Commit a state change with its audit events and the request's budget charges: all of
+    it lands, or the call fails (429 when a budget ran out meanwhile)."""
+    charges = take_deferred()
+    for charge in charges:
+        charge_in(tx, charge)
     try:
         tx.commit()
     except ConditionFailed as exc:
+        if RATE_LABEL in exc.labels:
+            now = int(time.time())
+            raise RateLimited(max(c.retry_after(now) for c in charges)) from exc
         raise (conflict or Conflict()) from exc

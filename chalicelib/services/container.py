@@ -7,13 +7,16 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from chalicelib.auth.authenticator import Authenticator
+from chalicelib.auth.secrets import SECRET_HASH_KEY_CONTEXT, SECRET_HASH_KEY_FILE, SecretHasher
 from chalicelib.config import Settings, get_settings
 from chalicelib.crypto import Encryptor, KmsEncryptor, LocalEncryptor
+from chalicelib.crypto.local import load_or_create_key
 from chalicelib.services.agents import AgentService
 from chalicelib.services.audit import AuditService
+from chalicelib.services.auth_failures import FailedAuthentications
 from chalicelib.services.delegations import DelegationService
 from chalicelib.services.notify import Notifier
-from chalicelib.services.oauth import CibaGrant, ClientCredentialsGrant, TokenEndpoint, record_failed_secret
+from chalicelib.services.oauth import CibaGrant, ClientCredentialsGrant, TokenEndpoint
 from chalicelib.services.platform import PlatformService
 from chalicelib.services.policies import PolicyService
 from chalicelib.services.ratelimit import RateLimiter
@@ -31,6 +34,7 @@ from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
 from chalicelib.store.policies import PolicyRepository
 from chalicelib.store.ratelimits import RateLimitRepository
+from chalicelib.store.reads import BatchReader
 from chalicelib.store.tenants import TenantRepository
 from chalicelib.store.webhooks import WebhookRepository
 from chalicelib.tokens import KeySet, KmsSigner, LocalKeySigner, Signer, TokenVerifier
@@ -90,13 +94,29 @@ class Container:
 
     @cached_property
     def authenticator(self) -> Authenticator:
+        failures = FailedAuthentications(self.db, self.rate_limiter, self.auditor)
         return Authenticator(
             self.settings,
             AuthenticationLookup(),
             lambda: self.verifier,
-            on_failed_secret=record_failed_secret(self.db, self.auditor),
-            count_request=self.rate_limiter.client_request,
+            self.secret_hasher,
+            failure_check=failures,
+            source_check=failures.check_source,
+            failure_keys=failures.keys,
         )
+
+    @cached_property
+    def secret_hasher(self) -> SecretHasher:
+        """HMAC-SHA256 of generated secrets under a server-side key, loaded once."""
+        if self.settings.encryptor == "kms":
+            blob = self.settings.secret_hash_key_blob
+            assert blob is not None
+            return SecretHasher(lambda: self.encryptor.decrypt(blob, SECRET_HASH_KEY_CONTEXT))
+        return SecretHasher(lambda: load_or_create_key(self.settings.state_dir / SECRET_HASH_KEY_FILE))
+
+    @cached_property
+    def batch_reader(self) -> BatchReader:
+        return BatchReader(self.db, self.settings.table_name)
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:
@@ -107,10 +127,15 @@ class Container:
         endpoint = TokenEndpoint()
         endpoint.register(
             ClientCredentialsGrant(
-                self.settings, self.db, self.authenticator, lambda: self.signer, self.auditor
+                self.settings,
+                self.db,
+                self.credential_repo,
+                self.secret_hasher,
+                lambda: self.signer,
+                self.auditor,
             )
         )
-        endpoint.register(CibaGrant(self.authenticator, lambda: self.stepup))
+        endpoint.register(CibaGrant(lambda: self.stepup))
         return endpoint
 
     @cached_property
@@ -125,6 +150,7 @@ class Container:
             self.delegation_repo,
             self.audit_repo,
             self.auditor,
+            self.secret_hasher,
         )
 
     @cached_property
@@ -140,6 +166,7 @@ class Container:
             self.rate_limiter,
             self.agent_repo,
             self.notifier,
+            self.batch_reader,
         )
 
     @cached_property
@@ -151,6 +178,7 @@ class Container:
             self.credential_repo,
             self.auditor,
             self.revocation.revoke_for_agent,
+            self.secret_hasher,
         )
 
     @cached_property
@@ -186,7 +214,9 @@ class Container:
 
     @cached_property
     def verification(self) -> VerificationService:
-        return VerificationService(self.tenant_repo, self.revocation, lambda: self.verifier)
+        return VerificationService(
+            self.tenant_repo, self.revocation, lambda: self.verifier, self.batch_reader
+        )
 
     @cached_property
     def revocation(self) -> RevocationService:

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.auth.scope import counterpart_scope, own_scope
+from chalicelib.auth.scope import counterpart_scope, own_scope, platform_log_scope
 from chalicelib.config import Settings
 from chalicelib.domain import audit, ids
 from chalicelib.domain.ciba import stepup_expiry
@@ -37,8 +37,16 @@ from chalicelib.services.ratelimit import RateLimiter
 from chalicelib.store.agents import AgentRepository
 from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
-from chalicelib.store.models import DelegationModel, DelegationRefModel, TenantModel
+from chalicelib.store.keys import agent_key, idempotency_item_key, tenant_key
+from chalicelib.store.models import (
+    AgentModel,
+    DelegationModel,
+    DelegationRefModel,
+    IdempotencyModel,
+    TenantModel,
+)
 from chalicelib.store.policies import PolicyRepository
+from chalicelib.store.reads import BatchReader
 from chalicelib.store.tenants import TenantRepository
 from chalicelib.tokens import Signer, SigningUnavailable, encode_jwt, token_fingerprint
 
@@ -80,7 +88,9 @@ class DelegationService:
         rate_limiter: RateLimiter,
         agents: AgentRepository,
         notifier: Notifier,
+        reader: BatchReader,
     ) -> None:
+        self._reader = reader
         self._settings = settings
         self._db = db
         self._tenants = tenants
@@ -108,34 +118,46 @@ class DelegationService:
         and polls for the token by auth_req_id even when the policy allows it at once."""
         principal = _agent(call)
         requesting = own_scope(principal)
-        self._rate_limiter.delegation_request(requesting.tenant_id, principal.subject)
-        if idempotency_key:
-            replay = self._replay(call, requesting, idempotency_key, req)
-            if replay is not None:
-                return replay
         receiving = counterpart_scope(principal, req.receiving_tenant_id)
-        tenant = self._tenants.get(receiving) if ids.TENANT_ID.fullmatch(req.receiving_tenant_id) else None
-        policy = (
-            resolve(
-                self._policies.candidates(receiving, requesting.tenant_id, req.action),
-                requesting.tenant_id,
-                req.action,
-            )
-            if tenant is not None and tenant.status == "ACTIVE"
+        assert principal.tenant_id is not None
+        # One read for everything the decision needs (and, through the request's gate, the
+        # caller's credential and budgets): the same keys whatever the outcome, so the four
+        # BLOCK cases cost the same.
+        policy_keys = self._policies.candidate_keys(receiving, requesting.tenant_id, req.action)
+        receiving_key, requesting_key = tenant_key(receiving.tenant_id), tenant_key(requesting.tenant_id)
+        agent = agent_key(requesting.tenant_id, principal.subject)
+        idem = (
+            idempotency_item_key(requesting.tenant_id, principal.subject, idempotency_key)
+            if idempotency_key
             else None
         )
-        if tenant is None or policy is None or policy.effect is Effect.BLOCK:
-            self._block(call, requesting, receiving if tenant is not None else None, req)
+        snapshot = call.read(
+            self._reader,
+            [receiving_key, requesting_key, agent, *policy_keys, *([idem] if idem else [])],
+            charges=[self._rate_limiter.delegation_charge(principal, call.epoch)],
+        )
+        if idem is not None:
+            replay = self._replay(call, requesting, snapshot.get(IdempotencyModel, idem), req)
+            if replay is not None:
+                return replay
+        tenant = snapshot.get(TenantModel, receiving_key)
+        live = tenant is not None and tenant.status == "ACTIVE"
+        policy = resolve(self._policies.candidates(policy_keys, snapshot), requesting.tenant_id, req.action)
+        if not live or policy is None or policy.effect is Effect.BLOCK:
+            self._block(call, requesting, receiving if live else None, req)
             count_decision("BLOCK")
             raise AccessDenied()
-        assert principal.tenant_id is not None
+        assert tenant is not None and policy is not None
+        names = (snapshot.get(TenantModel, requesting_key), snapshot.get(AgentModel, agent))
         try:
             return self._create(
-                call, principal, requesting, receiving, tenant, policy, req, idempotency_key, stepup_handle
+                call, principal, requesting, receiving, tenant, policy, req, idempotency_key, stepup_handle,
+                names,
             )
         except Conflict:
             if idempotency_key:
-                replay = self._replay(call, requesting, idempotency_key, req)
+                stored = self._delegations.get_idempotency(requesting, principal.subject, idempotency_key)
+                replay = self._replay(call, requesting, stored, req)
                 if replay is not None:
                     return replay
             raise
@@ -143,7 +165,10 @@ class DelegationService:
     def _block(
         self, call: Call, requesting: TenantScope, receiving: TenantScope | None, req: DelegationRequest
     ) -> None:
-        scopes = (requesting,) if receiving is None else (requesting, receiving)
+        """The BLOCK events: in both tenants' logs, or, when the receiving tenant does not
+        exist or is disabled, in the requester's and the platform's security log (the same
+        writes either way, so that timing tells nothing)."""
+        scopes = (requesting, receiving if receiving is not None else platform_log_scope())
         fields = {"action": req.action, "counterpart_tenant_id": req.receiving_tenant_id}
         tx = self._db.transaction()
         self._auditor.record(tx, call, audit.DELEGATION_REQUESTED, scopes, **fields)
@@ -161,6 +186,7 @@ class DelegationService:
         req: DelegationRequest,
         idempotency_key: str | None,
         stepup_handle: bool,
+        names: tuple[TenantModel | None, AgentModel | None],
     ) -> Outcome:
         now = call.epoch
         delegation_id = ids.new_delegation_id(int(call.now * 1000))
@@ -205,8 +231,7 @@ class DelegationService:
             record.expiry_bucket = expiry_bucket(int(record.stepup_expires_at))
             record.expiry_at = record.stepup_expires_at
             record.ttl = record.stepup_expires_at + RECORD_RETENTION_SECONDS
-            tenant_record = self._tenants.get(requesting)
-            agent = self._agents.get(requesting, principal.subject)
+            tenant_record, agent = names
             record.requesting_tenant_name = tenant_record.name if tenant_record else None
             record.agent_name = agent.name if agent else None
             self._auditor.record(
@@ -302,12 +327,11 @@ class DelegationService:
         )
 
     def _replay(
-        self, call: Call, requesting: TenantScope, key: str, req: DelegationRequest
+        self, call: Call, requesting: TenantScope, idem: IdempotencyModel | None, req: DelegationRequest
     ) -> Outcome | None:
         """The original answer for a repeated Idempotency-Key, rebuilt without storing tokens:
         RS256 (PKCS#1 v1.5) is deterministic, so re-signing the same claims yields the same token."""
         principal = _agent(call)
-        idem = self._delegations.get_idempotency(requesting, principal.subject, key)
         if idem is None or idem.expires_at <= call.epoch:
             return None
         if idem.request_hash != req.fingerprint():

@@ -6,8 +6,9 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from chalicelib.auth.authenticator import Authenticator, api_token_claims, principal_of
+from chalicelib.auth.authenticator import ClientSecretClaim, api_token_claims, principal_of
 from chalicelib.auth.scope import system_scope
+from chalicelib.auth.secrets import SecretHasher
 from chalicelib.config import Settings
 from chalicelib.domain import audit
 from chalicelib.domain.ciba import GRANT_TYPE
@@ -19,23 +20,28 @@ from chalicelib.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from chalicelib.observability import logger
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
+from chalicelib.services.gate import RequestGate
 from chalicelib.services.stepup import StepUpService
-from chalicelib.store.db import Database, StoreError
-from chalicelib.store.models import CredentialModel
+from chalicelib.store.credentials import CredentialRepository
+from chalicelib.store.db import Database
 from chalicelib.tokens import Signer, SigningUnavailable, encode_jwt, token_fingerprint
+
+GateOpener = Callable[[bool], RequestGate]  # charge the client's budget?
 
 
 class Grant(Protocol):
     GRANT_TYPE: str
 
-    def __call__(self, call: Call, headers: Mapping[str, str], form: Mapping[str, str]) -> dict[str, Any]: ...
+    def __call__(self, call: Call, form: Mapping[str, str], open_gate: GateOpener) -> dict[str, Any]: ...
 
 
 class ClientCredentialsGrant:
-    """RFC 6749 §4.4: an access token for VaultGuard's own API, for the client itself."""
+    """RFC 6749 §4.4: an access token for VaultGuard's own API, for the client itself.
+
+    Two round trips: the batched read (credential, tenant, budgets) and one transaction
+    (the `token.issued` event, the budget charge, and a legacy secret hash rewritten)."""
 
     GRANT_TYPE = "client_credentials"
 
@@ -43,20 +49,26 @@ class ClientCredentialsGrant:
         self,
         settings: Settings,
         db: Database,
-        authenticator: Authenticator,
+        credentials: CredentialRepository,
+        hasher: SecretHasher,
         signer: Callable[[], Signer],
         auditor: AuditService,
     ) -> None:
         self._settings = settings
         self._db = db
-        self._authenticator = authenticator
+        self._credentials = credentials
+        self._hasher = hasher
         self._signer = signer
         self._auditor = auditor
 
-    def __call__(self, call: Call, headers: Mapping[str, str], form: Mapping[str, str]) -> dict[str, Any]:
+    def __call__(self, call: Call, form: Mapping[str, str], open_gate: GateOpener) -> dict[str, Any]:
         if form.get("scope"):
             raise InvalidRequest("VaultGuard API tokens take no scope; request delegations instead.")
-        cred = self._authenticator.client(headers, form, request_id=call.request_id)
+        gate = open_gate(True)
+        gate.read()
+        claim = gate.claim
+        assert isinstance(claim, ClientSecretClaim) and claim.credential is not None
+        cred = claim.credential
         claims = api_token_claims(
             cred,
             issuer=self._settings.issuer,
@@ -69,8 +81,10 @@ class ClientCredentialsGrant:
             token = encode_jwt(self._signer(), claims, typ=API_TOKEN_TYP)
         except SigningUnavailable as exc:
             raise ServiceUnavailable() from exc
+        tx = self._db.transaction()
+        if self._hasher.needs_rehash(cred.secret_hash):
+            self._credentials.rehash(tx, cred, self._hasher.hash(claim.secret))
         if cred.tenant_id:
-            tx = self._db.transaction()
             self._auditor.record(
                 tx,
                 Call(principal_of(cred), call.request_id, call.now),
@@ -79,7 +93,7 @@ class ClientCredentialsGrant:
                 token_sha256=token_fingerprint(token),
                 detail={"token_type": "api_access", "client_id": cred.client_id},
             )
-            commit(tx)
+        commit(tx)
         return {
             "access_token": token,
             "token_type": "Bearer",
@@ -88,23 +102,24 @@ class ClientCredentialsGrant:
 
 
 class CibaGrant:
-    """OpenID CIBA Core §10.1: the agent polls with its auth_req_id (poll mode)."""
+    """OpenID CIBA Core §10.1: the agent polls with its auth_req_id (poll mode). Polls are
+    not charged to the client's budget: `slow_down` governs them (§11)."""
 
     GRANT_TYPE = GRANT_TYPE
 
-    def __init__(self, authenticator: Authenticator, stepup: Callable[[], StepUpService]) -> None:
-        self._authenticator = authenticator
+    def __init__(self, stepup: Callable[[], StepUpService]) -> None:
         self._stepup = stepup
 
-    def __call__(self, call: Call, headers: Mapping[str, str], form: Mapping[str, str]) -> dict[str, Any]:
-        cred = self._authenticator.client(headers, form, request_id=call.request_id)
-        principal = principal_of(cred)
+    def __call__(self, call: Call, form: Mapping[str, str], open_gate: GateOpener) -> dict[str, Any]:
+        gate = open_gate(False)
+        gate.read()
+        principal = gate.principal
         if principal.role is not Role.AGENT:
             raise UnauthorizedClient("Only agents use the CIBA grant.")
         auth_req_id = form.get("auth_req_id")
         if not auth_req_id:
             raise InvalidRequest("auth_req_id is required.")
-        return self._stepup().poll(Call(principal, call.request_id, call.now), auth_req_id)
+        return self._stepup().poll(Call(principal, call.request_id, call.now, gate), auth_req_id)
 
 
 class TokenEndpoint:
@@ -116,33 +131,11 @@ class TokenEndpoint:
     def register(self, grant: Grant) -> None:
         self._grants[grant.GRANT_TYPE] = grant
 
-    def __call__(self, call: Call, headers: Mapping[str, str], form: Mapping[str, str]) -> dict[str, Any]:
+    def __call__(self, call: Call, form: Mapping[str, str], open_gate: GateOpener) -> dict[str, Any]:
         grant_type = form.get("grant_type")
         if not grant_type:
             raise InvalidRequest("grant_type is required.")
         grant = self._grants.get(grant_type)
         if grant is None:
             raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported.")
-        return grant(call, headers, form)
-
-
-def record_failed_secret(db: Database, auditor: AuditService) -> Callable[[CredentialModel, str], None]:
-    """An `auth.failed` event in the tenant's log for a wrong secret on a known client."""
-
-    def record(cred: CredentialModel, request_id: str) -> None:
-        if not cred.tenant_id:
-            return
-        try:
-            tx = db.transaction()
-            auditor.record(
-                tx,
-                Call(None, request_id),
-                audit.AUTH_FAILED,
-                (system_scope(cred.tenant_id),),
-                detail={"client_id": cred.client_id, "reason": "invalid_client_secret"},
-            )
-            tx.commit()
-        except StoreError as exc:
-            logger.warning("could not record auth.failed: %s", exc)
-
-    return record
+        return grant(call, form, open_gate)

@@ -1,41 +1,141 @@
-"""Request budgets (DESIGN.md "Operational behaviour"): per client over 15 minutes and per
-agent for delegation requests per minute; 0 disables a budget. Over budget: 429 + Retry-After."""
+"""Request budgets (docs/architecture.md, "Operational behaviour"); 0 disables a budget.
+
+- per client, over 15 minutes: reads (GET) and writes (everything else) separately, sized
+  so that a CLI or a page polling every 5 s never meets them;
+- per agent, per minute: delegation requests;
+- failed client authentications: per source address (past it, the source gets 429 before
+  any secret is checked) and per client (past it, a *wrong* secret gets 429 instead of 401;
+  the right secret always works, so nobody can lock a client out by knowing its id).
+
+CIBA polls are not charged: `slow_down` governs them (CIBA Core §11).
+
+A request's charges are read in its batched read and checked there (429 + Retry-After);
+the increments are deferred to the request's transaction (`chalicelib.services.call.commit`),
+or charged on their own at the end of a request that writes nothing.
+"""
 
 from __future__ import annotations
 
-import time
+from contextvars import ContextVar
 
-from chalicelib.auth.scope import system_scope
 from chalicelib.config import Settings
+from chalicelib.domain.principal import Principal
 from chalicelib.errors import RateLimited
-from chalicelib.store.ratelimits import RateLimitRepository
+from chalicelib.store.models import PLATFORM_PK, tenant_pk
+from chalicelib.store.ratelimits import Charge, RateLimitRepository, counter_key
+from chalicelib.store.reads import Key, Snapshot
 
 CLIENT_WINDOW = 15 * 60
 DELEGATION_WINDOW = 60
+FAILURE_WINDOW = 15 * 60
+
+_deferred: ContextVar[tuple[Charge, ...]] = ContextVar("vaultguard_deferred_charges", default=())
+
+
+def begin_request() -> None:
+    _deferred.set(())
+
+
+def defer(charges: list[Charge]) -> None:
+    """Charges checked by the request's read, to be committed with its writes."""
+    _deferred.set(_deferred.get() + tuple(charges))
+
+
+def take_deferred() -> tuple[Charge, ...]:
+    charges = _deferred.get()
+    _deferred.set(())
+    return charges
+
+
+def _window(now: int, size: int) -> tuple[int, int]:
+    start = now - now % size
+    return start, start + size
+
+
+def source_partition(source: str) -> str:
+    """Failed authentications by source live outside any tenant: the source has none."""
+    return f"SRC#{source}"
 
 
 class RateLimiter:
     def __init__(self, settings: Settings, repository: RateLimitRepository) -> None:
         self._settings = settings
-        self._repository = repository
+        self.repository = repository
 
-    def client_request(self, tenant_id: str | None, client_id: str) -> None:
-        """One request by a client, authenticated or not yet (failed secrets count too)."""
-        self._hit(
-            tenant_id, "client", client_id, self._settings.rate_client_requests_per_15_minutes, CLIENT_WINDOW
+    # -- budgets of authenticated callers ----------------------------------------------------
+
+    def client_charge(self, principal: Principal, *, write: bool, now: int) -> Charge | None:
+        return self.client_charge_for(principal.tenant_id, principal.client_id, write=write, now=now)
+
+    def client_charge_for(
+        self, tenant_id: str | None, client_id: str, *, write: bool, now: int
+    ) -> Charge | None:
+        limit = (
+            self._settings.rate_client_writes_per_15_minutes
+            if write
+            else self._settings.rate_client_reads_per_15_minutes
+        )
+        kind = "client-write" if write else "client-read"
+        pk = tenant_pk(tenant_id) if tenant_id else PLATFORM_PK
+        return self._charge(pk, kind, client_id, limit, CLIENT_WINDOW, now)
+
+    def delegation_charge(self, principal: Principal, now: int) -> Charge | None:
+        assert principal.tenant_id is not None
+        return self._charge(
+            tenant_pk(principal.tenant_id),
+            "delegation",
+            principal.subject,
+            self._settings.rate_delegations_per_minute,
+            DELEGATION_WINDOW,
+            now,
         )
 
-    def delegation_request(self, tenant_id: str, agent_id: str) -> None:
-        self._hit(
-            tenant_id, "delegation", agent_id, self._settings.rate_delegations_per_minute, DELEGATION_WINDOW
+    def check(self, charges: list[Charge], snapshot: Snapshot, now: int) -> None:
+        """429 when any budget is spent (the transaction's condition settles races)."""
+        over = [c for c in charges if c.spent(snapshot) >= c.limit]
+        if over:
+            raise RateLimited(max(c.retry_after(now) for c in over))
+
+    def flush(self, now: int) -> None:
+        """Charge what no transaction carried (a request that wrote nothing)."""
+        for charge in take_deferred():
+            self.repository.charge_now(charge)
+
+    # -- failed authentication -----------------------------------------------------------------
+
+    def source_failure_charge(self, source: str, now: int) -> Charge | None:
+        return self._charge(
+            source_partition(source),
+            "auth-failure",
+            "source",
+            self._settings.rate_auth_failures_per_source,
+            FAILURE_WINDOW,
+            now,
         )
 
-    def _hit(self, tenant_id: str | None, kind: str, subject: str, limit: int, window: int) -> None:
+    def client_failure_charge(self, tenant_id: str | None, client_id: str, now: int) -> Charge | None:
+        pk = tenant_pk(tenant_id) if tenant_id else PLATFORM_PK
+        return self._charge(
+            pk,
+            "auth-failure",
+            client_id,
+            self._settings.rate_auth_failures_per_client,
+            FAILURE_WINDOW,
+            now,
+        )
+
+    def source_keys(self, source: str, now: int) -> list[Key]:
+        charge = self.source_failure_charge(source, now)
+        return [charge.key] if charge else []
+
+    def check_source(self, source: str, snapshot: Snapshot, now: int) -> None:
+        charge = self.source_failure_charge(source, now)
+        if charge is not None and charge.spent(snapshot) >= charge.limit:
+            raise RateLimited(charge.retry_after(now))
+
+    @staticmethod
+    def _charge(pk: str, kind: str, subject: str, limit: int, window: int, now: int) -> Charge | None:
         if limit <= 0:
-            return
-        scope = system_scope(tenant_id) if tenant_id else None
-        retry_after = self._repository.hit(
-            scope, kind, subject, limit=limit, window=window, now=int(time.time())
-        )
-        if retry_after is not None:
-            raise RateLimited(retry_after)
+            return None
+        start, end = _window(now, window)
+        return Charge(counter_key(pk, kind, subject, start), limit, end)

@@ -15,7 +15,9 @@ from chalicelib.services.call import Call, commit
 from chalicelib.services.delegation_records import delegation_view, status_of
 from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
-from chalicelib.store.models import DelegationModel, DelegationRefModel
+from chalicelib.store.keys import delegation_key, tenant_key
+from chalicelib.store.models import DelegationModel, DelegationRefModel, TenantModel
+from chalicelib.store.reads import Snapshot
 from chalicelib.store.tenants import TenantRepository
 from chalicelib.tokens import token_fingerprint
 
@@ -117,7 +119,9 @@ class RevocationService:
         record.status, record.revoked_at = Status.REVOKED.value, call.timestamp
         return True
 
-    def active_record(self, call: Call, claims: dict[str, Any], token: str) -> DelegationModel | None:
+    def active_record(
+        self, call: Call, claims: dict[str, Any], token: str, snapshot: Snapshot
+    ) -> DelegationModel | None:
         """The registry half of verification: the delegation the verified claims name,
         if it belongs to the caller's tenant, is ACTIVE, unexpired and this very token, and
         the requesting tenant has not been disabled since."""
@@ -128,7 +132,7 @@ class RevocationService:
             return None
         if not ids.DELEGATION_ID.fullmatch(jti):
             return None
-        record = self._delegations.get(scope, jti)
+        record = snapshot.get(DelegationModel, delegation_key(scope.tenant_id, jti))
         if (
             record is None
             or status_of(record, call.epoch) is not Status.ACTIVE
@@ -137,7 +141,7 @@ class RevocationService:
             or record.action != claims.get("scope")
         ):
             return None
-        requester = self._tenants.get(counterpart_scope(principal, record.requesting_tenant_id))
+        requester = snapshot.get(TenantModel, tenant_key(record.requesting_tenant_id))
         return record if requester is not None and requester.status == "ACTIVE" else None
 
     def record_use(self, call: Call, record: DelegationModel, token: str) -> None:

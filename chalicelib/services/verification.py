@@ -9,10 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.auth.scope import own_scope
+from chalicelib.domain import ids
 from chalicelib.domain.delegation import DELEGATION_TOKEN_TYP
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.services.call import Call
 from chalicelib.services.revocation import RevocationService
+from chalicelib.store.keys import delegation_key, tenant_key
+from chalicelib.store.models import TenantModel
+from chalicelib.store.reads import BatchReader
 from chalicelib.store.tenants import TenantRepository
 from chalicelib.tokens import TokenRejected, TokenVerifier, token_fingerprint
 
@@ -40,26 +44,41 @@ class VerificationService:
         tenants: TenantRepository,
         revocation: RevocationService,
         verifier: Callable[[], TokenVerifier],
+        reader: BatchReader,
     ) -> None:
         self._tenants = tenants
         self._revocation = revocation
         self._verifier = verifier
-        self._audiences: dict[str, str] = {}
+        self._reader = reader
 
     def verify(self, call: Call, token: str) -> dict[str, Any]:
         """`active: true` and the claims only for a principal of the token's receiving tenant
-        and only while the delegation is ACTIVE; `{"active": false}` for anything else."""
+        and only while the delegation is ACTIVE; `{"active": false}` for anything else.
+
+        One read (the caller's tenant for its audience, the delegation the token names, its
+        requesting tenant; through the request's gate also the caller's credential) and one
+        write (the `delegation.verified` events)."""
         assert call.principal is not None
-        audience = self._audience(call)
-        if audience is None:
+        scope = own_scope(call.principal)
+        hint = _unverified_claims(token)
+        jti, requester = hint.get("jti"), hint.get("tenant_id")
+        own = tenant_key(scope.tenant_id)
+        keys = [own]
+        if isinstance(jti, str) and ids.DELEGATION_ID.fullmatch(jti):
+            keys.append(delegation_key(scope.tenant_id, jti))
+        if isinstance(requester, str) and ids.TENANT_ID.fullmatch(requester):
+            keys.append(tenant_key(requester))
+        snapshot = call.read(self._reader, keys)
+        tenant = snapshot.get(TenantModel, own)
+        if tenant is None:
             return dict(INACTIVE)
         try:
             claims = self._verifier().verify(
-                token, typ=DELEGATION_TOKEN_TYP, audience=audience, required_claims=DELEGATION_CLAIMS
+                token, typ=DELEGATION_TOKEN_TYP, audience=tenant.audience, required_claims=DELEGATION_CLAIMS
             )
         except TokenRejected:
             return dict(INACTIVE)
-        record = self._revocation.active_record(call, claims, token)
+        record = self._revocation.active_record(call, claims, token, snapshot)
         if record is None:
             return dict(INACTIVE)
         self._revocation.record_use(call, record, token)
@@ -90,24 +109,19 @@ class VerificationService:
         except (NotFound, Conflict):
             return
 
-    def _audience(self, call: Call) -> str | None:
-        assert call.principal is not None
-        scope = own_scope(call.principal)
-        cached = self._audiences.get(scope.tenant_id)
-        if cached is None:
-            tenant = self._tenants.get(scope)
-            if tenant is None:
-                return None
-            cached = self._audiences[scope.tenant_id] = tenant.audience
-        return cached
+
+def _unverified_claims(token: str) -> dict[str, Any]:
+    """The claims of a token not yet verified, used only to name the items to read; every
+    decision is taken on the verified claims."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, TypeError, AttributeError, RecursionError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def _unverified_jti(token: str) -> str | None:
     """The `jti` of a token not yet verified, used only to find the record to check it against."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        jti = claims["jti"]
-    except (IndexError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
-        return None
+    jti = _unverified_claims(token).get("jti")
     return jti if isinstance(jti, str) else None

@@ -58,6 +58,16 @@ class CredentialRepository:
             CredentialModel.cred_version == cred.cred_version,
         )
 
+    def rehash(self, tx: WriteTransaction, cred: CredentialModel, secret_hash: str) -> None:
+        """Rewrite a hash of an older form (same secret, same version: tokens stay valid);
+        only if the hash is still the one just checked (a rotation meanwhile wins)."""
+        tx.update(
+            cred,
+            [CredentialModel.secret_hash.set(secret_hash)],
+            CredentialModel.secret_hash == cred.secret_hash,
+            versioned=False,
+        )
+
     def disable(self, tx: WriteTransaction, cred: CredentialModel) -> None:
         tx.update(
             cred,

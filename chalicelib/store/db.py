@@ -6,7 +6,7 @@ import functools
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -55,7 +55,12 @@ class StoreError(ServiceUnavailable):
 
 
 class ConditionFailed(Exception):
-    """A conditional write lost: the item exists already, or changed under us."""
+    """A conditional write lost: the item exists already, or changed under us. `labels`
+    names the labelled operations whose condition failed (e.g. a rate-limit counter)."""
+
+    def __init__(self, detail: str, labels: frozenset[str] = frozenset()) -> None:
+        super().__init__(detail)
+        self.labels = labels
 
 
 class Database:
@@ -85,6 +90,7 @@ class WriteTransaction:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._ops: list[tuple[str, Model, Any, Any]] = []
+        self._labels: dict[int, str] = {}
 
     def create(self, item: Model) -> None:
         """Put a new item; fails the whole transaction if the key already exists."""
@@ -102,8 +108,12 @@ class WriteTransaction:
         condition: Condition | None = None,
         *,
         versioned: bool = True,
+        label: str | None = None,
     ) -> None:
-        """Update `item`; `versioned` adds the optimistic-locking check on its version."""
+        """Update `item`; `versioned` adds the optimistic-locking check on its version;
+        `label` names the operation in a `ConditionFailed` when its condition fails."""
+        if label is not None:
+            self._labels[len(self._ops)] = label
         self._ops.append(("update" if versioned else "update_unversioned", item, condition, actions))
 
     def delete(self, item: Model, condition: Condition | None = None) -> None:
@@ -130,9 +140,14 @@ class WriteTransaction:
                             add_version_condition=kind == "update",
                         )
         except TransactWriteError as exc:
-            reasons = [r.code for r in exc.cancellation_reasons if r is not None]
+            reasons = [r.code if r is not None else None for r in exc.cancellation_reasons]
             if "ConditionalCheckFailed" in reasons:
-                raise ConditionFailed(str(reasons)) from exc
+                labels = frozenset(
+                    label
+                    for index, label in self._labels.items()
+                    if index < len(reasons) and reasons[index] == "ConditionalCheckFailed"
+                )
+                raise ConditionFailed(str(reasons), labels) from exc
             raise StoreError(f"transaction failed: {exc.cause_response_code}") from exc
         except PynamoDBException as exc:
             raise StoreError(str(exc)) from exc
@@ -145,7 +160,7 @@ def store_errors(func: Any) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (PynamoDBException, BotoCoreError) as exc:
+        except (PynamoDBException, BotoCoreError, ClientError) as exc:
             raise StoreError(f"{func.__qualname__}: {exc}") from exc
 
     return wrapper

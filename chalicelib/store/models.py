@@ -15,6 +15,7 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     VersionAttribute,
 )
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
@@ -196,6 +197,7 @@ class RateCounterModel(_MainTable):
 
     n = NumberAttribute(default=0)
     ttl = NumberAttribute()
+    sources = UnicodeSetAttribute(null=True)  # failed authentications: where they came from
 
 
 class WebhookModel(_MainTable):

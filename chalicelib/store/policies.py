@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pynamodb.models import Model
-
 from chalicelib.domain.policy import ANY_REQUESTER, Effect, Policy, candidate_patterns
 from chalicelib.domain.principal import TenantScope
 from chalicelib.store.db import WriteTransaction, store_errors
 from chalicelib.store.models import PolicyModel, tenant_pk
+from chalicelib.store.reads import Key, Snapshot
 
 
 def _sk(action: str, requesting_tenant_id: str | None) -> str:
@@ -61,16 +60,18 @@ class PolicyRepository:
             PolicyModel.query(tenant_pk(scope.tenant_id), PolicyModel.sk.startswith("POLICY#"), limit=limit)
         )
 
-    @store_errors
-    def candidates(self, scope: TenantScope, requesting_tenant_id: str, action: str) -> list[Policy]:
-        """Every stored policy that could match (a bounded batch get, never a scan)."""
-        keys = [
-            (tenant_pk(scope.tenant_id), _sk(pattern, requester))
+    def candidate_keys(self, scope: TenantScope, requesting_tenant_id: str, action: str) -> list[Key]:
+        """The keys of every policy that could match: a bounded list, read in the request's
+        batch (never a scan)."""
+        return [
+            Key(tenant_pk(scope.tenant_id), _sk(pattern, requester))
             for pattern in candidate_patterns(action)
             for requester in (requesting_tenant_id, None)
         ]
-        items: list[Model] = list(PolicyModel.batch_get(keys, consistent_read=True))
-        return [to_policy(item) for item in items if isinstance(item, PolicyModel)]
+
+    def candidates(self, keys: list[Key], snapshot: Snapshot) -> list[Policy]:
+        items = (snapshot.get(PolicyModel, key) for key in keys)
+        return [to_policy(item) for item in items if item is not None]
 
     @store_errors
     def count(self, scope: TenantScope) -> int:

@@ -152,11 +152,10 @@ class Stack:
 
 @pytest.fixture
 def aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Settings for a test stack: its own key file, a cheap scrypt cost, a fixed issuer."""
+    """Settings for a test stack: its own key files, a fixed issuer."""
     monkeypatch.setenv("VAULTGUARD_ISSUER", ISSUER)
     monkeypatch.setenv("VAULTGUARD_SIGNING_KEY_PATH", str(tmp_path / "signing-key.pem"))
     monkeypatch.setenv("VAULTGUARD_STATE_DIR", str(tmp_path))
-    monkeypatch.setenv("VAULTGUARD_SCRYPT_N", "16")
     monkeypatch.delenv("VAULTGUARD_AWS_ENDPOINT", raising=False)
     container_module.reset()
     moto_patch.apply()  # as `make run` does: transactions cost O(items touched), not O(table)

@@ -1,0 +1,77 @@
+"""A request's authentication and budgets, folded into its first batched read.
+
+The API layer builds a gate from the request's claim (a verified bearer token, or a client
+id and secret) and its budget charges. The first `read` fetches the claim's items (credential,
+tenant), the budget counters and whatever the use case needs, in one `BatchGetItem`, then
+confirms the claim and checks the budgets before returning anything. Routes whose use case
+names its items up front (a delegation decision, verification, the token endpoint) thereby
+authenticate for free; for every other route the API layer calls `read()` at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from chalicelib.domain.principal import Principal
+from chalicelib.services.ratelimit import RateLimiter, defer
+from chalicelib.store.ratelimits import Charge
+from chalicelib.store.reads import BatchReader, Key, Snapshot
+
+
+class Claim(Protocol):
+    @property
+    def tenant_id(self) -> str | None: ...
+
+    def keys(self) -> list[Key]: ...
+
+    def confirm(self, snapshot: Snapshot) -> Principal: ...
+
+
+class RequestGate:
+    def __init__(
+        self,
+        reader: BatchReader,
+        limiter: RateLimiter,
+        claim: Claim,
+        charges: Iterable[Charge | None],
+        now: int,
+    ) -> None:
+        self._reader = reader
+        self._limiter = limiter
+        self._claim = claim
+        self._charges = [c for c in charges if c is not None]
+        self._now = now
+        self._principal: Principal | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self._principal is not None
+
+    @property
+    def principal(self) -> Principal:
+        """The confirmed caller (only after the first read)."""
+        if self._principal is None:
+            raise RuntimeError("the request's claim was not confirmed before use")
+        return self._principal
+
+    @property
+    def claim(self) -> Claim:
+        return self._claim
+
+    def read(self, keys: Iterable[Key] = (), charges: Iterable[Charge | None] = ()) -> Snapshot:
+        """The items at `keys` (one round trip); the first call also authenticates the
+        caller and checks its budgets, together with any extra `charges` of the use case."""
+        if self._principal is not None:
+            extra = [c for c in charges if c is not None]
+            snapshot = self._reader.read([*keys, *(c.key for c in extra)])
+            self._limiter.check(extra, snapshot, self._now)
+            defer(extra)
+            return snapshot
+        every = self._charges + [c for c in charges if c is not None]
+        snapshot = self._reader.read([*self._claim.keys(), *(c.key for c in every), *keys])
+        principal = self._claim.confirm(snapshot)
+        self._limiter.check(every, snapshot, self._now)
+        defer(every)
+        self._principal = principal
+        return snapshot
