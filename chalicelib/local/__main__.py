@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_settings()
     ensure_tables(settings, client(settings, "dynamodb"))
-    snapshots = Snapshotter(settings, args.snapshot_interval)
+    snapshots = Snapshotter(settings, args.snapshot_interval, in_process=aws.in_process)
     restored = snapshots.restore()
     container = get_container()
     api_url = f"http://{args.host}:{args.port}"
