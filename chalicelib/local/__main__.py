@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from chalicelib.private_files import DIR_MODE, private_dir
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+DEFAULT_STATE_DIR = ".vaultguard"
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.local", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
-    parser.add_argument("--state-dir", default=os.environ.get("VAULTGUARD_STATE_DIR") or ".vaultguard")
+    parser.add_argument("--state-dir", default=os.environ.get("VAULTGUARD_STATE_DIR") or DEFAULT_STATE_DIR)
     parser.add_argument("--snapshot-interval", type=float, default=10.0)
     parser.add_argument("--quiet", action="store_true", help="no per-request JSON log lines")
     return parser.parse_args(argv)
@@ -30,6 +34,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _prepare_environment(args: argparse.Namespace) -> None:
     """The variables the app's Settings read; set before anything reads them."""
     state_dir = Path(args.state_dir).resolve()
+    # Keys, credentials, snapshots and the audit bucket copy: owner-only, whoever writes them.
+    os.umask(0o077)
+    os.chmod(private_dir(state_dir), DIR_MODE)
     os.environ["VAULTGUARD_STATE_DIR"] = str(state_dir)
     os.environ.setdefault("VAULTGUARD_ISSUER", f"http://{args.host}:{args.port}")
     os.environ.setdefault("VAULTGUARD_SIGNING_KEY_PATH", str(state_dir / "signing-key.pem"))
@@ -109,32 +116,54 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# Reads a client id and secret from local.json, so that no secret is printed (or logged).
+_READ_AGENT = (
+    "import json,sys;a=json.load(open(sys.argv[1]))['tenants']['medicore']['agent'];"
+    "print(a['client_id']+':'+a['client_secret'])"
+)
+
+
 def _print_banner(state: dict[str, Any], state_dir: Path, restored: int) -> None:
+    """Where things are and commands to copy; never a secret (they are in local.json)."""
+    print(banner(state, state_dir, restored), flush=True)
+
+
+def banner(state: dict[str, Any], state_dir: Path, restored: int) -> str:
+    """The commands work as printed from the repository root, whatever the state dir."""
     api = state["api_url"]
-    med, nat = state["tenants"]["medicore"], state["tenants"]["natsupply"]
-    agent = med["agent"]
+    natsupply = state["tenants"]["natsupply"]["tenant_id"]
+    credentials = state_dir / "local.json"
     started = f"restored {restored} items" if restored else "first run: demo data seeded"
-    print(
-        f"""
+    # `make pending`/`approve` read .vaultguard/local.json unless told otherwise.
+    other_dir = ""
+    if state_dir.resolve() != (PROJECT_DIR / DEFAULT_STATE_DIR).resolve():
+        other_dir = f" VAULTGUARD_STATE_DIR={shlex.quote(str(state_dir))}"
+    return f"""
 VaultGuard is running on {api}   ({started})
-  JWKS        {api}/.well-known/jwks.json
-  Metadata    {api}/.well-known/oauth-authorization-server
-  Health      {api}/health
-  Credentials {state_dir / "local.json"}
+  JWKS         {api}/.well-known/jwks.json
+  Metadata     {api}/.well-known/oauth-authorization-server
+  Health       {api}/health
+  State        {state_dir}   (owner-only: keys, table snapshot, audit bucket copy)
+  Credentials  {credentials}   (every demo client id and secret)
 
 Try it (MediCore's agent asks NatSupply for stock.write, which NatSupply's policy allows):
 
-  TOKEN=$(curl -s -u '{agent["client_id"]}:{agent["client_secret"]}' \\
-      -d grant_type=client_credentials {api}/oauth/token \\
+  S={shlex.quote(str(credentials))}
+  AGENT=$(python3 -c "{_READ_AGENT}" "$S")
+  TOKEN=$(curl -s -u "$AGENT" -d grant_type=client_credentials {api}/oauth/token \\
       | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
   curl -s -X POST {api}/delegations/request -H "Authorization: Bearer $TOKEN" \\
       -H 'Content-Type: application/json' \\
-      -d '{{"receiving_tenant_id": "{nat["tenant_id"]}", "action": "stock.write"}}'
+      -d '{{"receiving_tenant_id": "{natsupply}", "action": "stock.write"}}'
 
-Also try "requisition.submit" (STEP_UP: 202) and "admin.access" (BLOCK: 403). Ctrl-C stops.
-""",
-        flush=True,
-    )
+"admin.access" is refused (BLOCK: 403); "requisition.submit" waits for a NatSupply admin
+(STEP_UP: 202 with an auth_req_id), who decides from the repository root with:
+
+  make pending{other_dir}
+  make approve ID=<auth_req_id or delegation_id>{other_dir}
+
+The README's walkthrough goes on from here. Ctrl-C stops (the data stays in the state dir).
+"""
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 and run the same export handler, so that `make run` fills the local S3 bucket.
 
 Also keeps that bucket across restarts (moto holds S3 in memory): it is mirrored to
-`<state dir>/s3/<bucket>/` after every export and at exit, and restored at start. Stream
+`<state dir>/s3/<bucket>/` (owner-only, like the rest of the state dir) after every export
+and at exit, and restored at start. Stream
 positions are kept in `<state dir>/stream-positions.json`, per stream ARN and shard.
 moto's stream is new after each restart and holds one INSERT per item the snapshot
 restored; those were exported in an earlier run, so a restart skips them.
@@ -21,9 +22,9 @@ import boto3
 from botocore.config import Config
 
 from chalicelib.config import Settings
-from chalicelib.jobs.objects import DirectoryObjectStore
+from chalicelib.jobs.objects import DirectoryObjectStore, check_key
 from chalicelib.local.aws import client
-from chalicelib.private_files import write_private
+from chalicelib.private_files import restrict_tree, write_private, write_private_bytes
 
 POSITIONS_FILE = "stream-positions.json"
 MAX_ATTEMPTS = 3  # like a Lambda event source mapping's MaximumRetryAttempts
@@ -63,6 +64,14 @@ def _default_handler(event: Mapping[str, Any]) -> Mapping[str, Any]:
     return handle_event(event)
 
 
+class PrivateDirectoryStore(DirectoryObjectStore):
+    """A directory mirror whose objects only the owner can read (0600 in 0700 directories):
+    the audit export names tenants, agents and actions."""
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        write_private_bytes(self.root / check_key(key), body)
+
+
 class BucketMirror:
     """The audit bucket <-> `<state dir>/s3/<bucket>/`."""
 
@@ -70,11 +79,14 @@ class BucketMirror:
         self._bucket = settings.audit_bucket
         self._region = settings.aws_region
         self._s3 = s3
-        self.local = DirectoryObjectStore(settings.state_dir / "s3" / settings.audit_bucket)
+        self._root = settings.state_dir / "s3"
+        self.local = PrivateDirectoryStore(self._root / settings.audit_bucket)
         self._etags: dict[str, str] = {}
 
     def restore(self) -> int:
-        """Create the bucket if needed and upload the mirror; the number of objects."""
+        """Create the bucket if needed and upload the mirror; the number of objects. A mirror
+        written by an older version (0755/0644) is made owner-only first."""
+        restrict_tree(self._root)
         existing = {b["Name"] for b in self._s3.list_buckets().get("Buckets", [])}
         if self._bucket not in existing:
             extra = (

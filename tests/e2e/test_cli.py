@@ -1,4 +1,4 @@
-"""`bin/vaultguard`, the approver's CLI, against the real local server."""
+"""`vaultguard`, the approver's CLI (the SDK's console script), against the real local server."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from vaultguard._cli import main
 
-from tests.e2e.conftest import PROJECT_DIR, LocalServer
+from tests.e2e.conftest import LocalServer
 from tests.e2e.test_stepup_lifecycle import (
     TIMEOUT,
     bearer,
@@ -23,9 +24,9 @@ from tests.e2e.test_stepup_lifecycle import (
     poll,
     start_stepup,
 )
-from tools.vaultguard_cli import main
 
-WRAPPER = PROJECT_DIR / "bin" / "vaultguard"
+# The console script `make` installs into the venv (.venv/bin/vaultguard), beside this Python.
+CONSOLE_SCRIPT = Path(sys.executable).parent / "vaultguard"
 
 
 @pytest.fixture(scope="module")
@@ -200,19 +201,21 @@ def test_environment_overrides_the_state_file_for_a_deployed_stack(
 # -- the executable ------------------------------------------------------------------------
 
 
-def test_bin_vaultguard_is_an_executable_thin_wrapper(server: LocalServer, agent: str) -> None:
-    assert os.access(WRAPPER, os.X_OK)
-    source = WRAPPER.read_text()
-    assert source.startswith("#!/usr/bin/env python3\n")
-    assert "chalicelib" not in source and "from tools.vaultguard_cli import main" in source
-
+def test_the_console_script_lists_and_decides_and_its_hint_works_as_printed(
+    server: LocalServer, agent: str
+) -> None:
+    assert os.access(CONSOLE_SCRIPT, os.X_OK), "the SDK's console script is not installed"
     started = start_stepup(server, agent, binding_message="REQ-SUBPROCESS")
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAULTGUARD_")}
+    # As for someone who has not activated the venv: `vaultguard` alone is not on PATH.
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != CONSOLE_SCRIPT.parent
+    )
     state = str(server.state_dir / "local.json")
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(WRAPPER), *argv, "--state", state],
+            [str(CONSOLE_SCRIPT), *argv, "--state", state],
             cwd="/",  # works from anywhere
             env=env,
             capture_output=True,
@@ -223,9 +226,21 @@ def test_bin_vaultguard_is_an_executable_thin_wrapper(server: LocalServer, agent
     listed = run("pending")
     assert listed.returncode == 0, listed.stderr
     assert "REQ-SUBPROCESS" in listed.stdout
-    approved = run("approve", started["delegation_id"])
-    assert approved.returncode == 0, approved.stderr
-    assert approved.stdout.startswith(f"Approved {started['delegation_id']}")
+    # The hint names this very program and the state file, so it works when pasted.
+    hint = re.search(r"Decide with `([^`]+)`", listed.stdout)
+    assert hint is not None, listed.stdout
+    assert hint.group(1) == f"{CONSOLE_SCRIPT} approve <ID> --state {state}"
+    pasted = subprocess.run(
+        hint.group(1).replace("<ID>", started["delegation_id"]),
+        shell=True,
+        cwd="/",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert pasted.returncode == 0, pasted.stderr
+    assert pasted.stdout.startswith(f"Approved {started['delegation_id']}")
     failed = run("approve", started["delegation_id"])
     assert failed.returncode == 1
     assert "already_decided" in failed.stderr and "Traceback" not in failed.stderr

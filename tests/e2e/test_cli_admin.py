@@ -247,7 +247,7 @@ def test_platform_credentials_from_the_environment(server: LocalServer, tmp_path
         "VAULTGUARD_CLIENT_ID": platform["client_id"],
         "VAULTGUARD_CLIENT_SECRET": platform["client_secret"],
     }
-    from tools.vaultguard_cli import main
+    from vaultguard._cli import main
 
     out, err = io.StringIO(), io.StringIO()
     assert main(["tenants", "list", "--json"], environ=environ, stdout=out, stderr=err) == 0, err.getvalue()

@@ -19,9 +19,9 @@ from typing import Any
 import jwt
 import pytest
 import requests
+from vaultguard._cli import main as vaultguard
 
 from tests.e2e.conftest import LocalServer
-from tools.vaultguard_cli import main as vaultguard
 
 CIBA = "urn:openid:params:grant-type:ciba"
 TIMEOUT = 60  # seconds per HTTP call: generous, for a slow two-core machine
@@ -112,7 +112,7 @@ class CliRun:
 
 
 def cli(server: LocalServer, *argv: str, environ: dict[str, str] | None = None) -> CliRun:
-    """`bin/vaultguard ... --state <the server's local.json>`, in process, with a clean
+    """`vaultguard ... --state <the server's local.json>`, in process, with a clean
     environment (no VAULTGUARD_* of the developer's shell leaks in)."""
     out, err = io.StringIO(), io.StringIO()
     code = vaultguard(

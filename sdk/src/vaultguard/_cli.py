@@ -24,9 +24,13 @@ Where the settings come from (first match wins):
                  --as platform (the default for `tenants`)
   state file     --state, ${VAULTGUARD_STATE_DIR:-.vaultguard}/local.json (written by `make run`)
 
+Hints name the command as it was started (`vaultguard`, `.venv/bin/vaultguard`, with
+--state when the state file is not the default); VAULTGUARD_CLI_HINTS=make (set by the
+repository's Makefile) names `make approve ID=...` instead.
+
 Exit status: 0 on success, 1 when the API or the configuration refuses, 2 on bad usage.
-Installed with the SDK as the `vaultguard` console script; `bin/vaultguard` and
-`tools/vaultguard_cli.py` in the repository are thin wrappers around `main`.
+Installed with the SDK as the `vaultguard` console script (in the repository, `make` installs
+it as .venv/bin/vaultguard, which `make pending`/`approve`/`reject` run).
 Only the standard library and `requests`; never imports the server's code.
 """
 
@@ -36,6 +40,8 @@ import argparse
 import json
 import os
 import re
+import shlex
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -381,12 +387,45 @@ def cmd_pending(api: Api, settings: Settings, args: argparse.Namespace, out: Tex
         print(f"No pending step-up requests for {clean(settings.tenant_label)}.", file=out)
         return 0
     print(pending_table(items), file=out)
+    approve, reject = getattr(args, "decide_hints", (f"{PROG} approve <ID>", f"{PROG} reject <ID>"))
     print(
         f"\n{len(items)} pending for {clean(settings.tenant_label)}. "
-        f"Decide with `{PROG} approve <ID>` or `{PROG} reject <ID> --reason ...`.",
+        f"Decide with `{approve}` or `{reject} --reason ...`.",
         file=out,
     )
     return 0
+
+
+def invoked_as(argv0: str) -> str:
+    """How to start this CLI again: `vaultguard` when that is what PATH finds, else the path it
+    was started by (e.g. `.venv/bin/vaultguard` from the repository root)."""
+    if os.path.basename(argv0) != PROG or os.sep not in argv0:
+        return PROG
+    on_path = shutil.which(PROG)
+    if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
+        return PROG
+    return shlex.quote(argv0)
+
+
+def decide_hints(args: argparse.Namespace, environ: Mapping[str, str], prog: str) -> tuple[str, str]:
+    """The approve and reject commands to suggest, with what it takes to find the same
+    credentials again (state file, tenant) from the same directory."""
+    tenant = getattr(args, "tenant", DEFAULT_TENANT)
+    if environ.get("VAULTGUARD_CLI_HINTS") == "make":  # `make pending` in the repository
+        extra = ""
+        state_dir = environ.get("VAULTGUARD_STATE_DIR") or ".vaultguard"
+        if Path(state_dir) != Path(".vaultguard"):
+            extra += f" VAULTGUARD_STATE_DIR={shlex.quote(state_dir)}"
+        if tenant != DEFAULT_TENANT:
+            extra += f" TENANT={shlex.quote(tenant)}"
+        return f"make approve ID=<ID>{extra}", f"make reject ID=<ID>{extra}"
+    options = ""
+    if tenant != DEFAULT_TENANT:
+        options += f" --tenant {shlex.quote(tenant)}"
+    state = Path(args.state) if getattr(args, "state", None) else default_state_path(environ)
+    if state != default_state_path({}):
+        options += f" --state {shlex.quote(str(state))}"
+    return f"{prog} approve <ID>{options}", f"{prog} reject <ID>{options}"
 
 
 def cmd_decide(api: Api, settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -813,6 +852,7 @@ def main(
     if args.timeout <= 0:
         print(f"{PROG}: error: --timeout must be positive.", file=err)
         return 2
+    args.decide_hints = decide_hints(args, env, invoked_as(sys.argv[0]) if argv is None else PROG)
     api: Api | None = None
     try:
         settings = resolve_settings(args, env)
