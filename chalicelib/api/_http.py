@@ -63,7 +63,7 @@ class Ctx:
     container: Container
     request_id: str
     gate: RequestGate | None = None
-    now: float = field(default_factory=time.time)
+    now: float = field(default_factory=lambda: time.time())  # patchable in tests
 
     @property
     def call(self) -> Call:

@@ -14,7 +14,7 @@ from tests.functional.conftest import Stack
 @pytest.fixture
 def limited(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     monkeypatch.setenv("VAULTGUARD_RATE_DELEGATIONS_PER_MINUTE", "3")
-    monkeypatch.setenv("VAULTGUARD_RATE_CLIENT_REQUESTS_PER_15_MINUTES", "12")
+    monkeypatch.setenv("VAULTGUARD_RATE_CLIENT_READS_PER_15_MINUTES", "12")
     container_module.reset()
     from app import app
 
@@ -39,11 +39,11 @@ def test_agent_delegation_budget_per_minute(limited: Stack) -> None:
     assert len(listed.body["delegations"]) == 3
 
 
-def test_client_budget_counts_every_request_of_that_client_only(limited: Stack) -> None:
-    tenant = limited.tenant("MediCore")  # one request spent on the token
-    replies = [limited.call("GET", "/agents", tenant.admin_token).status for _ in range(12)]
-    assert replies[:11] == [200] * 11
-    assert replies[11] == 429
+def test_client_read_budget_counts_every_read_of_that_client_only(limited: Stack) -> None:
+    tenant = limited.tenant("MediCore")  # the token request is a write: not from this budget
+    replies = [limited.call("GET", "/agents", tenant.admin_token).status for _ in range(13)]
+    assert replies[:12] == [200] * 12
+    assert replies[12] == 429
     # Another client is unaffected.
     other = limited.tenant("NatSupply")
     assert limited.call("GET", "/agents", other.admin_token).status == 200
