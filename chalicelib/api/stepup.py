@@ -8,11 +8,9 @@ from chalice import Blueprint
 
 from chalicelib.api._http import FORM, Ctx, Reply, endpoint
 from chalicelib.api._validation import DIGITS, action, fields, integer, one_of, receiving_tenant, text
-from chalicelib.domain.ciba import MAX_BINDING_MESSAGE
+from chalicelib.domain.ciba import MAX_BINDING_MESSAGE, MAX_REQUESTED_EXPIRY
 from chalicelib.domain.delegation import (
-    MAX_STEPUP_EXPIRY_SECONDS,
     MAX_TTL_SECONDS,
-    MIN_STEPUP_EXPIRY_SECONDS,
     MIN_TTL_SECONDS,
 )
 from chalicelib.domain.principal import Role
@@ -42,7 +40,7 @@ def initiate(ctx: Ctx) -> Reply:
         {"receiving_tenant_id": receiving_tenant, "action": action},
         {
             "binding_message": text(MAX_BINDING_MESSAGE),
-            "requested_expiry": integer(MIN_STEPUP_EXPIRY_SECONDS, MAX_STEPUP_EXPIRY_SECONDS),
+            "requested_expiry": integer(1, MAX_REQUESTED_EXPIRY),
             "ttl_seconds": integer(MIN_TTL_SECONDS, MAX_TTL_SECONDS),
             "purpose": text(500),
         },
@@ -81,7 +79,7 @@ def backchannel_authorize(ctx: Ctx) -> Reply:
         {"receiving_tenant_id": receiving_tenant, "action": action},
         {
             "binding_message": text(MAX_BINDING_MESSAGE),
-            "requested_expiry": integer(MIN_STEPUP_EXPIRY_SECONDS, MAX_STEPUP_EXPIRY_SECONDS),
+            "requested_expiry": integer(1, MAX_REQUESTED_EXPIRY),
         },
     )
     ack = ctx.container.stepup.initiate(ctx.call, DelegationRequest(**body))

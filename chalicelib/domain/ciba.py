@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from chalicelib.domain.delegation import Status
+from chalicelib.domain.delegation import MIN_STEPUP_EXPIRY_SECONDS, Status
 
 GRANT_TYPE = "urn:openid:params:grant-type:ciba"
 SLOW_DOWN_INCREMENT = 5
@@ -49,9 +49,17 @@ def decide_poll(
     return PollDecision(PollAnswer.PENDING, interval)
 
 
+MAX_REQUESTED_EXPIRY = 10**9  # larger is not a plausible number of seconds: a 400
+
+
 def stepup_expiry(requested: int | None, policy_expiry: int) -> int:
-    """`requested_expiry` capped by the policy's `stepup_expiry_seconds`."""
-    return policy_expiry if requested is None else min(requested, policy_expiry)
+    """The step-up's lifetime: `requested_expiry` clamped to the allowed range, at least
+    `MIN_STEPUP_EXPIRY_SECONDS` and at most the policy's `stepup_expiry_seconds`. CIBA Core
+    §7.1 makes `requested_expiry` a hint: the server chooses `expires_in`, so a value outside
+    the range is clamped, not refused."""
+    if requested is None:
+        return policy_expiry
+    return max(min(MIN_STEPUP_EXPIRY_SECONDS, policy_expiry), min(requested, policy_expiry))
 
 
 def is_valid_binding_message(message: str) -> bool:

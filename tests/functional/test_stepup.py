@@ -193,6 +193,12 @@ def test_stepup_trio_and_backchannel_endpoint(stack: Stack) -> None:
     assert bc.status == 200 and set(bc.body) == {"auth_req_id", "expires_in", "interval"}
     assert bc.body["expires_in"] == 90
 
+    # requested_expiry is a hint (CIBA Core §7.1): below the minimum it is clamped, not refused.
+    short = urlencode({"scope": "requisition.submit", "login_hint": natsupply.tenant_id, "requested_expiry": "5"})
+    clamped = stack.form("/bc-authorize", short, headers={"authorization": basic(agent)})
+    assert clamped.status == 200, clamped.body
+    assert clamped.body["expires_in"] == 30
+
     blocked_form = urlencode({"scope": "admin.access", "login_hint": natsupply.tenant_id})
     blocked = stack.form("/bc-authorize", blocked_form, headers={"authorization": basic(agent)})
     plain = stack.request(agent, natsupply, "admin.access")

@@ -210,3 +210,20 @@ def test_grant_is_frozen() -> None:
     g = grant()
     with pytest.raises(AttributeError):
         g.action = "admin.access"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("requested", "policy", "granted"),
+    [
+        (None, 300, 300),
+        (120, 300, 120),
+        (1, 300, 30),  # below the minimum: clamped up, not refused (CIBA Core §7.1: a hint)
+        (29, 300, 30),
+        (10_000, 300, 300),  # above the policy: capped
+        (5, 20, 20),  # a policy shorter than the minimum wins
+    ],
+)
+def test_requested_expiry_is_clamped_to_the_allowed_range(requested: int | None, policy: int, granted: int) -> None:
+    from chalicelib.domain.ciba import stepup_expiry
+
+    assert stepup_expiry(requested, policy) == granted
