@@ -1,4 +1,4 @@
-"""Audit event types and the event record (DESIGN.md "Audit events")."""
+"""Audit event types and the event record (docs/architecture.md, "Audit events")."""
 
 from __future__ import annotations
 

@@ -92,7 +92,7 @@ def _hour_of(occurred_at: str) -> str:
 
 
 def event_from_image(image: Mapping[str, Any]) -> dict[str, Any]:
-    """The exported event (DESIGN.md "Audit events"): the item's own fields, nothing else."""
+    """The exported event (docs/architecture.md, "Audit events"): the item's own fields, nothing else."""
     try:
         item = {k: _deserializer.deserialize(v) for k, v in image.items()}
     except (TypeError, ValueError, AttributeError) as exc:

@@ -1,6 +1,6 @@
 """Scheduled cleanup: expire ACTIVE delegations past `exp` and PENDING step-ups past their
-expiry, each with `delegation.expired` in both tenants' logs (DESIGN.md "Operational
-behaviour").
+expiry, each with `delegation.expired` in both tenants' logs (docs/architecture.md,
+"Operational behaviour").
 
 One of the two named modules allowed to read across tenants. It never scans: it queries the
 sparse `expiry-index` one hour bucket at a time (from `now - lookback`, so that missed runs

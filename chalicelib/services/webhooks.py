@@ -28,7 +28,7 @@ from chalicelib.store.webhooks import WebhookRepository
 
 
 def secret_context(tenant_id: str) -> dict[str, str]:
-    """The encryption context of a tenant's webhook secret (DESIGN.md "Storage")."""
+    """The encryption context of a tenant's webhook secret (docs/architecture.md, "Data model")."""
     return {"tenant_id": tenant_id}
 
 

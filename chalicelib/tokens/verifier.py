@@ -1,4 +1,4 @@
-"""RS256 JWT verification following RFC 8725 (JWT BCP) and DESIGN.md "Tokens".
+"""RS256 JWT verification following RFC 8725 (JWT BCP) and docs/architecture.md, "Tokens".
 
 The token is split and base64url-decoded once (`jwt_codec.parse_compact`); the header picks
 the key from our own KeySet; PyJWT's RS256 algorithm object, built once, checks the

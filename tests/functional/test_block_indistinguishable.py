@@ -2,7 +2,7 @@
 
 BLOCK must reveal nothing: an explicit BLOCK, no matching policy, an unknown tenant, a
 malformed id and a disabled tenant all look byte-for-byte the same (apart from the request
-id). ALLOW and STEP_UP answers and the token itself follow DESIGN.md exactly, and the
+id). ALLOW and STEP_UP answers and the token itself follow docs/architecture.md exactly, and the
 receiving tenant's most specific policy decides.
 """
 
@@ -140,7 +140,7 @@ def test_allow_and_step_up_answers_and_the_token_follow_the_design(
         assert unverified["kid"] in published
         assert unverified["kid"] == thumbprint(published[unverified["kid"]])
 
-    with subtests.test("token claims are exactly those of DESIGN.md, verified against the JWKS"):
+    with subtests.test("token claims are exactly those of docs/architecture.md, verified against the JWKS"):
         key = jwk_public_key(next(k for k in keys if k["kid"] == unverified["kid"]))
         claims = jwt.decode(token, key, algorithms=["RS256"], audience=natsupply.audience, issuer=ISSUER)
         assert set(claims) == TOKEN_CLAIMS

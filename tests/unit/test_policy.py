@@ -1,7 +1,8 @@
 """Unit tests for chalicelib.domain.policy: precedence, patterns, validation, policy ids.
 
-DESIGN.md: "Most specific wins (exact requester over any; exact action over longer prefix
-over shorter); no match = BLOCK." The effect never takes part in the ranking.
+docs/architecture.md: "The most specific rule wins (an exact requester over any; an exact
+action over a longer prefix over a shorter one); no match is BLOCK." The effect never takes
+part in the ranking.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ def test_winner_keeps_its_own_ttl_and_effect() -> None:
 
 
 def reference_resolve(policies: list[Policy], requester: str, action: str) -> Policy | None:
-    """DESIGN.md read literally: walk the tiers from most to least specific, first hit wins.
+    """docs/architecture.md read literally: walk the tiers from most to least specific, first hit wins.
 
     Written without the implementation's helpers: tiers are (requester, pattern) with the
     requester's own rules first, and patterns exact, then `prefix.*` from longest to shortest.

@@ -1,4 +1,5 @@
-"""Receiving side: verify a VaultGuard delegation token (DESIGN.md "Tokens", RFC 8725, RFC 9068).
+"""Receiving side: verify a VaultGuard delegation token (RFC 8725, RFC 9068; "Tokens" in
+VaultGuard's docs/architecture.md).
 
 Every check the server makes offline is made here too: RS256 only, the key only from the
 issuer's JWKS by ``kid``, no ``crit``, ``typ`` = ``at+jwt``, exact ``iss`` and ``aud``,
