@@ -194,7 +194,9 @@ def test_stepup_trio_and_backchannel_endpoint(stack: Stack) -> None:
     assert bc.body["expires_in"] == 90
 
     # requested_expiry is a hint (CIBA Core §7.1): below the minimum it is clamped, not refused.
-    short = urlencode({"scope": "requisition.submit", "login_hint": natsupply.tenant_id, "requested_expiry": "5"})
+    short = urlencode(
+        {"scope": "requisition.submit", "login_hint": natsupply.tenant_id, "requested_expiry": "5"}
+    )
     clamped = stack.form("/bc-authorize", short, headers={"authorization": basic(agent)})
     assert clamped.status == 200, clamped.body
     assert clamped.body["expires_in"] == 30

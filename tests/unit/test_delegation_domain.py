@@ -223,7 +223,9 @@ def test_grant_is_frozen() -> None:
         (5, 20, 20),  # a policy shorter than the minimum wins
     ],
 )
-def test_requested_expiry_is_clamped_to_the_allowed_range(requested: int | None, policy: int, granted: int) -> None:
+def test_requested_expiry_is_clamped_to_the_allowed_range(
+    requested: int | None, policy: int, granted: int
+) -> None:
     from chalicelib.domain.ciba import stepup_expiry
 
     assert stepup_expiry(requested, policy) == granted
