@@ -82,6 +82,14 @@ class SecretHasher:
         self._digest("unknown-client")
 
 
+def new_key_blob(encrypt: Callable[[bytes, dict[str, str]], str]) -> str:
+    """A fresh secret-hashing key, sealed for `VAULTGUARD_SECRET_HASH_KEY_BLOB` (production:
+    `encrypt` is the KMS envelope encryptor's, so only the deployment's role can open it)."""
+    import secrets
+
+    return encrypt(secrets.token_bytes(MIN_KEY_BYTES), SECRET_HASH_KEY_CONTEXT)
+
+
 def scrypt_hash(secret: str, n: int, salt: bytes) -> str:
     """A legacy scrypt hash (tests build old records with it; nothing writes new ones)."""
     digest = hashlib.scrypt(secret.encode(), salt=salt, n=n, r=8, p=1, dklen=_SCRYPT_DKLEN, maxmem=2**27)

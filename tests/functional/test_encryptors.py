@@ -138,3 +138,21 @@ def test_kms_client_is_built_lazily_and_outages_are_unavailable_not_bad_blobs(km
     with pytest.raises(EncryptionUnavailable):
         encryptor.decrypt(blob, CONTEXT)
     assert built == [1]
+
+
+def test_the_secret_hashing_key_opens_only_from_its_sealed_blob(kms: Any) -> None:
+    """Production keeps the HMAC key sealed by KMS (VAULTGUARD_SECRET_HASH_KEY_BLOB); the
+    hasher opens it once and hashes with it. The blob opens under no other context."""
+    from chalicelib.auth.secrets import SECRET_HASH_KEY_CONTEXT, SecretHasher, new_key_blob
+
+    key_id = kms.create_key(KeySpec="SYMMETRIC_DEFAULT", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    encryptor = KmsEncryptor(key_id, lambda: kms)
+    blob = new_key_blob(encryptor.encrypt)
+    opened = []
+    hasher = SecretHasher(lambda: opened.append(1) or encryptor.decrypt(blob, SECRET_HASH_KEY_CONTEXT))
+    stored = hasher.hash("vgs_secret")
+    assert hasher.verify("vgs_secret", stored) and not hasher.verify("vgs_other", stored)
+    assert opened == [1], "the key is opened once per process"
+    assert SecretHasher(lambda: encryptor.decrypt(blob, SECRET_HASH_KEY_CONTEXT)).hash("vgs_secret") == stored
+    with pytest.raises(DecryptionFailed):
+        encryptor.decrypt(blob, {"purpose": "webhook-secret"})
