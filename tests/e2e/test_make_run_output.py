@@ -171,9 +171,9 @@ def test_the_banners_make_commands_find_this_state_dir(run: Run) -> None:
     assert pending.returncode == 0, pending.stdout + pending.stderr
     assert "REQ-BANNER" in pending.stdout
     # The queue's hint is a command that works from here, for this state dir as well.
-    hint = re.search(r"Decide with `([^`]+)`", pending.stdout)
-    assert hint is not None, pending.stdout
-    assert hint.group(1).startswith("make approve ID=<ID> VAULTGUARD_STATE_DIR=")
+    hints = re.findall(r"`(make (?:approve|reject) [^`]+)`", pending.stdout)
+    state_dir = f"VAULTGUARD_STATE_DIR='{run.state_dir}'"
+    assert hints == [f"make approve ID=<ID> {state_dir}", f"make reject ID=<ID> REASON=... {state_dir}"]
 
     approve = banner_block(run, "make approve", "make approve")
     approved = shell(approve.replace("<auth_req_id or delegation_id>", started.json()["auth_req_id"]))

@@ -387,10 +387,9 @@ def cmd_pending(api: Api, settings: Settings, args: argparse.Namespace, out: Tex
         print(f"No pending step-up requests for {clean(settings.tenant_label)}.", file=out)
         return 0
     print(pending_table(items), file=out)
-    approve, reject = getattr(args, "decide_hints", (f"{PROG} approve <ID>", f"{PROG} reject <ID>"))
+    approve, reject = getattr(args, "decide_hints", None) or decide_hints(args, {}, PROG)
     print(
-        f"\n{len(items)} pending for {clean(settings.tenant_label)}. "
-        f"Decide with `{approve}` or `{reject} --reason ...`.",
+        f"\n{len(items)} pending for {clean(settings.tenant_label)}. Decide with `{approve}` or `{reject}`.",
         file=out,
     )
     return 0
@@ -418,14 +417,14 @@ def decide_hints(args: argparse.Namespace, environ: Mapping[str, str], prog: str
             extra += f" VAULTGUARD_STATE_DIR={shlex.quote(state_dir)}"
         if tenant != DEFAULT_TENANT:
             extra += f" TENANT={shlex.quote(tenant)}"
-        return f"make approve ID=<ID>{extra}", f"make reject ID=<ID>{extra}"
+        return f"make approve ID=<ID>{extra}", f"make reject ID=<ID> REASON=...{extra}"
     options = ""
     if tenant != DEFAULT_TENANT:
         options += f" --tenant {shlex.quote(tenant)}"
     state = Path(args.state) if getattr(args, "state", None) else default_state_path(environ)
     if state != default_state_path({}):
         options += f" --state {shlex.quote(str(state))}"
-    return f"{prog} approve <ID>{options}", f"{prog} reject <ID>{options}"
+    return f"{prog} approve <ID>{options}", f"{prog} reject <ID> --reason ...{options}"
 
 
 def cmd_decide(api: Api, settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
