@@ -106,10 +106,22 @@ class Conflict(VaultGuardError):
     description = "The resource is not in a state that allows this operation."
 
 
+class LengthRequired(VaultGuardError):
+    error = "length_required"
+    status_code = 411
+    description = "Send the request body with a Content-Length header."
+
+
 class PayloadTooLarge(VaultGuardError):
     error = "payload_too_large"
     status_code = 413
     description = "The request body is too large."
+
+
+class UriTooLong(VaultGuardError):
+    error = "uri_too_long"
+    status_code = 414
+    description = "The request target is too long."
 
 
 class UnsupportedMediaType(VaultGuardError):
@@ -133,12 +145,32 @@ class RateLimited(VaultGuardError):
         super().__init__(headers={"Retry-After": str(retry_after)})
 
 
+class HeadersTooLarge(VaultGuardError):
+    error = "headers_too_large"
+    status_code = 431
+    description = "The request headers are too large or too many."
+
+
+class Unimplemented(VaultGuardError):
+    """A request method that no resource of the server implements (RFC 9110 §15.6.2)."""
+
+    error = "not_implemented"
+    status_code = 501
+    description = "The server does not implement this request method."
+
+
 class ServiceUnavailable(VaultGuardError):
     """We could not check or complete the request (a dependency failed); not the caller's fault."""
 
     error = "temporarily_unavailable"
     status_code = 503
     description = "The service is temporarily unavailable; retry later."
+
+
+class HttpVersionNotSupported(VaultGuardError):
+    error = "http_version_not_supported"
+    status_code = 505
+    description = "The HTTP version is not supported; use HTTP/1.1."
 
 
 class AudienceTaken(Conflict):

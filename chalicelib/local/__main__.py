@@ -87,10 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         state["api_url"] = api_url
         write_state(container, state)
 
-    from chalice import local as chalice_local
+    from chalicelib.local.http_server import create_server
 
-    chalice_local.ThreadedHTTPServer.request_queue_size = 128  # the default 5 resets bursts
-    server = factory.create_local_server(config.chalice_app, config, args.host, args.port)
+    server = create_server(config.chalice_app, config, args.host, args.port)
     # Background loops that stand in for what AWS runs in production (each has start/stop).
     background: list[Any] = [snapshots]
     background.append(CleanupScheduler(settings))  # the 5-minute cleanup schedule
