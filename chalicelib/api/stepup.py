@@ -86,12 +86,12 @@ def backchannel_authorize(ctx: Ctx) -> Reply:
     return Reply({k: ack[k] for k in ("auth_req_id", "expires_in", "interval")}, headers=NO_STORE)
 
 
-@endpoint(bp, "/stepup/{auth_req_id}/status", roles=AGENT)
+@endpoint(bp, "/stepup/{auth_req_id}/status", roles=AGENT, prefetch=True)
 def status(ctx: Ctx, auth_req_id: str) -> Reply:
     return Reply(ctx.container.stepup.status(ctx.call, auth_req_id), headers=NO_STORE)
 
 
-@endpoint(bp, "/stepup/{auth_req_id}/complete", methods=["POST"], roles=ADMIN)
+@endpoint(bp, "/stepup/{auth_req_id}/complete", methods=["POST"], roles=ADMIN, prefetch=True)
 def complete(ctx: Ctx, auth_req_id: str) -> dict[str, Any]:
     body = fields(ctx.json(), {"decision": one_of("approve", "reject")}, {"reason": text(500)})
     return ctx.container.stepup.complete(ctx.call, auth_req_id, body["decision"] == "approve", body["reason"])
@@ -103,11 +103,11 @@ def _reason(ctx: Ctx) -> str | None:
     return fields(ctx.json(), {}, {"reason": text(500)})["reason"]
 
 
-@endpoint(bp, "/delegations/{delegation_id}/approve", methods=["POST"], roles=ADMIN)
+@endpoint(bp, "/delegations/{delegation_id}/approve", methods=["POST"], roles=ADMIN, prefetch=True)
 def approve(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
     return ctx.container.stepup.approve(ctx.call, delegation_id, _reason(ctx))
 
 
-@endpoint(bp, "/delegations/{delegation_id}/reject", methods=["POST"], roles=ADMIN)
+@endpoint(bp, "/delegations/{delegation_id}/reject", methods=["POST"], roles=ADMIN, prefetch=True)
 def reject(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
     return ctx.container.stepup.reject(ctx.call, delegation_id, _reason(ctx))

@@ -28,11 +28,11 @@ def put_webhook(ctx: Ctx) -> Reply:
     return Reply(view, 201 if created else 200, NO_STORE)
 
 
-@endpoint(bp, "/webhooks", roles=ADMIN)
+@endpoint(bp, "/webhooks", roles=ADMIN, prefetch=True)
 def get_webhook(ctx: Ctx) -> dict[str, Any]:
     return ctx.container.webhooks.get(ctx.call)
 
 
-@endpoint(bp, "/webhooks", methods=["DELETE"], roles=ADMIN)
+@endpoint(bp, "/webhooks", methods=["DELETE"], roles=ADMIN, prefetch=True)
 def delete_webhook(ctx: Ctx) -> dict[str, Any]:
     return ctx.container.webhooks.delete(ctx.call)

@@ -57,7 +57,25 @@ def new_client_secret() -> str:
     return "vgs_" + secrets.token_urlsafe(32)
 
 
-def new_auth_req_id() -> str:
-    """CIBA auth_req_id: 256 random bits, URL-safe; the prefix keeps it from starting with
-    "-", which command lines would take for an option."""
-    return "ar_" + secrets.token_urlsafe(32)
+AUTH_REQ_ID = re.compile(
+    r"^ar_(?P<tenant>[0-9a-f]{20})_(?P<delegation>[0-9a-f]{44})_[A-Za-z0-9_-]{43}$"
+)
+
+
+def new_auth_req_id(receiving_tenant_id: str, delegation_id: str) -> str:
+    """CIBA auth_req_id: names the receiving tenant and the delegation, so that a poll reads
+    the record together with its caller's credential (one round trip), and carries 256
+    random bits. URL-safe; the prefix keeps it from starting with "-", which command lines
+    would take for an option. Neither name is news to the agent that gets it."""
+    assert TENANT_ID.fullmatch(receiving_tenant_id) and DELEGATION_ID.fullmatch(delegation_id)
+    return f"ar_{receiving_tenant_id[4:]}_{delegation_id[4:]}_{secrets.token_urlsafe(32)}"
+
+
+def auth_req_target(auth_req_id: str) -> tuple[str, str] | None:
+    """(receiving tenant id, delegation id) named by an auth_req_id of the current form; None
+    for one of the older, purely random form (only its AUTHREQ pointer resolves it). Used
+    only to name the items to read: every decision is taken on the items read."""
+    match = AUTH_REQ_ID.fullmatch(auth_req_id)
+    if match is None:
+        return None
+    return f"tnt_{match.group('tenant')}", f"dlg_{match.group('delegation')}"

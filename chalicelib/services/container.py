@@ -183,7 +183,9 @@ class Container:
 
     @cached_property
     def stepup(self) -> StepUpService:
-        return StepUpService(self.db, self.delegation_repo, self.delegations, self.auditor, self.notifier)
+        return StepUpService(
+            self.db, self.delegation_repo, self.delegations, self.auditor, self.notifier, self.batch_reader
+        )
 
     @cached_property
     def notifier(self) -> Notifier:
@@ -199,7 +201,9 @@ class Container:
 
     @cached_property
     def webhooks(self) -> WebhookService:
-        return WebhookService(self.settings, self.db, self.webhook_repo, self.encryptor, self.auditor)
+        return WebhookService(
+            self.settings, self.db, self.webhook_repo, self.encryptor, self.auditor, self.batch_reader
+        )
 
     @cached_property
     def encryptor(self) -> Encryptor:

@@ -46,7 +46,7 @@ from chalicelib.store.models import (
     TenantModel,
 )
 from chalicelib.store.policies import PolicyRepository
-from chalicelib.store.reads import BatchReader
+from chalicelib.store.reads import BatchReader, Snapshot
 from chalicelib.store.tenants import TenantRepository
 from chalicelib.tokens import Signer, SigningUnavailable, encode_jwt, token_fingerprint
 
@@ -133,7 +133,14 @@ class DelegationService:
         )
         snapshot = call.read(
             self._reader,
-            [receiving_key, requesting_key, agent, *policy_keys, *([idem] if idem else [])],
+            [
+                receiving_key,
+                requesting_key,
+                agent,
+                *policy_keys,
+                *([idem] if idem else []),
+                *self._notifier.keys(receiving.tenant_id),
+            ],
             charges=[self._rate_limiter.delegation_charge(principal, call.epoch)],
         )
         if idem is not None:
@@ -152,7 +159,7 @@ class DelegationService:
         try:
             return self._create(
                 call, principal, requesting, receiving, tenant, policy, req, idempotency_key, stepup_handle,
-                names,
+                names, snapshot,
             )
         except Conflict:
             if idempotency_key:
@@ -187,6 +194,7 @@ class DelegationService:
         idempotency_key: str | None,
         stepup_handle: bool,
         names: tuple[TenantModel | None, AgentModel | None],
+        snapshot: Snapshot,
     ) -> Outcome:
         now = call.epoch
         delegation_id = ids.new_delegation_id(int(call.now * 1000))
@@ -256,12 +264,12 @@ class DelegationService:
         commit(tx)
         count_decision(record.decision)
         if record.status == Status.PENDING.value:
-            notify_stepup(self._notifier, "stepup.pending", record, call)
+            notify_stepup(self._notifier, "stepup.pending", record, call, snapshot)
         return self._outcome(record, token, now)
 
     def _open_handle(self, record: DelegationModel, now: int, req: DelegationRequest, policy: Policy) -> None:
         """The CIBA handle the agent polls with (CIBA Core §7.3)."""
-        record.auth_req_id = ids.new_auth_req_id()
+        record.auth_req_id = ids.new_auth_req_id(record.receiving_tenant_id, record.delegation_id)
         record.interval = self._settings.stepup_interval
         record.stepup_expires_at = now + stepup_expiry(req.requested_expiry, policy.stepup_expiry_seconds)
 

@@ -10,21 +10,50 @@ from chalicelib.observability import logger
 if TYPE_CHECKING:
     from chalicelib.services.call import Call
     from chalicelib.store.models import DelegationModel
+    from chalicelib.store.reads import Key, Snapshot
 
 
 class Notifier(Protocol):
-    def stepup_event(self, event_type: str, receiving_tenant_id: str, payload: dict[str, Any]) -> None: ...
+    def keys(self, receiving_tenant_id: str) -> list[Key]:
+        """What the notifier needs to read; a use case adds these to its batched read."""
+        ...
+
+    def stepup_event(
+        self,
+        event_type: str,
+        receiving_tenant_id: str,
+        payload: dict[str, Any],
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        """`snapshot`: a read that covered `keys(receiving_tenant_id)` (None: read them now)."""
+        ...
 
 
 class NullNotifier:
     """The default: nobody is notified (approvers look at the pending queue)."""
 
-    def stepup_event(self, event_type: str, receiving_tenant_id: str, payload: dict[str, Any]) -> None:
+    def keys(self, receiving_tenant_id: str) -> list[Key]:
+        return []
+
+    def stepup_event(
+        self,
+        event_type: str,
+        receiving_tenant_id: str,
+        payload: dict[str, Any],
+        snapshot: Snapshot | None = None,
+    ) -> None:
         return None
 
 
-def notify_stepup(notifier: Notifier, event_type: str, record: DelegationModel, call: Call) -> None:
-    """Tell the receiving tenant's approvers about a step-up request; never raises."""
+def notify_stepup(
+    notifier: Notifier,
+    event_type: str,
+    record: DelegationModel,
+    call: Call,
+    snapshot: Snapshot | None = None,
+) -> None:
+    """Tell the receiving tenant's approvers about a step-up request; never raises.
+    `snapshot`: the request's read, if it covered `notifier.keys(...)` of the receiving tenant."""
     from chalicelib.services.call import iso
     from chalicelib.services.delegation_records import status_of
 
@@ -48,6 +77,7 @@ def notify_stepup(notifier: Notifier, event_type: str, record: DelegationModel, 
                 "status": status_of(record, call.epoch).value,
                 "stepup_expires_at": iso(record.stepup_expires_at) if record.stepup_expires_at else None,
             },
+            snapshot,
         )
     except Exception:  # noqa: BLE001 - a notification must never fail the request
         logger.exception("step-up notification failed")

@@ -111,15 +111,17 @@ class CibaGrant:
         self._stepup = stepup
 
     def __call__(self, call: Call, form: Mapping[str, str], open_gate: GateOpener) -> dict[str, Any]:
+        """Two round trips: the client's credential read with the polled records, one write."""
         gate = open_gate(False)
-        gate.read()
+        auth_req_id = form.get("auth_req_id") or ""
+        stepup = self._stepup()
+        snapshot = gate.read(stepup.poll_keys(gate.claim.tenant_id, auth_req_id))
         principal = gate.principal
         if principal.role is not Role.AGENT:
             raise UnauthorizedClient("Only agents use the CIBA grant.")
-        auth_req_id = form.get("auth_req_id")
         if not auth_req_id:
             raise InvalidRequest("auth_req_id is required.")
-        return self._stepup().poll(Call(principal, call.request_id, call.now, gate), auth_req_id)
+        return stepup.poll(Call(principal, call.request_id, call.now, gate), auth_req_id, snapshot)
 
 
 class TokenEndpoint:

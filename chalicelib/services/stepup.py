@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.auth.scope import counterpart_scope, own_scope
-from chalicelib.domain import audit
+from chalicelib.domain import audit, ids
 from chalicelib.domain.ciba import PollAnswer, decide_poll
 from chalicelib.domain.delegation import Status
 from chalicelib.domain.principal import Principal, Role
@@ -27,7 +27,9 @@ from chalicelib.services.delegations import RECORD_RETENTION_SECONDS, Delegation
 from chalicelib.services.notify import Notifier, notify_stepup
 from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
-from chalicelib.store.models import DelegationModel, DelegationRefModel
+from chalicelib.store.keys import auth_req_key, delegation_key, delegation_ref_key
+from chalicelib.store.models import AuthReqModel, DelegationModel, DelegationRefModel
+from chalicelib.store.reads import BatchReader, Key, Snapshot
 from chalicelib.tokens import token_fingerprint
 
 MAX_AUTH_REQ_ID = 128
@@ -41,7 +43,9 @@ class StepUpService:
         delegation_service: DelegationService,
         auditor: AuditService,
         notifier: Notifier,
+        reader: BatchReader,
     ) -> None:
+        self._reader = reader
         self._db = db
         self._delegations = delegations
         self._service = delegation_service
@@ -61,9 +65,24 @@ class StepUpService:
             "delegation_id": record.delegation_id,
         }
 
-    def poll(self, call: Call, auth_req_id: str) -> dict[str, Any]:
-        """CIBA Core §10/§11 token request: the token once approved, else the right error."""
-        record = self._polled_record(call, auth_req_id)
+    def poll_keys(self, tenant_id: str | None, auth_req_id: str) -> list[Key]:
+        """What a poll by the agent of `tenant_id` reads, named before the read that confirms
+        the agent: its AUTHREQ pointer and, for an auth_req_id of the current form, the
+        delegation it names. Older auth_req_ids read the delegation afterwards."""
+        if tenant_id is None or not _plausible(auth_req_id):
+            return []
+        keys = [auth_req_key(tenant_id, auth_req_id)]
+        target = ids.auth_req_target(auth_req_id)
+        if target is not None:
+            keys.append(delegation_key(*target))
+        return keys
+
+    def poll(self, call: Call, auth_req_id: str, snapshot: Snapshot) -> dict[str, Any]:
+        """CIBA Core §10/§11 token request: the token once approved, else the right error.
+        `snapshot`: the request's read of `poll_keys(...)` (which confirmed the caller)."""
+        return self._answer(call, self._polled_record(call, auth_req_id, snapshot))
+
+    def _answer(self, call: Call, record: DelegationModel) -> dict[str, Any]:
         status = status_of(record, call.epoch)
         decision = decide_poll(
             status,
@@ -99,7 +118,9 @@ class StepUpService:
 
     def status(self, call: Call, auth_req_id: str) -> dict[str, Any]:
         """`/stepup/{auth_req_id}/status`: the poll as plain JSON, with the token once."""
-        record = self._polled_record(call, auth_req_id)
+        tenant_id = call.principal.tenant_id if call.principal is not None else None
+        snapshot = call.read(self._reader, self.poll_keys(tenant_id, auth_req_id))
+        record = self._polled_record(call, auth_req_id, snapshot)
         status = status_of(record, call.epoch)
         body: dict[str, Any] = {
             "auth_req_id": auth_req_id,
@@ -110,7 +131,7 @@ class StepUpService:
         }
         if status is Status.ACTIVE and record.token_delivered_at is None:
             try:
-                body.update(self.poll(call, auth_req_id))
+                body.update(self._answer(call, record))
             except InvalidGrant:
                 pass
         return body
@@ -118,29 +139,37 @@ class StepUpService:
     # -- the approver's side ---------------------------------------------------------------
 
     def approve(self, call: Call, delegation_id: str, reason: str | None) -> dict[str, Any]:
-        return self._decide(call, self._pending_pair(call, delegation_id), approve=True, reason=reason)
+        pair, snapshot = self._pending_pair(call, delegation_id)
+        return self._decide(call, pair, snapshot, approve=True, reason=reason)
 
     def reject(self, call: Call, delegation_id: str, reason: str | None) -> dict[str, Any]:
-        return self._decide(call, self._pending_pair(call, delegation_id), approve=False, reason=reason)
+        pair, snapshot = self._pending_pair(call, delegation_id)
+        return self._decide(call, pair, snapshot, approve=False, reason=reason)
 
     def complete(self, call: Call, auth_req_id: str, approve: bool, reason: str | None) -> dict[str, Any]:
-        """`/stepup/{auth_req_id}/complete`: decide by the CIBA handle instead of the id."""
-        principal = _admin(call)
-        handle = (
-            self._delegations.get_auth_req(own_scope(principal), auth_req_id)
-            if _plausible(auth_req_id)
-            else None
-        )
-        if handle is None or handle.receiving_tenant_id != principal.tenant_id:
+        """`/stepup/{auth_req_id}/complete`: decide by the CIBA handle instead of the id.
+        Three round trips: the handle (with the caller's credential), both delegation
+        records, the decision."""
+        own = own_scope(_admin(call)).tenant_id
+        handle_key = auth_req_key(own, auth_req_id) if _plausible(auth_req_id) else None
+        first = call.read(self._reader, [*([handle_key] if handle_key else []), *self._notifier.keys(own)])
+        handle = first.get(AuthReqModel, handle_key)
+        if handle is None or handle.receiving_tenant_id != own:
             raise NotFound()
-        return self._decide(
-            call, self._pending_pair(call, handle.delegation_id), approve=approve, reason=reason
-        )
+        record_key = delegation_key(own, handle.delegation_id)
+        ref_key = delegation_ref_key(handle.requesting_tenant_id, handle.delegation_id)
+        second = call.read(self._reader, [record_key, ref_key])
+        record = second.get(DelegationModel, record_key)
+        ref = second.get(DelegationRefModel, ref_key)
+        if record is None or ref is None or record.requesting_tenant_id != handle.requesting_tenant_id:
+            raise NotFound()
+        return self._decide(call, (record, ref), first, approve=approve, reason=reason)
 
     def _decide(
         self,
         call: Call,
         pair: tuple[DelegationModel, DelegationRefModel],
+        snapshot: Snapshot,
         *,
         approve: bool,
         reason: str | None,
@@ -204,14 +233,22 @@ class StepUpService:
             raise
         for name, value in changes.items():
             setattr(record, name, value)
-        notify_stepup(self._notifier, "stepup.approved" if approve else "stepup.rejected", record, call)
+        # `snapshot` covered the notifier's keys of the caller's tenant, the receiving one.
+        notify_stepup(
+            self._notifier, "stepup.approved" if approve else "stepup.rejected", record, call, snapshot
+        )
         return delegation_view(record, call.epoch, "inbound")
 
-    def _pending_pair(self, call: Call, delegation_id: str) -> tuple[DelegationModel, DelegationRefModel]:
+    def _pending_pair(
+        self, call: Call, delegation_id: str
+    ) -> tuple[tuple[DelegationModel, DelegationRefModel], Snapshot]:
+        """Both records of an inbound delegation of the caller's tenant, and the first read
+        (which confirmed the caller and holds the notifier's items)."""
         principal = _admin(call)
-        record = (
-            self._delegations.get(own_scope(principal), delegation_id) if _plausible(delegation_id) else None
-        )
+        own = own_scope(principal).tenant_id
+        record_key = delegation_key(own, delegation_id) if _plausible(delegation_id) else None
+        snapshot = call.read(self._reader, [*([record_key] if record_key else []), *self._notifier.keys(own)])
+        record = snapshot.get(DelegationModel, record_key)
         if record is None:
             raise NotFound()  # includes every delegation of which the caller is not the receiver
         ref = self._delegations.get_ref(
@@ -219,7 +256,7 @@ class StepUpService:
         )
         if ref is None:
             raise NotFound()
-        return record, ref
+        return (record, ref), snapshot
 
     @staticmethod
     def _require_pending(record: DelegationModel, now: int) -> None:
@@ -232,22 +269,28 @@ class StepUpService:
 
     # -- shared ----------------------------------------------------------------------------
 
-    def _polled_record(self, call: Call, auth_req_id: str) -> DelegationModel:
+    def _polled_record(self, call: Call, auth_req_id: str, snapshot: Snapshot) -> DelegationModel:
         """The delegation behind an auth_req_id, only for the agent that started it; any
         other caller gets exactly what an unknown auth_req_id gets (`invalid_grant`)."""
         principal = call.principal
         if principal is None or principal.role is not Role.AGENT or not _plausible(auth_req_id):
             raise InvalidGrant()
-        handle = self._delegations.get_auth_req(own_scope(principal), auth_req_id)
+        handle = snapshot.get(AuthReqModel, auth_req_key(own_scope(principal).tenant_id, auth_req_id))
         if (
             handle is None
             or handle.agent_id != principal.subject
             or handle.requesting_tenant_id != principal.tenant_id
         ):
             raise InvalidGrant()
-        record = self._delegations.get(
-            counterpart_scope(principal, handle.receiving_tenant_id), handle.delegation_id
-        )
+        target = ids.auth_req_target(auth_req_id)
+        if target is None:  # an auth_req_id of the older form: the pointer names the record
+            record = self._delegations.get(
+                counterpart_scope(principal, handle.receiving_tenant_id), handle.delegation_id
+            )
+        elif target == (handle.receiving_tenant_id, handle.delegation_id):
+            record = snapshot.get(DelegationModel, delegation_key(*target))
+        else:
+            raise InvalidGrant()
         if record is None or record.auth_req_id != auth_req_id:
             raise InvalidGrant()
         return record

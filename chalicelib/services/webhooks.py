@@ -24,7 +24,9 @@ from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit, iso
 from chalicelib.services.webhook_delivery import Delivery, WebhookDispatcher
 from chalicelib.store.db import Database
-from chalicelib.store.webhooks import WebhookRepository
+from chalicelib.store.models import WebhookModel
+from chalicelib.store.reads import BatchReader, Key, Snapshot
+from chalicelib.store.webhooks import WebhookRepository, webhook_key
 
 
 def secret_context(tenant_id: str) -> dict[str, str]:
@@ -40,12 +42,14 @@ class WebhookService:
         webhooks: WebhookRepository,
         encryptor: Encryptor,
         auditor: AuditService,
+        reader: BatchReader,
     ) -> None:
         self._settings = settings
         self._db = db
         self._webhooks = webhooks
         self._encryptor = encryptor
         self._auditor = auditor
+        self._reader = reader
 
     def put(self, call: Call, url: Any) -> tuple[bool, dict[str, Any]]:
         """Create or replace the caller's webhook with a new secret, returned this once."""
@@ -74,23 +78,28 @@ class WebhookService:
         return existing is None, {"url": item.url, "secret": secret, "created_at": item.created_at}
 
     def get(self, call: Call) -> dict[str, Any]:
-        assert call.principal is not None
-        item = self._webhooks.get(own_scope(call.principal))
+        """The caller's webhook, read with (and after) the caller's credential."""
+        item = self._read_own(call)
         if item is None:
             raise NotFound()
         return {"url": item.url, "created_at": item.created_at}
 
     def delete(self, call: Call) -> dict[str, Any]:
-        assert call.principal is not None
-        scope = own_scope(call.principal)
-        item = self._webhooks.get(scope)
+        item = self._read_own(call)
         if item is None:
             raise NotFound()
+        assert call.principal is not None
+        scope = own_scope(call.principal)
         tx = self._db.transaction()
         self._webhooks.remove(tx, scope, item)
         self._auditor.record(tx, call, audit.WEBHOOK_DELETED, (scope,), detail={"url": redact_url(item.url)})
         commit(tx, NotFound())
         return {"deleted": True}
+
+    def _read_own(self, call: Call) -> WebhookModel | None:
+        assert call.principal is not None
+        key = webhook_key(own_scope(call.principal).tenant_id)
+        return call.read(self._reader, [key]).get(WebhookModel, key)
 
 
 class WebhookNotifier:
@@ -104,17 +113,31 @@ class WebhookNotifier:
         self._encryptor = encryptor
         self.dispatcher = dispatcher
 
-    def stepup_event(self, event_type: str, receiving_tenant_id: str, payload: dict[str, Any]) -> None:
+    def keys(self, receiving_tenant_id: str) -> list[Key]:
+        return [webhook_key(receiving_tenant_id)]
+
+    def stepup_event(
+        self,
+        event_type: str,
+        receiving_tenant_id: str,
+        payload: dict[str, Any],
+        snapshot: Snapshot | None = None,
+    ) -> None:
         try:
-            self._queue(event_type, receiving_tenant_id, payload)
+            self._queue(event_type, receiving_tenant_id, payload, snapshot)
         except Exception:
             logger.exception(
                 "webhook notification failed",
                 extra={"tenant_id": receiving_tenant_id, "event_type": event_type},
             )
 
-    def _queue(self, event_type: str, tenant_id: str, payload: dict[str, Any]) -> None:
-        item = self._webhooks.get(system_scope(tenant_id))
+    def _queue(
+        self, event_type: str, tenant_id: str, payload: dict[str, Any], snapshot: Snapshot | None
+    ) -> None:
+        if snapshot is not None:  # the request's read covered `keys(tenant_id)`
+            item = snapshot.get(WebhookModel, webhook_key(tenant_id))
+        else:
+            item = self._webhooks.get(system_scope(tenant_id))
         if item is None:
             return
         secret = self._encryptor.decrypt(item.secret_ciphertext, secret_context(tenant_id)).decode()

@@ -5,8 +5,14 @@ from __future__ import annotations
 from chalicelib.domain.principal import TenantScope
 from chalicelib.store.db import WriteTransaction, store_errors
 from chalicelib.store.models import WebhookModel, tenant_pk
+from chalicelib.store.reads import Key
 
 WEBHOOK_SK = "WEBHOOK"
+
+
+def webhook_key(tenant_id: str) -> Key:
+    """The tenant's webhook item, for a request's batched read."""
+    return Key(tenant_pk(tenant_id), WEBHOOK_SK)
 
 
 class WebhookRepository:

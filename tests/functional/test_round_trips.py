@@ -227,12 +227,34 @@ def test_every_route_has_a_budget_case() -> None:
 def test_round_trips_within_budget(world: World, method: str, path: str) -> None:
     budget, case = CASES[(method, path)]
     run = _bodies(world, method, path) or case
-    if path == "/webhooks" and method == "DELETE":
+    if path == "/webhooks" and method in ("GET", "DELETE"):
         world.stack.call("PUT", "/webhooks", world.nat.admin_token, {"url": "http://127.0.0.1:9/hook"})
     with dynamodb_calls() as calls:
         reply = run(world)
     assert reply.status < 400 or (method, path) == ("GET", "/audit/export.csv"), (reply.status, reply.body)
     assert sum(calls.values()) <= budget, dict(calls)
+
+
+def test_a_ciba_poll_is_within_the_token_endpoint_budget(world: World) -> None:
+    """POST /oauth/token with the CIBA grant, while pending and once approved: the client's
+    credential is read with the polled records, then one write."""
+    stack, agent, pending = world.stack, world.agent, world.pending[0]
+
+    def poll() -> Reply:
+        body = form({"grant_type": "urn:openid:params:grant-type:ciba", "auth_req_id": pending["auth_req_id"]})
+        return stack.form("/oauth/token", body, basic(agent.client_id, agent.secret))
+
+    with dynamodb_calls() as calls:
+        reply = poll()
+    assert reply.status == 400 and reply.body["error"] == "authorization_pending", reply.body
+    assert sum(calls.values()) <= TOKEN, dict(calls)
+
+    approved = stack.call("POST", f"/delegations/{pending['delegation_id']}/approve", world.nat.admin_token, {})
+    assert approved.status == 200, approved.body
+    with dynamodb_calls() as calls:
+        reply = poll()
+    assert reply.status == 200 and reply.body["access_token"], reply.body
+    assert sum(calls.values()) <= TOKEN, dict(calls)
 
 
 def test_the_four_block_cases_make_the_same_calls(world: World) -> None:
