@@ -27,16 +27,16 @@ def list_agents(ctx: Ctx) -> dict[str, Any]:
     return ctx.container.agents.list(ctx.call)
 
 
-@endpoint(bp, "/agents/{agent_id}", roles=ADMIN)
+@endpoint(bp, "/agents/{agent_id}", roles=ADMIN, prefetch=True)
 def get_agent(ctx: Ctx, agent_id: str) -> dict[str, Any]:
     return ctx.container.agents.get(ctx.call, agent_id)
 
 
-@endpoint(bp, "/agents/{agent_id}", methods=["DELETE"], roles=ADMIN)
+@endpoint(bp, "/agents/{agent_id}", methods=["DELETE"], roles=ADMIN, prefetch=True)
 def disable_agent(ctx: Ctx, agent_id: str) -> dict[str, Any]:
     return ctx.container.agents.disable(ctx.call, agent_id)
 
 
-@endpoint(bp, "/agents/{agent_id}/rotate-secret", methods=["POST"], roles=ADMIN)
+@endpoint(bp, "/agents/{agent_id}/rotate-secret", methods=["POST"], roles=ADMIN, prefetch=True)
 def rotate_agent_secret(ctx: Ctx, agent_id: str) -> dict[str, Any]:
     return ctx.container.agents.rotate_secret(ctx.call, agent_id)

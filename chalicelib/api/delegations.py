@@ -85,7 +85,7 @@ def get_delegation(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
     return ctx.container.delegations.get(ctx.call, delegation_id)
 
 
-@endpoint(bp, "/delegations/{delegation_id}/revoke", methods=["POST"], roles=ADMIN_OR_AGENT)
+@endpoint(bp, "/delegations/{delegation_id}/revoke", methods=["POST"], roles=ADMIN_OR_AGENT, prefetch=True)
 def revoke_delegation(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
     if ctx.request.raw_body:
         fields(ctx.json(), {}, {"reason": text(500)})

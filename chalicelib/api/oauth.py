@@ -49,9 +49,10 @@ def introspect(ctx: Ctx) -> Reply:
     form = ctx.form()
     value = _token_param(form)
     gate = _caller(ctx, form)
+    principal = None  # a client id and secret: known once the use case's read confirms them
     if isinstance(gate.claim, BearerClaim):
         principal = gate.claim.principal  # confirmed by the use case's read
-    else:  # a client id and secret: the caller is known once they are read
+    elif gate.claim.tenant_id is None:  # no tenant to read in (the platform's, or unknown)
         gate.read()
         principal = gate.principal
     call = Call(principal, ctx.request_id, ctx.now, gate)

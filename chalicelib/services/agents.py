@@ -15,8 +15,10 @@ from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
 from chalicelib.store.agents import AgentRepository
 from chalicelib.store.credentials import CredentialRepository
-from chalicelib.store.db import Database
+from chalicelib.store.db import Database, WriteTransaction
+from chalicelib.store.keys import agent_key
 from chalicelib.store.models import AgentModel, CredentialModel
+from chalicelib.store.reads import BatchReader
 
 
 def agent_view(agent: AgentModel) -> dict[str, Any]:
@@ -40,9 +42,11 @@ class AgentService:
         agents: AgentRepository,
         credentials: CredentialRepository,
         auditor: AuditService,
-        revoke_agent_delegations: Callable[[Call, TenantScope, str], int],
+        revoke_agent_delegations: Callable[[Call, TenantScope, str, WriteTransaction], int],
         hasher: SecretHasher,
+        reader: BatchReader,
     ) -> None:
+        self._reader = reader
         self._settings = settings
         self._hasher = hasher
         self._db = db
@@ -85,14 +89,13 @@ class AgentService:
         return {"agents": [agent_view(a) for a in agents]}
 
     def get(self, call: Call, agent_id: str) -> dict[str, Any]:
-        assert call.principal is not None
-        return agent_view(self._require(own_scope(call.principal), agent_id)[0])
+        return agent_view(self._require(call, agent_id)[0])
 
     def rotate_secret(self, call: Call, agent_id: str) -> dict[str, Any]:
         """A new secret, shown once; the old one and tokens minted with it stop working."""
         assert call.principal is not None
         scope = own_scope(call.principal)
-        agent, cred = self._require(scope, agent_id)
+        agent, cred = self._require(call, agent_id)
         if agent.status != "ACTIVE":
             raise Conflict("A disabled agent's secret cannot be rotated.")
         secret = ids.new_client_secret()
@@ -105,25 +108,37 @@ class AgentService:
         return {**agent_view(agent), "client_secret": secret}
 
     def disable(self, call: Call, agent_id: str) -> dict[str, Any]:
-        """Disable the agent: its credentials, API tokens and live delegations stop at once."""
+        """Disable the agent: its credentials, API tokens and live delegations stop at once.
+        Three round trips while its live delegations fit in one transaction: the agent (with
+        the caller's credential), the tenant's delegation references, one transaction."""
         assert call.principal is not None
         scope = own_scope(call.principal)
-        agent, cred = self._require(scope, agent_id)
-        if agent.status == "ACTIVE":
-            tx = self._db.transaction()
+        agent = self._read_agent(call, agent_id)
+        tx = self._db.transaction()
+        active = agent.status == "ACTIVE"
+        if active:
             self._agents.disable(tx, agent, call.timestamp)
-            self._credentials.disable(tx, cred)
+            self._credentials.disable_unread(tx, scope, agent.client_id)
             self._auditor.record(tx, call, audit.AGENT_DISABLED, (scope,), detail={"agent_id": agent_id})
-            commit(tx)
+        revoked = self._revoke_agent_delegations(call, scope, agent_id, tx)  # commits `tx`
+        if active:
             agent.status, agent.disabled_at = "DISABLED", call.timestamp
-        revoked = self._revoke_agent_delegations(call, scope, agent_id)
         return {**agent_view(agent), "revoked_delegations": revoked}
 
-    def _require(self, scope: TenantScope, agent_id: str) -> tuple[AgentModel, CredentialModel]:
-        if not ids.AGENT_ID.fullmatch(agent_id):
+    def _read_agent(self, call: Call, agent_id: str) -> AgentModel:
+        """The agent, read with the caller's credential (the request's first read)."""
+        assert call.principal is not None
+        tenant_id = own_scope(call.principal).tenant_id
+        key = agent_key(tenant_id, agent_id) if ids.AGENT_ID.fullmatch(agent_id) else None
+        agent = call.read(self._reader, [key] if key else []).get(AgentModel, key)
+        if agent is None:
             raise NotFound()
-        agent = self._agents.get(scope, agent_id)
-        cred = self._credentials.get(scope, agent.client_id) if agent else None
-        if agent is None or cred is None:
+        return agent
+
+    def _require(self, call: Call, agent_id: str) -> tuple[AgentModel, CredentialModel]:
+        assert call.principal is not None
+        agent = self._read_agent(call, agent_id)
+        cred = self._credentials.get(own_scope(call.principal), agent.client_id)
+        if cred is None:
             raise NotFound()
         return agent, cred

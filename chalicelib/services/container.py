@@ -179,6 +179,7 @@ class Container:
             self.auditor,
             self.revocation.revoke_for_agent,
             self.secret_hasher,
+            self.batch_reader,
         )
 
     @cached_property
@@ -214,7 +215,7 @@ class Container:
 
     @cached_property
     def policies(self) -> PolicyService:
-        return PolicyService(self.db, self.policy_repo, self.auditor)
+        return PolicyService(self.db, self.policy_repo, self.auditor, self.batch_reader)
 
     @cached_property
     def verification(self) -> VerificationService:
@@ -224,7 +225,9 @@ class Container:
 
     @cached_property
     def revocation(self) -> RevocationService:
-        return RevocationService(self.db, self.tenant_repo, self.delegation_repo, self.auditor)
+        return RevocationService(
+            self.db, self.tenant_repo, self.delegation_repo, self.auditor, self.batch_reader
+        )
 
     @cached_property
     def platform(self) -> PlatformService:

@@ -25,7 +25,7 @@ class Notifier(Protocol):
         payload: dict[str, Any],
         snapshot: Snapshot | None = None,
     ) -> None:
-        """`snapshot`: a read that covered `keys(receiving_tenant_id)` (None: read them now)."""
+        """`snapshot`: the request's read; what it did not cover is read now."""
         ...
 
 
@@ -53,7 +53,8 @@ def notify_stepup(
     snapshot: Snapshot | None = None,
 ) -> None:
     """Tell the receiving tenant's approvers about a step-up request; never raises.
-    `snapshot`: the request's read, if it covered `notifier.keys(...)` of the receiving tenant."""
+    `snapshot`: the request's read, which saves a round trip where it covered
+    `notifier.keys(...)` of the receiving tenant."""
     from chalicelib.services.call import iso
     from chalicelib.services.delegation_records import status_of
 

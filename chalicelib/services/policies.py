@@ -13,6 +13,7 @@ from chalicelib.services.call import Call, commit
 from chalicelib.store.db import Database
 from chalicelib.store.models import PolicyModel
 from chalicelib.store.policies import PolicyRepository
+from chalicelib.store.reads import BatchReader
 
 
 def policy_view(item: PolicyModel) -> dict[str, Any]:
@@ -29,7 +30,10 @@ def policy_view(item: PolicyModel) -> dict[str, Any]:
 
 
 class PolicyService:
-    def __init__(self, db: Database, policies: PolicyRepository, auditor: AuditService) -> None:
+    def __init__(
+        self, db: Database, policies: PolicyRepository, auditor: AuditService, reader: BatchReader
+    ) -> None:
+        self._reader = reader
         self._db = db
         self._policies = policies
         self._auditor = auditor
@@ -72,10 +76,10 @@ class PolicyService:
     def delete(self, call: Call, policy_id: str) -> dict[str, Any]:
         assert call.principal is not None
         scope = own_scope(call.principal)
-        key = parse_policy_id(policy_id)
-        if key is None:
-            raise NotFound()
-        item = self._policies.get(scope, *key)
+        named = parse_policy_id(policy_id)
+        key = self._policies.key(scope, *named) if named is not None else None
+        # Read with the caller's credential (the request's first read).
+        item = call.read(self._reader, [key] if key else []).get(PolicyModel, key)
         if item is None:
             raise NotFound()
         tx = self._db.transaction()

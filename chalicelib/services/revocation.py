@@ -13,13 +13,16 @@ from chalicelib.errors import Conflict, NotFound
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
 from chalicelib.services.delegation_records import delegation_view, status_of
-from chalicelib.store.db import Database
+from chalicelib.store.db import MAX_TRANSACTION_ITEMS, Database, WriteTransaction
 from chalicelib.store.delegations import DelegationRepository
-from chalicelib.store.keys import delegation_key, tenant_key
+from chalicelib.store.keys import delegation_key, delegation_ref_key, tenant_key
 from chalicelib.store.models import DelegationModel, DelegationRefModel, TenantModel
-from chalicelib.store.reads import Snapshot
+from chalicelib.store.reads import EMPTY, BatchReader, Key, Snapshot
 from chalicelib.store.tenants import TenantRepository
 from chalicelib.tokens import token_fingerprint
+
+ITEMS_PER_REVOCATION = 4  # both records, the event in each party's log
+CHARGE_ROOM = 4  # kept free in a transaction for the request's budget charges (`commit` adds them)
 
 
 class RevocationService:
@@ -29,95 +32,172 @@ class RevocationService:
         tenants: TenantRepository,
         delegations: DelegationRepository,
         auditor: AuditService,
+        reader: BatchReader,
     ) -> None:
         self._db = db
         self._tenants = tenants
         self._delegations = delegations
         self._auditor = auditor
+        self._reader = reader
 
     def revoke(self, call: Call, delegation_id: str) -> dict[str, Any]:
-        """Instant revocation by an admin of either side or the requesting agent."""
+        """Instant revocation by an admin of either side or the requesting agent. Three round
+        trips: the caller's own side (with its credential), the other side, the change."""
         principal = _principal(call)
-        record, ref = self.find_pair(principal, delegation_id)
+        own = own_scope(principal).tenant_id
+        keys = (
+            [delegation_key(own, delegation_id), delegation_ref_key(own, delegation_id)]
+            if ids.DELEGATION_ID.fullmatch(delegation_id)
+            else []
+        )
+        snapshot = call.read(self._reader, keys)
+        record, ref = self.find_pair(principal, delegation_id, snapshot)
         self._revoke(call, record, ref)
         return delegation_view(
             record, call.epoch, "inbound" if record.receiving_tenant_id == principal.tenant_id else "outbound"
         )
 
-    def revoke_for_agent(self, call: Call, scope: TenantScope, agent_id: str) -> int:
-        """Revoke every live delegation of a disabled agent; the number revoked."""
-        revoked = 0
+    def token_pair(
+        self, call: Call, jti: str, receiving_hint: Any, requesting_hint: Any
+    ) -> tuple[DelegationModel, DelegationRefModel]:
+        """`find_pair` for a token's `jti`, reading both sides in one round trip at the
+        tenants the (not yet verified) token names; a wrong hint only costs a read."""
+        keys: list[Key] = []
+        if ids.DELEGATION_ID.fullmatch(jti):
+            if isinstance(receiving_hint, str) and ids.TENANT_ID.fullmatch(receiving_hint):
+                keys.append(delegation_key(receiving_hint, jti))
+            if isinstance(requesting_hint, str) and ids.TENANT_ID.fullmatch(requesting_hint):
+                keys.append(delegation_ref_key(requesting_hint, jti))
+        return self.find_pair(_principal(call), jti, call.read(self._reader, keys))
+
+    def revoke_pair(self, call: Call, record: DelegationModel, ref: DelegationRefModel) -> None:
+        """Revoke a pair `find_pair` returned (Conflict when it is no longer live)."""
+        self._revoke(call, record, ref)
+
+    def revoke_for_agent(self, call: Call, scope: TenantScope, agent_id: str, tx: WriteTransaction) -> int:
+        """Revoke every live delegation of a disabled agent in `tx` (the agent's own change)
+        and commit it; the number revoked. Found from the requesting side's references alone
+        (one query), so the whole change is one transaction while it fits in one; references
+        of the older form, without the token's fingerprint, have their records read first."""
+        now = call.epoch
         refs = [
             r
-            for r in self._delegations.iter_outbound(scope)
-            if r.agent_id == agent_id and status_of(r, call.epoch) in LIVE_STATUSES
+            for r in self._delegations.iter_outbound(scope, consistent=True)
+            if r.agent_id == agent_id and status_of(r, now) in LIVE_STATUSES
         ]
+        older = [
+            delegation_key(r.receiving_tenant_id, r.delegation_id)
+            for r in refs
+            if r.status == Status.ACTIVE.value and r.token_sha256 is None
+        ]
+        records = call.read(self._reader, older) if older else EMPTY
+        revoked = 0
         for ref in refs:
-            record = self._delegations.get(
-                counterpart_scope(_principal(call), ref.receiving_tenant_id), ref.delegation_id
-            )
-            if record is not None and self._revoke(call, record, ref, reason="agent_disabled"):
-                revoked += 1
+            if len(tx) + ITEMS_PER_REVOCATION + CHARGE_ROOM > MAX_TRANSACTION_ITEMS:
+                commit(tx, Conflict("A delegation changed concurrently; retry."))
+                tx = self._db.transaction()
+            key = delegation_key(ref.receiving_tenant_id, ref.delegation_id)
+            if records.covers(key):
+                record = records.get(DelegationModel, key)
+                if record is None or not self._add_revocation(tx, call, record, ref, "agent_disabled"):
+                    continue
+            else:
+                changes = _revoked(call)
+                self._delegations.transition_by_ref(tx, ref, changes, now)
+                self._audit_revoked(tx, call, ref, ref.token_sha256, "agent_disabled")
+            revoked += 1
+        if len(tx):
+            commit(tx, Conflict("A delegation changed concurrently; retry."))
         return revoked
 
     def find_pair(
-        self, principal: Principal, delegation_id: str
+        self, principal: Principal, delegation_id: str, snapshot: Snapshot = EMPTY
     ) -> tuple[DelegationModel, DelegationRefModel]:
-        """Both records of a delegation the principal may act on; NotFound for any other id."""
+        """Both records of a delegation the principal may act on; NotFound for any other id.
+        Items `snapshot` covers are taken from it, the others read now."""
         scope = own_scope(principal)
         if not ids.DELEGATION_ID.fullmatch(delegation_id):
             raise NotFound()
-        record = self._delegations.get(scope, delegation_id) if principal.role is Role.ADMIN else None
+        record = (
+            self._record(snapshot, scope, delegation_id) if principal.role is Role.ADMIN else None
+        )
         if record is not None:
-            ref = self._delegations.get_ref(
-                counterpart_scope(principal, record.requesting_tenant_id), delegation_id
-            )
+            counterpart = counterpart_scope(principal, record.requesting_tenant_id)
+            ref = self._ref(snapshot, counterpart, delegation_id)
         else:
-            ref = self._delegations.get_ref(scope, delegation_id)
+            ref = self._ref(snapshot, scope, delegation_id)
             if ref is None or (principal.role is Role.AGENT and ref.agent_id != principal.subject):
                 raise NotFound()
-            record = self._delegations.get(
-                counterpart_scope(principal, ref.receiving_tenant_id), delegation_id
-            )
+            counterpart = counterpart_scope(principal, ref.receiving_tenant_id)
+            record = self._record(snapshot, counterpart, delegation_id)
         if record is None or ref is None:
             raise NotFound()
         return record, ref
 
+    def _record(self, snapshot: Snapshot, scope: TenantScope, delegation_id: str) -> DelegationModel | None:
+        key = delegation_key(scope.tenant_id, delegation_id)
+        if snapshot.covers(key):
+            return snapshot.get(DelegationModel, key)
+        return self._delegations.get(scope, delegation_id)
+
+    def _ref(self, snapshot: Snapshot, scope: TenantScope, delegation_id: str) -> DelegationRefModel | None:
+        key = delegation_ref_key(scope.tenant_id, delegation_id)
+        if snapshot.covers(key):
+            return snapshot.get(DelegationRefModel, key)
+        return self._delegations.get_ref(scope, delegation_id)
+
     def _revoke(
         self, call: Call, record: DelegationModel, ref: DelegationRefModel, reason: str | None = None
     ) -> bool:
+        tx = self._db.transaction()
+        if not self._add_revocation(tx, call, record, ref, reason):
+            return False
+        commit(tx, Conflict("The delegation changed concurrently; retry."))
+        record.status, record.revoked_at = Status.REVOKED.value, call.timestamp
+        return True
+
+    def _add_revocation(
+        self,
+        tx: WriteTransaction,
+        call: Call,
+        record: DelegationModel,
+        ref: DelegationRefModel,
+        reason: str | None,
+    ) -> bool:
+        """Add the revocation of a read pair to `tx`: False when it is revoked already,
+        Conflict when it is no longer live."""
         status = status_of(record, call.epoch)
         if Status(record.status) is Status.REVOKED:
             return False
         if status not in LIVE_STATUSES:
             raise Conflict(f"The delegation is {status.value} and cannot be revoked.")
-        changes = {
-            "status": Status.REVOKED.value,
-            "revoked_at": call.timestamp,
-            "updated_at": call.timestamp,
-            "expiry_bucket": None,
-            "expiry_at": None,
-        }
+        self._delegations.transition(tx, record, ref, _revoked(call))
+        self._audit_revoked(tx, call, record, record.token_sha256, reason)
+        return True
+
+    def _audit_revoked(
+        self,
+        tx: WriteTransaction,
+        call: Call,
+        item: DelegationModel | DelegationRefModel,
+        token_sha256: str | None,
+        reason: str | None,
+    ) -> None:
         principal = _principal(call)
         scopes = (
-            counterpart_scope(principal, record.requesting_tenant_id),
-            counterpart_scope(principal, record.receiving_tenant_id),
+            counterpart_scope(principal, item.requesting_tenant_id),
+            counterpart_scope(principal, item.receiving_tenant_id),
         )
-        tx = self._db.transaction()
-        self._delegations.transition(tx, record, ref, changes)
         self._auditor.record(
             tx,
             call,
             audit.DELEGATION_REVOKED,
             scopes,
-            delegation_id=record.delegation_id,
-            action=record.action,
-            token_sha256=record.token_sha256,
+            delegation_id=item.delegation_id,
+            action=item.action,
+            token_sha256=token_sha256,
             detail={"reason": reason} if reason else {},
         )
-        commit(tx, Conflict("The delegation changed concurrently; retry."))
-        record.status, record.revoked_at = Status.REVOKED.value, call.timestamp
-        return True
 
     def active_record(
         self, call: Call, claims: dict[str, Any], token: str, snapshot: Snapshot
@@ -161,6 +241,16 @@ class RevocationService:
             token_sha256=token_fingerprint(token),
         )
         commit(tx)
+
+
+def _revoked(call: Call) -> dict[str, Any]:
+    return {
+        "status": Status.REVOKED.value,
+        "revoked_at": call.timestamp,
+        "updated_at": call.timestamp,
+        "expiry_bucket": None,
+        "expiry_at": None,
+    }
 
 
 def _principal(call: Call) -> Principal:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.auth.scope import own_scope
@@ -57,18 +58,28 @@ class VerificationService:
 
         One read (the caller's tenant for its audience, the delegation the token names, its
         requesting tenant; through the request's gate also the caller's credential) and one
-        write (the `delegation.verified` events)."""
-        assert call.principal is not None
-        scope = own_scope(call.principal)
+        write (the `delegation.verified` events). Without a principal, the call's gate names
+        the caller's tenant (a client id and secret) and its read confirms who it is."""
+        if call.principal is not None:
+            tenant_id = own_scope(call.principal).tenant_id
+        else:
+            assert call.gate is not None and call.gate.claim.tenant_id is not None
+            tenant_id = call.gate.claim.tenant_id
         hint = _unverified_claims(token)
         jti, requester = hint.get("jti"), hint.get("tenant_id")
-        own = tenant_key(scope.tenant_id)
+        own = tenant_key(tenant_id)
         keys = [own]
         if isinstance(jti, str) and ids.DELEGATION_ID.fullmatch(jti):
-            keys.append(delegation_key(scope.tenant_id, jti))
+            keys.append(delegation_key(tenant_id, jti))
         if isinstance(requester, str) and ids.TENANT_ID.fullmatch(requester):
             keys.append(tenant_key(requester))
         snapshot = call.read(self._reader, keys)
+        if call.principal is None:
+            assert call.gate is not None
+            principal = call.gate.principal
+            call = replace(call, principal=principal)
+            if own_scope(principal).tenant_id != tenant_id:
+                return dict(INACTIVE)
         tenant = snapshot.get(TenantModel, own)
         if tenant is None:
             return dict(INACTIVE)
@@ -92,11 +103,15 @@ class VerificationService:
         """RFC 7009 §2.2: answer 200 whatever the token was; revoke it only when the caller
         may revoke that delegation (an admin of either side or its requesting agent)."""
         assert call.principal is not None
-        jti = _unverified_jti(token)
-        if jti is None:
+        hint = _unverified_claims(token)
+        jti = hint.get("jti")
+        if not isinstance(jti, str):
             return
         try:
-            record, _ = self._revocation.find_pair(call.principal, jti)
+            # Both sides in one read, at the tenants the token names (checked by the signature).
+            record, ref = self._revocation.token_pair(
+                call, jti, hint.get("receiving_tenant_id"), hint.get("tenant_id")
+            )
             self._verifier().verify(
                 token, typ=DELEGATION_TOKEN_TYP, audience=record.audience, required_claims=DELEGATION_CLAIMS
             )
@@ -105,7 +120,7 @@ class VerificationService:
         if record.token_sha256 != token_fingerprint(token):
             return
         try:
-            self._revocation.revoke(call, jti)
+            self._revocation.revoke_pair(call, record, ref)
         except (NotFound, Conflict):
             return
 
@@ -120,8 +135,3 @@ def _unverified_claims(token: str) -> dict[str, Any]:
         return {}
     return claims if isinstance(claims, dict) else {}
 
-
-def _unverified_jti(token: str) -> str | None:
-    """The `jti` of a token not yet verified, used only to find the record to check it against."""
-    jti = _unverified_claims(token).get("jti")
-    return jti if isinstance(jti, str) else None

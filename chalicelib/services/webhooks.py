@@ -134,8 +134,9 @@ class WebhookNotifier:
     def _queue(
         self, event_type: str, tenant_id: str, payload: dict[str, Any], snapshot: Snapshot | None
     ) -> None:
-        if snapshot is not None:  # the request's read covered `keys(tenant_id)`
-            item = snapshot.get(WebhookModel, webhook_key(tenant_id))
+        key = webhook_key(tenant_id)
+        if snapshot is not None and snapshot.covers(key):  # read with the request's batch
+            item = snapshot.get(WebhookModel, key)
         else:
             item = self._webhooks.get(system_scope(tenant_id))
         if item is None:

@@ -75,6 +75,17 @@ class CredentialRepository:
             CredentialModel.cred_version == cred.cred_version,
         )
 
+    def disable_unread(self, tx: WriteTransaction, scope: TenantScope, client_id: str) -> None:
+        """`disable` without reading the credential first (an agent's, whose own record
+        guards the race): whatever its version, which moves on all the same."""
+        cred = CredentialModel(pk=tenant_pk(scope.tenant_id), sk=_sk(client_id))
+        tx.update(
+            cred,
+            [CredentialModel.status.set("DISABLED"), CredentialModel.cred_version.add(1)],
+            CredentialModel.pk.exists(),
+            versioned=False,
+        )
+
 
 class AuthenticationLookup:
     """Tenant-less reads used only to authenticate a caller (the token has no tenant yet)."""

@@ -48,6 +48,7 @@ REF_FIELDS = (
     "agent_name",
     "auth_req_id",
     "ttl",
+    "token_sha256",  # so that a reference alone can revoke (and audit) its delegation
 )
 
 
@@ -165,6 +166,22 @@ class DelegationRepository:
         tx.update(record, _actions(DelegationModel, changes))
         tx.update(ref, _actions(DelegationRefModel, {k: v for k, v in changes.items() if k in REF_FIELDS}))
 
+    def transition_by_ref(
+        self, tx: WriteTransaction, ref: DelegationRefModel, changes: dict[str, Any], now: int
+    ) -> None:
+        """Change a live delegation from its (just read) reference alone, without reading the
+        record of truth: the record only while it still has the status the reference shows
+        and its deadline has not passed, so that a concurrent decision, revocation or expiry
+        fails `tx` instead of racing; its version is bumped as by a versioned write. The
+        reference is guarded by its version."""
+        live = ref.status
+        record = DelegationModel(pk=tenant_pk(ref.receiving_tenant_id), sk=DLG + ref.delegation_id)
+        record.version = 0  # any number: pynamodb then adds 1 to the stored one (None would set 1)
+        deadline = DelegationModel.expires_at if live == "ACTIVE" else DelegationModel.stepup_expires_at
+        still_live = (DelegationModel.status == live) & (deadline > now)
+        tx.update(record, _actions(DelegationModel, changes), still_live, versioned=False)
+        tx.update(ref, _actions(DelegationRefModel, {k: v for k, v in changes.items() if k in REF_FIELDS}))
+
     def expire(
         self,
         tx: WriteTransaction,
@@ -206,9 +223,13 @@ class DelegationRepository:
     def iter_inbound(self, scope: TenantScope) -> Iterator[DelegationModel]:
         return guarded(DelegationModel.query(tenant_pk(scope.tenant_id), DelegationModel.sk.startswith(DLG)))
 
-    def iter_outbound(self, scope: TenantScope) -> Iterator[DelegationRefModel]:
+    def iter_outbound(self, scope: TenantScope, *, consistent: bool = False) -> Iterator[DelegationRefModel]:
         return guarded(
-            DelegationRefModel.query(tenant_pk(scope.tenant_id), DelegationRefModel.sk.startswith(DLGREF))
+            DelegationRefModel.query(
+                tenant_pk(scope.tenant_id),
+                DelegationRefModel.sk.startswith(DLGREF),
+                consistent_read=consistent,
+            )
         )
 
     # Idempotency keys live beside the requesting side's references.

@@ -151,6 +151,7 @@ class _DelegationFields(_MainTable):
     agent_name = UnicodeAttribute(null=True)
     auth_req_id = UnicodeAttribute(null=True)
     ttl = NumberAttribute(null=True)
+    token_sha256 = UnicodeAttribute(null=True)  # the token's fingerprint, never the token
     version = VersionAttribute()
 
 
@@ -160,7 +161,6 @@ class DelegationModel(_DelegationFields):
     client_id = UnicodeAttribute()
     audience = UnicodeAttribute()
     policy_id = UnicodeAttribute(null=True)
-    token_sha256 = UnicodeAttribute(null=True)
     interval = NumberAttribute(null=True)
     last_polled_at = NumberAttribute(null=True)
     token_delivered_at = NumberAttribute(null=True)

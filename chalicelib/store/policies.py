@@ -24,6 +24,10 @@ def to_policy(item: PolicyModel) -> Policy:
 
 
 class PolicyRepository:
+    def key(self, scope: TenantScope, action: str, requesting_tenant_id: str | None) -> Key:
+        """A policy's item, for a request's batched read."""
+        return Key(tenant_pk(scope.tenant_id), _sk(action, requesting_tenant_id))
+
     @store_errors
     def get(self, scope: TenantScope, action: str, requesting_tenant_id: str | None) -> PolicyModel | None:
         try:

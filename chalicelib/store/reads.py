@@ -30,8 +30,9 @@ class Key:
 class Snapshot:
     """The items a batch found, by key; a missing key is an item that does not exist."""
 
-    def __init__(self, items: dict[Key, dict[str, Any]]) -> None:
+    def __init__(self, items: dict[Key, dict[str, Any]], covered: frozenset[Key] = frozenset()) -> None:
         self._items = items
+        self._covered = covered | frozenset(items)
 
     def get(self, model: type[_M], key: Key | None) -> _M | None:
         if key is None:
@@ -42,8 +43,12 @@ class Snapshot:
     def __contains__(self, key: Key) -> bool:
         return key in self._items
 
+    def covers(self, key: Key) -> bool:
+        """Whether the batch asked for `key` (so that a missing item is known not to exist)."""
+        return key in self._covered
+
     def merged(self, other: Snapshot) -> Snapshot:
-        return Snapshot({**self._items, **other._items})
+        return Snapshot({**self._items, **other._items}, self._covered | other._covered)
 
 
 EMPTY = Snapshot({})
@@ -77,5 +82,5 @@ class BatchReader:
                 found[Key(item["pk"]["S"], item["sk"]["S"])] = item
             pending = answer.get("UnprocessedKeys") or {}
             if not pending:
-                return Snapshot(found)
+                return Snapshot(found, frozenset(unique))
         raise StoreError("batch read left keys unprocessed")
