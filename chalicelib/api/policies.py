@@ -57,6 +57,6 @@ def list_policies(ctx: Ctx) -> dict[str, Any]:
     return ctx.container.policies.list(ctx.call)
 
 
-@endpoint(bp, "/policies/{policy_id}", methods=["DELETE"], roles=ADMIN)
+@endpoint(bp, "/policies/{policy_id}", methods=["DELETE"], roles=ADMIN, prefetch=True)
 def delete_policy(ctx: Ctx, policy_id: str) -> dict[str, Any]:
     return ctx.container.policies.delete(ctx.call, policy_id)
