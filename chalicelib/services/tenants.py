@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.auth.scope import system_scope, tenant_scope_for
-from chalicelib.auth.secrets import hash_secret
+from chalicelib.auth.secrets import SecretHasher
 from chalicelib.config import Settings
 from chalicelib.domain import audit, ids
 from chalicelib.domain.delegation import Status
@@ -53,8 +53,10 @@ class TenantService:
         delegations: DelegationRepository,
         audit_log: AuditRepository,
         auditor: AuditService,
+        hasher: SecretHasher,
     ) -> None:
         self._settings = settings
+        self._hasher = hasher
         self._db = db
         self._tenants = tenants
         self._credentials = credentials
@@ -75,7 +77,7 @@ class TenantService:
         tenant_id = ids.new_tenant_id()
         scope = system_scope(tenant_id)
         audience = audience or f"{RESERVED_AUDIENCE_PREFIX}tenant:{tenant_id}"
-        client_id, secret = ids.new_client_id(), ids.new_client_secret()
+        client_id, secret = ids.new_client_id(tenant_id), ids.new_client_secret()
         admin_id = ids.new_admin_id()
         tx = self._db.transaction()
         tenant = self._tenants.add(tx, scope, name, audience, call.timestamp)
@@ -85,7 +87,7 @@ class TenantService:
             client_id=client_id,
             role=Role.ADMIN,
             subject=admin_id,
-            secret_hash=hash_secret(secret, self._settings.scrypt_n),
+            secret_hash=self._hasher.hash(secret),
             now=call.timestamp,
         )
         self._auditor.record(tx, call, audit.TENANT_CREATED, (scope,), detail={"name": name})
