@@ -8,6 +8,7 @@ from chalice import Blueprint
 
 from chalicelib.api._http import FORM, Ctx, Reply, endpoint
 from chalicelib.api._validation import DIGITS, action, fields, integer, one_of, receiving_tenant, text
+from chalicelib.auth.authenticator import ClientSecretClaim
 from chalicelib.domain.ciba import MAX_BINDING_MESSAGE, MAX_REQUESTED_EXPIRY
 from chalicelib.domain.delegation import (
     MAX_TTL_SECONDS,
@@ -57,10 +58,15 @@ def backchannel_authorize(ctx: Ctx) -> Reply:
     if unknown:
         raise InvalidRequest(f"Unsupported parameter(s): {', '.join(unknown)}.")
     gate = ctx.client_gate(form)
-    gate.read()
-    principal = ctx.principal = gate.principal
+    refusal = UnauthorizedClient("Only agents start step-up requests.")
+    presumed = gate.claim.presumed_agent if isinstance(gate.claim, ClientSecretClaim) else None
+    if presumed is not None:  # the decision's read confirms the client (one round trip)
+        principal = ctx.principal = gate.expect(presumed, refusal)
+    else:  # a client id of the older form: confirm first
+        gate.read()
+        principal = ctx.principal = gate.principal
     if principal.role is not Role.AGENT:
-        raise UnauthorizedClient("Only agents start step-up requests.")
+        raise refusal
     scopes = [s for s in form.get("scope", "").split() if s != "openid"]
     if len(scopes) != 1:
         raise InvalidRequest("scope must name exactly one action (besides an optional openid).")

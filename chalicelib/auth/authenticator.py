@@ -115,6 +115,17 @@ class ClientSecretClaim:
     def tenant_key(self) -> Key | None:
         return tenant_key(self.tenant_id) if self.tenant_id else None
 
+    @property
+    def presumed_agent(self) -> Principal | None:
+        """The agent this client id names, if it is an agent's: lets a use case name the
+        agent's items before the read that confirms it (the read must then agree)."""
+        agent_id = ids.agent_of_client_id(self.client_id)
+        if agent_id is None or self.tenant_id is None:
+            return None
+        return Principal(
+            role=Role.AGENT, subject=agent_id, client_id=self.client_id, tenant_id=self.tenant_id
+        )
+
     def keys(self) -> list[Key]:
         keys = list(self.source_keys)
         if self.cred_key is not None:

@@ -34,13 +34,26 @@ PLATFORM_CLIENT_PREFIX = "vgc_platform_"
 CLIENT_ID = re.compile(r"^vgc_(?:(?P<tenant>[0-9a-f]{20})|platform)_[0-9a-f]{24}$")
 
 
-def new_client_id(tenant_id: str | None) -> str:
-    """A client id that names its tenant, so authentication reads the credential directly
-    (one round trip, no index). Client ids are not secrets: they appear in tokens."""
+def new_client_id(tenant_id: str | None, agent_id: str | None = None) -> str:
+    """A client id that names its tenant (and, for an agent, its agent), so authentication
+    reads the credential directly and a decision can name the agent's items in the same
+    read (no index, no second round trip). Client ids are not secrets: they are in tokens."""
     if tenant_id is None:
         return PLATFORM_CLIENT_PREFIX + secrets.token_hex(12)
     assert TENANT_ID.fullmatch(tenant_id)
+    if agent_id is not None:
+        assert AGENT_ID.fullmatch(agent_id)
+        return f"vgc_{tenant_id[4:]}_{agent_id[4:]}{secrets.token_hex(2)}"
     return f"vgc_{tenant_id[4:]}_{secrets.token_hex(12)}"
+
+
+def agent_of_client_id(client_id: str) -> str | None:
+    """The agent a current-form client id would name if it is an agent's (only a hint: the
+    credential read with it says whose it is)."""
+    match = CLIENT_ID.fullmatch(client_id)
+    if match is None or match.group("tenant") is None:
+        return None
+    return "agt_" + client_id.rsplit("_", 1)[1][:20]
 
 
 def tenant_of_client_id(client_id: str) -> tuple[str | None] | None:

@@ -59,7 +59,7 @@ class AgentService:
         assert call.principal is not None
         scope = own_scope(call.principal)
         agent_id, secret = ids.new_agent_id(), ids.new_client_secret()
-        client_id = ids.new_client_id(scope.tenant_id)
+        client_id = ids.new_client_id(scope.tenant_id, agent_id)
         tx = self._db.transaction()
         agent = self._agents.add(
             tx,

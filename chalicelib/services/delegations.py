@@ -175,11 +175,14 @@ class DelegationService:
         """The BLOCK events: in both tenants' logs, or, when the receiving tenant does not
         exist or is disabled, in the requester's and the platform's security log (the same
         writes either way, so that timing tells nothing)."""
-        scopes = (requesting, receiving if receiving is not None else platform_log_scope())
+        logs: list[tuple[TenantScope, ...]] = (
+            [(requesting, receiving)] if receiving is not None else [(requesting,), (platform_log_scope(),)]
+        )
         fields = {"action": req.action, "counterpart_tenant_id": req.receiving_tenant_id}
         tx = self._db.transaction()
-        self._auditor.record(tx, call, audit.DELEGATION_REQUESTED, scopes, **fields)
-        self._auditor.record(tx, call, audit.DELEGATION_BLOCKED, scopes, decision="BLOCK", **fields)
+        for scopes in logs:  # each log names the requested tenant as the counterpart
+            self._auditor.record(tx, call, audit.DELEGATION_REQUESTED, scopes, **fields)
+            self._auditor.record(tx, call, audit.DELEGATION_BLOCKED, scopes, decision="BLOCK", **fields)
         commit(tx)
 
     def _create(

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from chalicelib.domain.principal import Principal
+from chalicelib.errors import VaultGuardError
 from chalicelib.services.ratelimit import RateLimiter, defer
 from chalicelib.store.ratelimits import Charge
 from chalicelib.store.reads import BatchReader, Key, Snapshot
@@ -43,6 +44,13 @@ class RequestGate:
         self._charges = [c for c in charges if c is not None]
         self._now = now
         self._principal: Principal | None = None
+        self._expected: tuple[Principal, VaultGuardError] | None = None
+
+    def expect(self, principal: Principal, refusal: VaultGuardError) -> Principal:
+        """Let the use case act as `principal` before the read confirms the caller; if the
+        confirmed caller is someone else, the read raises `refusal` instead of answering."""
+        self._expected = (principal, refusal)
+        return principal
 
     @property
     def confirmed(self) -> bool:
@@ -71,6 +79,8 @@ class RequestGate:
         every = self._charges + [c for c in charges if c is not None]
         snapshot = self._reader.read([*self._claim.keys(), *(c.key for c in every), *keys])
         principal = self._claim.confirm(snapshot)
+        if self._expected is not None and self._expected[0] != principal:
+            raise self._expected[1]
         self._limiter.check(every, snapshot, self._now)
         defer(every)
         self._principal = principal

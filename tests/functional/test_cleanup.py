@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,8 @@ CIBA = "urn:openid:params:grant-type:ciba"
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Lets a test move VaultGuard's clock forward (tokens stay valid for PyJWT)."""
+    """Lets a test move VaultGuard's clock forward (tokens are checked against it too: a test
+    asks for fresh ones after moving it)."""
     offset = [0.0]
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + offset[0])
@@ -106,14 +108,20 @@ def stored(stack: Stack, world: World, name: str) -> tuple[Any, Any]:
     return record, ref
 
 
+def at_clock(stack: Stack, tenant: Tenant) -> Tenant:
+    """The tenant with an admin token issued at the (possibly moved) clock."""
+    return replace(tenant, admin_token=stack.token(tenant.admin_client_id, tenant.admin_secret))
+
+
 def expired_events(stack: Stack, tenant: Tenant) -> list[dict[str, Any]]:
-    return [e for e in all_audit(stack, tenant) if e["type"] == "delegation.expired"]
+    return [e for e in all_audit(stack, at_clock(stack, tenant)) if e["type"] == "delegation.expired"]
 
 
 def api_status(stack: Stack, world: World, name: str) -> set[str]:
     statuses = set()
     for tenant in (world.medicore, world.natsupply):
-        reply = stack.call("GET", f"/delegations/{world.ids[name]}", tenant.admin_token)
+        token = stack.token(tenant.admin_client_id, tenant.admin_secret)  # valid at the moved clock
+        reply = stack.call("GET", f"/delegations/{world.ids[name]}", token)
         assert reply.status == 200, reply.body
         statuses.add(reply.body["status"])
     return statuses
@@ -201,7 +209,7 @@ def test_due_delegations_expire_on_both_sides_with_one_event_each(
     # Once expired by the job, a step-up answers exactly as it did while merely past its
     # expiry (tests/functional/test_stepup.py): expired_token, never "already decided".
     pending = world.ids["pending"]
-    admin = world.natsupply.admin_token
+    admin = at_clock(stack, world.natsupply).admin_token
     auth_req_id = stored(stack, world, "pending")[0].auth_req_id
     for name, reply in (
         ("approve", lambda: stack.call("POST", f"/delegations/{pending}/approve", admin)),
@@ -261,6 +269,7 @@ def test_concurrent_runs_expire_each_delegation_once(
     for thread in threads:
         thread.join(60)
     assert errors == [] and len(summaries) == 2
+    monkeypatch.setattr(WriteTransaction, "commit", real_commit)  # the API commits too
 
     assert sum(s.expired for s in summaries) == 3, summaries
     assert sum(s.failed for s in summaries) == 0, summaries
@@ -325,7 +334,7 @@ def test_the_token_of_an_expired_delegation_never_verifies_again(stack: Stack, c
     clock[0] += 2 * HOURS
     assert cleanup.build_job(stack.container).run().expired == 1
     clock[0] -= 2 * HOURS - 30  # even at a time when the token itself would still be in date
-    verdict = stack.verify(token, natsupply.admin_token)
+    verdict = stack.verify(token, at_clock(stack, natsupply).admin_token)
     assert verdict.status == 200 and verdict.body["active"] is False, verdict.body
     [event] = expired_events(stack, natsupply)
     assert event["token_sha256"] == sha256_hex(token)

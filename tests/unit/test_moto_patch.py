@@ -313,3 +313,33 @@ def test_apply_refuses_another_moto_version(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(moto_patch.metadata, "version", lambda name: "5.2.6")
     with pytest.raises(moto_patch.MotoVersionError, match="moto==5.2.5"):
         moto_patch.apply()
+
+
+def test_a_stream_keeps_its_latest_records_and_readers_carry_on(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(moto_patch, "MAX_STREAM_RECORDS", 20)
+    for i in range(25):
+        ddb.put_item(TableName=TABLE, Item=key(f"k{i:02d}"))
+    records = stream_records(ddb)
+    # 21 records: the oldest 3 (20 - 20 + a tenth) go; 4 more come
+    assert [r["dynamodb"]["Keys"]["sk"]["S"] for r in records] == [f"k{i:02d}" for i in range(6, 25)]
+    sequence_numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert sequence_numbers == list(range(sequence_numbers[0], sequence_numbers[0] + 19))
+
+    cancelled(ddb, [put("x1"), put("x2"), put("x3"), exists("nope")])  # rolled back after a trim
+    ddb.put_item(TableName=TABLE, Item=key("last"))
+    after = stream_records(ddb)
+    assert [r["dynamodb"]["Keys"]["sk"]["S"] for r in after][-2:] == ["k24", "last"]
+    assert int(after[-1]["dynamodb"]["SequenceNumber"]) == sequence_numbers[-1] + 1
+
+
+def test_items_share_their_attribute_names(ddb: Any) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    for sk in ("a", "b"):
+        ddb.transact_write_items(TransactItems=[put(sk, tenant_id="t1")])
+    table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables[TABLE]
+    names = [next(n for n in item.attrs if n == "tenant_id") for item in table.all_items()]
+    assert names[0] is names[1]
