@@ -7,7 +7,8 @@ CLI := $(VENV)/bin/vaultguard
 # Two stamps: `make run` installs only what running needs; `make test` adds the rest.
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
-PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+# --no-compile: Python compiles what it imports on first use, not all of botocore and moto now.
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check --no-compile
 PORT ?= 8000
 
 .PHONY: run test unit functional e2e lint typecheck bench clean help
