@@ -48,7 +48,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy chalicelib app.py tools sdk/src examples
+	$(VENV)/bin/mypy chalicelib app.py local_aws sdk/src examples bench
 
 bench: $(STAMP)
 	$(PY) -m bench

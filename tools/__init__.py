@@ -1,1 +1,0 @@
-"""Operator tools that talk to VaultGuard over its public HTTP API (no chalicelib imports)."""
