@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/__main__.py` as well as `python -m bench`
     sys.path.insert(0, str(ROOT))
 
-SECTIONS = ("a", "b", "c", "d", "e", "f")
+SECTIONS = ("a", "b", "c", "d", "e", "f", "g")
+DEFAULT_SECTIONS = ("a", "b", "c", "d", "e", "f")  # (g) takes tens of minutes: ask for it
 
 
 def _log(message: str) -> None:
@@ -34,10 +35,12 @@ def _log(message: str) -> None:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--only", default=",".join(SECTIONS),
+    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS),
                    help="comma-separated sections: a (raw sign), b (raw PyJWT), c (in-process issuance), "
                         "d (HTTP issuance), e (verification, in-process and over HTTP), "
-                        "f (VaultGuard beside node-oidc-provider over HTTP, 1 and 8 clients)")
+                        "f (VaultGuard beside node-oidc-provider over HTTP, 1 and 8 clients), "
+                        "g (growth: ALLOW with few vs many audit events, server RSS over many issuances; "
+                        "not in the default run)")
     p.add_argument("--quick", action="store_true", help="a short smoke run (about 30-40 s)")
     p.add_argument("--crypto-repeats", type=int, default=5, help="repetitions of each crypto loop")
     p.add_argument("--crypto-seconds", type=float, default=0.8, help="time cap of one crypto repetition")
@@ -50,16 +53,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--verify-seconds", type=float, default=3.0, help="time cap of one verify repetition")
     p.add_argument("--threads", type=int, default=2, help="concurrent HTTP clients for (d)")
     p.add_argument("--snapshot-interval", type=float, default=3600.0,
-                   help="the local server's snapshot interval (s); its default 10 s adds a full-table "
-                        "scan every 10 s to the measurements; 0 keeps the server's default")
+                   help="the local server's snapshot interval (s); 0 keeps the server's default (10 s)")
     p.add_argument("--no-profile", action="store_true", help="skip the cProfile of in-process issuance")
     p.add_argument("--profile-top", type=int, default=10, help="entries listed from the profile")
+    p.add_argument("--growth-sizes", default="500,50000", help="(g) audit events seeded, comma-separated")
+    p.add_argument("--growth-requests", type=int, default=200, help="(g) ALLOW issuances timed per size")
+    p.add_argument("--growth-transactions", type=int, default=10_000,
+                   help="(g) ALLOW issuances over HTTP for the server's RSS figure")
+    p.add_argument("--growth-threads", type=int, default=4, help="(g) HTTP clients for the RSS figure")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="where the JSON goes")
     args = p.parse_args(argv)
     if args.quick:
         args.crypto_repeats, args.crypto_seconds = 3, 0.3
         args.repeats, args.requests, args.request_seconds = 2, 15, 3.0
         args.verify_requests, args.verify_seconds = 10, 2.0
+        args.growth_sizes, args.growth_requests, args.growth_transactions = "500,5000", 40, 1000
     args.only = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = args.only - set(SECTIONS)
     if unknown:
@@ -236,6 +244,9 @@ def _profile_lines(profile: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    from local_aws import moto_patch
+
+    moto_patch.apply()  # in-process sections run on moto as `make run` and the tests do
     started = time.perf_counter()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     options = {
@@ -315,6 +326,12 @@ def main(argv: list[str] | None = None) -> int:
 
         peer_report = peer_bench.section(args, results, errors, _log)
 
+    growth_report = ""
+    if "g" in only:  # (g): bench/growth_bench.py
+        from bench import growth_bench
+
+        growth_report = growth_bench.section(args, results, errors, _log)
+
     # A section that was not asked for ran only to produce a token: keep it out of the report.
     if "c" not in only and "inprocess" in results:
         for key in ("issuance", "growth"):
@@ -341,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {k:<{width}}  {v:>8}")
     growth = _growth_lines(results)
     if growth:
-        print("\nlatency growth with table size (moto copies whole tables per transaction):")
+        print("\nlatency growth with table size (flat: local_aws/moto_patch.py):")
         print("\n".join(growth))
     ddb = results.get("inprocess", {}).get("dynamodb_calls")
     if ddb:
@@ -353,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(_profile_lines(results["profile"])))
     if peer_report:
         print("\n" + peer_report)
+    if growth_report:
+        print("\n" + growth_report)
     for where, message in errors.items():
         print(f"\nERROR in {where}: {message}")
 

@@ -6,10 +6,13 @@ small however much data they hold. `apply()` is called by both, so they behave a
   transaction cost O(table size). A cancelled transaction leaves no item behind (items it
   created are removed again), no index entry (moto derives indexes from the items) and no
   stream record.
-- moto's instance registry (`BaseModel.instances_tracked`, read only by moto's own
-  dashboard) no longer keeps every DynamoDB item, stream record and shard iterator ever
-  created (copies included); moto's streams backend keeps at most `MAX_SHARD_ITERATORS`
-  shard iterators (DynamoDB's expire after 15 minutes; moto's never did).
+- Memory follows the data, nothing more: moto's instance registry (`BaseModel.instances_tracked`,
+  read only by moto's own dashboard) no longer keeps every DynamoDB item, stream record and
+  shard iterator ever created (copies included); a stream keeps its last
+  `MAX_STREAM_RECORDS` records (DynamoDB keeps 24 hours' worth; moto kept all, each with a
+  full image of the item); the streams backend keeps at most `MAX_SHARD_ITERATORS` shard
+  iterators (DynamoDB's expire after 15 minutes; moto's never did); items share one copy
+  of each attribute name and of recent short string values.
 - DynamoDB and DynamoDB Streams requests run one at a time (one lock), so a transaction is
   atomic with respect to every other request, under `mock_aws` as in moto's server.
 - `ChangeFeed`: the items written since the last look, for the local stack's journal.
@@ -21,6 +24,7 @@ Pinned to `MOTO_VERSION`: `apply()` refuses any other version, because the repla
 from __future__ import annotations
 
 import copy
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,6 +33,8 @@ from typing import Any
 
 MOTO_VERSION = "5.2.5"
 MAX_SHARD_ITERATORS = 1000
+MAX_STREAM_RECORDS = 10_000  # per shard; trimmed by a tenth at a time
+SHARED_VALUES = 4096
 
 LOCK = threading.RLock()  # held for every DynamoDB and DynamoDB Streams request
 _applied = False
@@ -55,6 +61,8 @@ def apply() -> None:
         _patch_transactions()
         _patch_registry()
         _patch_shard_iterators()
+        _patch_stream_retention()
+        _patch_attribute_names()
         _patch_locking()
         _patch_change_hooks()
         _applied = True
@@ -78,7 +86,7 @@ class _Undo:
     def __init__(self, backend: Any) -> None:
         self._backend = backend
         self._items: list[_ItemBackup] = []
-        self._streams: dict[int, tuple[Any, list[Any], int]] = {}
+        self._streams: dict[int, tuple[Any, int]] = {}  # shard, its next sequence number
 
     def remember(self, table_name: str, key: dict[str, Any], current: Any, in_place: bool) -> None:
         """Before an item is written: `current` is the live item (or None); an update changes
@@ -89,15 +97,20 @@ class _Undo:
         self._items.append(_ItemBackup(table, hash_key, range_key, previous))
         shard = table.stream_shard
         if shard is not None and id(shard) not in self._streams:
-            self._streams[id(shard)] = (shard, shard.items, len(shard.items))
+            self._streams[id(shard)] = (shard, _next_sequence_number(shard))
 
     def rollback(self) -> None:
         for backup in reversed(self._items):
             _restore_item(backup)
             _notify(backup.table, backup.hash_key, backup.range_key)
-        for shard, records, length in self._streams.values():
-            if shard.items is records:  # (moto replaces the list after a Lambda delivery)
-                del records[length:]
+        for shard, next_before in self._streams.values():
+            added = _next_sequence_number(shard) - next_before
+            if 0 < added <= len(shard.items):  # (moto empties the list after a Lambda delivery)
+                del shard.items[-added:]
+
+
+def _next_sequence_number(shard: Any) -> int:
+    return int(shard.starting_sequence_number) + len(shard.items)
 
 
 def _restore_item(backup: _ItemBackup) -> None:
@@ -272,6 +285,70 @@ def _patch_shard_iterators() -> None:
 
     DynamoDBStreamsBackend.get_shard_iterator = get_shard_iterator  # type: ignore[method-assign]
     ShardIterator.get = get  # type: ignore[method-assign]
+
+
+def _patch_stream_retention() -> None:
+    """Drop a stream's oldest records beyond MAX_STREAM_RECORDS (sequence numbers go on);
+    a reader behind the trim horizon continues from the oldest record kept."""
+    from moto.dynamodb.models.table import StreamShard
+
+    original_add = StreamShard.add
+    original_get = StreamShard.get
+
+    def add(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_add(self, *args, **kwargs)
+        if len(self.items) > MAX_STREAM_RECORDS:
+            drop = len(self.items) - MAX_STREAM_RECORDS + MAX_STREAM_RECORDS // 10
+            del self.items[:drop]
+            self.starting_sequence_number += drop
+
+    def get(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+        return original_get(self, max(int(start), int(self.starting_sequence_number)), quantity)
+
+    StreamShard.add = add  # type: ignore[method-assign]
+    StreamShard.get = get  # type: ignore[method-assign]
+
+
+class _RecentValues:
+    """One shared copy of each short string attribute value seen lately (tenant ids, event
+    types, the ids an audit event repeats from its delegation): the last `size` distinct
+    ones. moto never changes a string value in place (an update replaces it), so items can
+    share it."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._seen: dict[str, Any] = {}  # the string -> its DynamoType
+
+    def share(self, value: Any) -> Any:
+        if value.type != "S" or not isinstance(value.value, str) or len(value.value) > 80:
+            return value
+        kept = self._seen.get(value.value)
+        if kept is not None:
+            return kept
+        if len(self._seen) >= self._size:
+            del self._seen[next(iter(self._seen))]  # the oldest
+        self._seen[value.value] = value
+        return value
+
+
+_recent = _RecentValues(SHARED_VALUES)
+
+
+def _patch_attribute_names() -> None:
+    """Each item holds its own copy of every attribute name and value (parsed from its
+    request): names are interned and short string values shared, so that 50,000 audit
+    events share a dozen names and their tenants' ids."""
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+
+    original_init = Item.__init__
+
+    def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        original_init(self, hash_key, range_key, attrs)
+        shared = LimitedSizeDict.__new__(LimitedSizeDict)  # validated above: no size check again
+        dict.__init__(shared, ((sys.intern(k), _recent.share(v)) for k, v in self.attrs.items()))
+        self.attrs = shared
+
+    Item.__init__ = __init__  # type: ignore[method-assign]
 
 
 # -- one request at a time -------------------------------------------------------------------------
