@@ -20,4 +20,4 @@ def health(ctx: Ctx) -> dict[str, Any]:
 @endpoint(bp, "/metrics", roles=frozenset({Role.PLATFORM}))
 def metrics(ctx: Ctx) -> dict[str, Any]:
     assert ctx.principal is not None
-    return ctx.container.platform.metrics(ctx.principal, ctx.call.epoch)
+    return ctx.container.platform.metrics(ctx.principal)

@@ -56,4 +56,4 @@ def tenant_stats(ctx: Ctx, tenant_id: str) -> dict[str, Any]:
     assert ctx.principal is not None
     if len(tenant_id) > 64:
         raise NotFound()
-    return ctx.container.tenants.stats(ctx.principal, tenant_id, ctx.call.epoch)
+    return ctx.container.tenants.stats(ctx.principal, tenant_id)

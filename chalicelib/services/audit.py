@@ -16,6 +16,7 @@ from chalicelib.domain.audit_csv import csv_lines
 from chalicelib.domain.principal import TenantScope
 from chalicelib.errors import InvalidRequest, ServiceUnavailable
 from chalicelib.services.call import Call, iso
+from chalicelib.services.counting import EventCounter
 from chalicelib.store.audit import AuditRepository, decode_cursor
 from chalicelib.store.db import WriteTransaction
 
@@ -29,8 +30,10 @@ class AuditService:
         repository: AuditRepository,
         settings: Settings | None = None,
         s3: Callable[[], Any] | None = None,
+        counter: EventCounter | None = None,
     ) -> None:
         self._repository = repository
+        self._counter = counter
         self._settings = settings
         self._s3 = s3 or _no_s3
 
@@ -43,7 +46,9 @@ class AuditService:
         **fields: Any,
     ) -> None:
         """Add one event to each scope's log, inside `tx`; for two tenants each log names
-        the other as counterpart."""
+        the other as counterpart. The counts the event stands for (stats, metrics) move in
+        the same `tx` (chalicelib/services/counting.py: a delegation event names the
+        requesting tenant first)."""
         event_id = str(ULID())
         unique = {s.tenant_id: s for s in scopes}
         explicit_counterpart = fields.pop("counterpart_tenant_id", None)
@@ -60,6 +65,8 @@ class AuditService:
                 **fields,
             )
             self._repository.add(tx, scope, event)
+        if self._counter is not None:
+            self._counter.count(tx, event_type, scopes, fields.get("detail") or {})
 
     def search(
         self, scope: TenantScope, flt: AuditFilter, *, limit: int, cursor: str | None

@@ -14,6 +14,7 @@ from chalicelib.crypto.local import load_or_create_key
 from chalicelib.services.agents import AgentService
 from chalicelib.services.audit import AuditService
 from chalicelib.services.auth_failures import FailedAuthentications
+from chalicelib.services.counting import EventCounter
 from chalicelib.services.delegations import DelegationService
 from chalicelib.services.notify import Notifier
 from chalicelib.services.oauth import CibaGrant, ClientCredentialsGrant, TokenEndpoint
@@ -29,6 +30,7 @@ from chalicelib.services.webhooks import WebhookNotifier, WebhookService
 from chalicelib.store import models
 from chalicelib.store.agents import AgentRepository
 from chalicelib.store.audit import AuditRepository
+from chalicelib.store.counters import CounterRepository
 from chalicelib.store.credentials import AuthenticationLookup, CredentialRepository
 from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
@@ -53,7 +55,8 @@ class Container:
         self.delegation_repo = DelegationRepository()
         self.audit_repo = AuditRepository()
         self.webhook_repo = WebhookRepository()
-        self.auditor = AuditService(self.audit_repo, settings, self.s3_client)
+        self.counter = EventCounter(CounterRepository())
+        self.auditor = AuditService(self.audit_repo, settings, self.s3_client, self.counter)
 
     # Keys are loaded once, as key objects, the first time a token is signed or checked.
     @cached_property
@@ -145,12 +148,10 @@ class Container:
             self.db,
             self.tenant_repo,
             self.credential_repo,
-            self.agent_repo,
-            self.policy_repo,
-            self.delegation_repo,
-            self.audit_repo,
             self.auditor,
             self.secret_hasher,
+            self.counter,
+            self.batch_reader,
         )
 
     @cached_property
@@ -231,7 +232,7 @@ class Container:
 
     @cached_property
     def platform(self) -> PlatformService:
-        return PlatformService(self.tenant_repo, self.tenants)
+        return PlatformService(self.tenant_repo, self.counter, self.batch_reader)
 
     @cached_property
     def audit_exporter(self) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 from chalicelib.auth.scope import own_scope
 from chalicelib.domain import audit
 from chalicelib.domain.policy import Policy, parse_policy_id
-from chalicelib.errors import NotFound
+from chalicelib.errors import Conflict, NotFound
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
 from chalicelib.store.db import Database
@@ -50,6 +50,7 @@ class PolicyService:
             policy,
             created_at=existing.created_at if existing else call.timestamp,
             now=call.timestamp,
+            replacing=existing is not None,
         )
         self._auditor.record(
             tx,
@@ -63,9 +64,10 @@ class PolicyService:
                 "requesting_tenant_id": policy.requesting_tenant_id,
                 "ttl_seconds": policy.ttl_seconds,
                 "stepup_expiry_seconds": policy.stepup_expiry_seconds,
+                "replaced": existing is not None,  # only a new rule adds to the policy count
             },
         )
-        commit(tx)
+        commit(tx, Conflict("The policy changed concurrently; retry."))
         return existing is None, policy_view(item)
 
     def list(self, call: Call) -> dict[str, Any]:

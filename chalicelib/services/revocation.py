@@ -196,7 +196,8 @@ class RevocationService:
             delegation_id=item.delegation_id,
             action=item.action,
             token_sha256=token_sha256,
-            detail={"reason": reason} if reason else {},
+            # the status it leaves (the stored one, not yet changed): the counts (counting.py)
+            detail={"previous_status": item.status, **({"reason": reason} if reason else {})},
         )
 
     def active_record(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import random
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -18,6 +20,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import ServiceUnavailable
 
 MAX_TRANSACTION_ITEMS = 100
+CONFLICT_ATTEMPTS = 3
 _T = TypeVar("_T")
 
 
@@ -125,32 +128,42 @@ class WriteTransaction:
     def commit(self) -> None:
         if len(self._ops) > MAX_TRANSACTION_ITEMS:
             raise StoreError(f"transaction of {len(self._ops)} items exceeds the limit")
-        try:
-            with TransactWrite(connection=self._connection) as tx:
-                for kind, item, condition, actions in self._ops:
-                    if kind == "put":
-                        tx.save(item, condition=condition)
-                    elif kind == "delete":
-                        tx.delete(item, condition=condition)
-                    else:
-                        tx.update(
-                            item,
-                            actions=actions,
-                            condition=condition,
-                            add_version_condition=kind == "update",
-                        )
-        except TransactWriteError as exc:
-            reasons = [r.code if r is not None else None for r in exc.cancellation_reasons]
-            if "ConditionalCheckFailed" in reasons:
-                labels = frozenset(
-                    label
-                    for index, label in self._labels.items()
-                    if index < len(reasons) and reasons[index] == "ConditionalCheckFailed"
-                )
-                raise ConditionFailed(str(reasons), labels) from exc
-            raise StoreError(f"transaction failed: {exc.cause_response_code}") from exc
-        except PynamoDBException as exc:
-            raise StoreError(str(exc)) from exc
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self._commit_once()
+                return
+            except TransactWriteError as exc:
+                reasons = [r.code if r is not None else None for r in exc.cancellation_reasons]
+                if "ConditionalCheckFailed" in reasons:
+                    labels = frozenset(
+                        label
+                        for index, label in self._labels.items()
+                        if index < len(reasons) and reasons[index] == "ConditionalCheckFailed"
+                    )
+                    raise ConditionFailed(str(reasons), labels) from exc
+                if "TransactionConflict" in reasons and attempt + 1 < CONFLICT_ATTEMPTS:
+                    # Another transaction held one of the items (a shared counter shard):
+                    # nothing was applied, so trying again is safe.
+                    time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+                    continue
+                raise StoreError(f"transaction failed: {exc.cause_response_code} {reasons}") from exc
+            except PynamoDBException as exc:
+                raise StoreError(str(exc)) from exc
+
+    def _commit_once(self) -> None:
+        with TransactWrite(connection=self._connection) as tx:
+            for kind, item, condition, actions in self._ops:
+                if kind == "put":
+                    tx.save(item, condition=condition)
+                elif kind == "delete":
+                    tx.delete(item, condition=condition)
+                else:
+                    tx.update(
+                        item,
+                        actions=actions,
+                        condition=condition,
+                        add_version_condition=kind == "update",
+                    )
 
 
 def store_errors(func: Any) -> Any:

@@ -5,6 +5,8 @@ Main table keys: `pk = "T#<tenant_id>"` (or `PLATFORM` for the operator's own re
 DLG#<id> (receiving side, record of truth), DLGREF#<id> (requesting side), AUTHREQ#<id>
 (CIBA handle, both sides), IDEM#<agent>#<key>, RATE#<kind>#<subject>#<window>, WEBHOOK;
 in `PLATFORM`: TENANT#<id> (the tenant list) and AUD#<sha256 of an audience> (its holder).
+COUNT#<shard> in a tenant's partition, and the partitions `PLATFORM#COUNT#<shard>` (sk COUNT):
+sharded counters (chalicelib/store/counters.py).
 """
 
 from __future__ import annotations
@@ -200,6 +202,28 @@ class RateCounterModel(_MainTable):
     sources = UnicodeSetAttribute(null=True)  # failed authentications: where they came from
 
 
+class CounterModel(_MainTable):
+    """`COUNT#<shard>`: one shard of a partition's counts (chalicelib/store/counters.py).
+    Changed only by `ADD`; a count is the sum over the partition's shards."""
+
+    agents = NumberAttribute(null=True)
+    policies = NumberAttribute(null=True)
+    audit_events = NumberAttribute(null=True)
+    tenants = NumberAttribute(null=True)  # platform totals only, as are the two below
+    tenants_ACTIVE = NumberAttribute(null=True)
+    tenants_DISABLED = NumberAttribute(null=True)
+    in_PENDING = NumberAttribute(null=True)  # delegations by stored status, receiving side
+    in_ACTIVE = NumberAttribute(null=True)
+    in_REJECTED = NumberAttribute(null=True)
+    in_REVOKED = NumberAttribute(null=True)
+    in_EXPIRED = NumberAttribute(null=True)
+    out_PENDING = NumberAttribute(null=True)  # and requesting side (tenants only)
+    out_ACTIVE = NumberAttribute(null=True)
+    out_REJECTED = NumberAttribute(null=True)
+    out_REVOKED = NumberAttribute(null=True)
+    out_EXPIRED = NumberAttribute(null=True)
+
+
 class WebhookModel(_MainTable):
     """`WEBHOOK`: the tenant's step-up webhook; the signing secret only encrypted."""
 
@@ -246,6 +270,7 @@ MAIN_MODELS: tuple[type[Model], ...] = (
     AuthReqModel,
     IdempotencyModel,
     RateCounterModel,
+    CounterModel,
     WebhookModel,
 )
 

@@ -38,8 +38,17 @@ class PolicyRepository:
             return None
 
     def put(
-        self, tx: WriteTransaction, scope: TenantScope, policy: Policy, *, created_at: str, now: str
+        self,
+        tx: WriteTransaction,
+        scope: TenantScope,
+        policy: Policy,
+        *,
+        created_at: str,
+        now: str,
+        replacing: bool | None = None,
     ) -> PolicyModel:
+        """Write the rule in `tx`; with `replacing` given, only if the rule exists (True) or
+        does not (False), so that a concurrent change fails `tx` (the policy count)."""
         item = PolicyModel(
             pk=tenant_pk(scope.tenant_id),
             sk=_sk(policy.action, policy.requesting_tenant_id),
@@ -52,7 +61,10 @@ class PolicyRepository:
             created_at=created_at,
             updated_at=now,
         )
-        tx.put(item)
+        condition = None if replacing is None else (
+            PolicyModel.pk.exists() if replacing else PolicyModel.pk.does_not_exist()
+        )
+        tx.put(item, condition)
         return item
 
     def remove(self, tx: WriteTransaction, item: PolicyModel) -> None:
