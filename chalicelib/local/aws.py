@@ -140,10 +140,13 @@ class _Files:
             for line in handle:
                 try:
                     change = json.loads(line)
-                except ValueError:  # a line cut short by a crash: the last one, never applied
-                    break
+                except ValueError:  # a line cut short by a crash (restore compacts it away)
+                    continue
                 if isinstance(change, dict):
                     yield change
+
+    def has_journal(self) -> bool:
+        return self.journal.exists() and self.journal.stat().st_size > 0
 
     def append(self, changes: Iterable[tuple[str, Item, Item | None]]) -> int:
         text = "".join(
@@ -213,7 +216,7 @@ class Snapshotter:
                     while pending:
                         pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
                     restored += len(batch)
-            if replayed:
+            if replayed or self._files.has_journal():  # (also drops a line cut short)
                 self._files.compact(tables)
             self._snapshot_items, self._journal_lines = restored, 0
             self._record()

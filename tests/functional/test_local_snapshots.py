@@ -162,9 +162,14 @@ def test_saving_costs_the_items_changed_not_a_scan(
 def test_a_journal_line_cut_short_by_a_crash_is_ignored(run: Any, settings: Settings) -> None:
     m = run()
     m.ddb.put_item(TableName=settings.table_name, Item={"pk": {"S": "T#1"}, "sk": {"S": "A"}})
-    m.snapshots.save()
+    m.snapshots.stop()  # A in the snapshot, the journal empty; then a crash in the first append:
     with (settings.state_dir / JOURNAL_FILE).open("a") as handle:
         handle.write('{"table": "' + settings.table_name + '", "key": {"pk"')
 
     again = run()
     assert [i["sk"]["S"] for i in again.items()[settings.table_name]] == ["A"]
+    again.ddb.put_item(TableName=settings.table_name, Item={"pk": {"S": "T#1"}, "sk": {"S": "B"}})
+    again.snapshots.save()  # appended after the broken line's place, not glued to it
+
+    last = run()
+    assert [i["sk"]["S"] for i in last.items()[settings.table_name]] == ["A", "B"]
