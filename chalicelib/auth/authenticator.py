@@ -108,7 +108,7 @@ class ClientSecretClaim:
     hasher: SecretHasher
     failure_check: Callable[[FailedAttempt, Snapshot], None]
     source_check: Callable[[str, Snapshot], None]
-    source_keys: list[Key] = field(default_factory=list)  # the failure counters to read
+    failure_keys: list[Key] = field(default_factory=list)  # the failure counters to read
     credential: CredentialModel | None = None
 
     @property
@@ -127,7 +127,7 @@ class ClientSecretClaim:
         )
 
     def keys(self) -> list[Key]:
-        keys = list(self.source_keys)
+        keys = list(self.failure_keys)
         if self.cred_key is not None:
             keys.append(self.cred_key)
             if self.tenant_key is not None:
@@ -229,7 +229,7 @@ class Authenticator:
             hasher=self.hasher,
             failure_check=self._failure_check,
             source_check=self._source_check,
-            source_keys=self._failure_keys(source, tenant_id, client_id),
+            failure_keys=self._failure_keys(source, tenant_id, client_id),
         )
 
 

@@ -23,7 +23,7 @@ from chalicelib.domain.principal import Principal
 from chalicelib.errors import RateLimited
 from chalicelib.store.models import PLATFORM_PK, tenant_pk
 from chalicelib.store.ratelimits import Charge, RateLimitRepository, counter_key
-from chalicelib.store.reads import Key, Snapshot
+from chalicelib.store.reads import Snapshot
 
 CLIENT_WINDOW = 15 * 60
 DELEGATION_WINDOW = 60
@@ -123,10 +123,6 @@ class RateLimiter:
             FAILURE_WINDOW,
             now,
         )
-
-    def source_keys(self, source: str, now: int) -> list[Key]:
-        charge = self.source_failure_charge(source, now)
-        return [charge.key] if charge else []
 
     def check_source(self, source: str, snapshot: Snapshot, now: int) -> None:
         charge = self.source_failure_charge(source, now)

@@ -58,7 +58,3 @@ class AgentRepository:
             [AgentModel.status.set("DISABLED"), AgentModel.disabled_at.set(now)],
             AgentModel.status == "ACTIVE",
         )
-
-    @store_errors
-    def count(self, scope: TenantScope) -> int:
-        return AgentModel.count(tenant_pk(scope.tenant_id), AgentModel.sk.startswith("AGENT#"))

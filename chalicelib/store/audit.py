@@ -114,11 +114,6 @@ class AuditRepository:
         )
         return (_to_event(item) for item in guarded(items))
 
-    def count(self, scope: TenantScope) -> int:
-        try:
-            return AuditEventModel.count(tenant_pk(scope.tenant_id))
-        except PynamoDBException as exc:
-            raise StoreError(str(exc)) from exc
 
 
 def _range(flt: AuditFilter) -> Condition | None:

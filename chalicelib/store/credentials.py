@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from chalicelib.domain.principal import Role, TenantScope
 from chalicelib.store.db import WriteTransaction, store_errors
-from chalicelib.store.models import PLATFORM_PK, CredentialModel, TenantModel, tenant_pk
+from chalicelib.store.models import PLATFORM_PK, CredentialModel, tenant_pk
 
 
 def _sk(client_id: str) -> str:
@@ -99,20 +99,3 @@ class AuthenticationLookup:
             return CredentialModel.get(keys[0].pk, keys[0].sk, consistent_read=True)
         except CredentialModel.DoesNotExist:
             return None
-
-    @store_errors
-    def by_token_subject(self, tenant_id: str | None, client_id: str) -> CredentialModel | None:
-        """The credential a verified API token names (its tenant comes from that token)."""
-        pk = tenant_pk(tenant_id) if tenant_id else PLATFORM_PK
-        try:
-            return CredentialModel.get(pk, _sk(client_id), consistent_read=True)
-        except CredentialModel.DoesNotExist:
-            return None
-
-    @store_errors
-    def tenant_status(self, tenant_id: str) -> str | None:
-        try:
-            item = TenantModel.get(tenant_pk(tenant_id), "TENANT", consistent_read=True)
-        except TenantModel.DoesNotExist:
-            return None
-        return item.status

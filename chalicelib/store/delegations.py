@@ -85,14 +85,6 @@ class DelegationRepository:
                 )
         return ref
 
-    @store_errors
-    def get_auth_req(self, scope: TenantScope, auth_req_id: str) -> AuthReqModel | None:
-        """The CIBA handle as seen from the scope's tenant (either party), or None."""
-        try:
-            return AuthReqModel.get(tenant_pk(scope.tenant_id), AUTHREQ + auth_req_id, consistent_read=True)
-        except AuthReqModel.DoesNotExist:
-            return None
-
     def decide(
         self,
         tx: WriteTransaction,

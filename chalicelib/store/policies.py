@@ -88,7 +88,3 @@ class PolicyRepository:
     def candidates(self, keys: list[Key], snapshot: Snapshot) -> list[Policy]:
         items = (snapshot.get(PolicyModel, key) for key in keys)
         return [to_policy(item) for item in items if item is not None]
-
-    @store_errors
-    def count(self, scope: TenantScope) -> int:
-        return PolicyModel.count(tenant_pk(scope.tenant_id), PolicyModel.sk.startswith("POLICY#"))

@@ -47,8 +47,6 @@ class Snapshot:
         """Whether the batch asked for `key` (so that a missing item is known not to exist)."""
         return key in self._covered
 
-    def merged(self, other: Snapshot) -> Snapshot:
-        return Snapshot({**self._items, **other._items}, self._covered | other._covered)
 
 
 EMPTY = Snapshot({})
