@@ -6,6 +6,7 @@ tenants, agents and policies through the public API, exactly as a user would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -163,6 +164,18 @@ def aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ensure_tables(get_settings(), boto3.client("dynamodb"))
         yield
     container_module.reset()
+
+
+@contextlib.contextmanager
+def stack_with(monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[Stack]:
+    """A stack whose settings have `env` on top of the test defaults (inside `aws_env`)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    container_module.reset()
+    from app import app
+
+    with Client(app, stage_name="local") as client:
+        yield Stack(client)
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from chalice.test import Client
 
-from chalicelib.services import container as container_module
-from tests.functional.conftest import Reply, Stack
+from tests.functional.conftest import Reply, Stack, stack_with
 from tests.functional.helpers import all_audit, basic
 
 ATTACKER = {"x-forwarded-for": "203.0.113.66"}
@@ -19,14 +17,13 @@ VICTIM = {"x-forwarded-for": "198.51.100.7"}
 
 @pytest.fixture
 def guarded(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setenv("VAULTGUARD_CLIENT_IP_HEADER", "X-Forwarded-For")
-    monkeypatch.setenv("VAULTGUARD_RATE_AUTH_FAILURES_PER_SOURCE", "1000")
-    monkeypatch.setenv("VAULTGUARD_RATE_AUTH_FAILURES_PER_CLIENT", "20")
-    container_module.reset()
-    from app import app
-
-    with Client(app, stage_name="local") as client:
-        yield Stack(client)
+    with stack_with(
+        monkeypatch,
+        VAULTGUARD_CLIENT_IP_HEADER="X-Forwarded-For",
+        VAULTGUARD_RATE_AUTH_FAILURES_PER_SOURCE="1000",
+        VAULTGUARD_RATE_AUTH_FAILURES_PER_CLIENT="20",
+    ) as stack:
+        yield stack
 
 
 def token_request(stack: Stack, client_id: str, secret: str, source: dict[str, str]) -> Reply:
@@ -68,13 +65,12 @@ def test_unknown_client_ids_write_nothing_to_any_tenant(guarded: Stack) -> None:
 
 @pytest.fixture
 def strict_source(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setenv("VAULTGUARD_CLIENT_IP_HEADER", "X-Forwarded-For")
-    monkeypatch.setenv("VAULTGUARD_RATE_AUTH_FAILURES_PER_SOURCE", "10")
-    container_module.reset()
-    from app import app
-
-    with Client(app, stage_name="local") as client:
-        yield Stack(client)
+    with stack_with(
+        monkeypatch,
+        VAULTGUARD_CLIENT_IP_HEADER="X-Forwarded-For",
+        VAULTGUARD_RATE_AUTH_FAILURES_PER_SOURCE="10",
+    ) as stack:
+        yield stack
 
 
 def test_a_source_past_its_failure_budget_is_refused_even_with_a_right_secret(strict_source: Stack) -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.functional.conftest import Stack
+from tests.functional.conftest import Stack, stack_with
 from tests.functional.helpers import basic, form
 
 CIBA = "urn:openid:params:grant-type:ciba"
@@ -50,17 +50,11 @@ def test_a_polling_page_and_a_polling_agent_get_no_429_in_15_minutes(
 
 
 def test_writes_have_their_own_budget(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalice.test import Client
-
-    from chalicelib.services import container as container_module
-
-    monkeypatch.setenv("VAULTGUARD_RATE_CLIENT_WRITES_PER_15_MINUTES", "5")
-    monkeypatch.setenv("VAULTGUARD_RATE_CLIENT_READS_PER_15_MINUTES", "50")
-    container_module.reset()
-    from app import app
-
-    with Client(app, stage_name="local") as client:
-        stack = Stack(client)
+    with stack_with(
+        monkeypatch,
+        VAULTGUARD_RATE_CLIENT_WRITES_PER_15_MINUTES="5",
+        VAULTGUARD_RATE_CLIENT_READS_PER_15_MINUTES="50",
+    ) as stack:
         tenant = stack.tenant("MediCore")  # the token request is the client's first write
         token = tenant.admin_token
         writes = [stack.call("POST", "/agents", token, {"name": f"a{i}"}).status for i in range(5)]

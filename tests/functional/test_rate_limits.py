@@ -5,21 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from chalice.test import Client
 
-from chalicelib.services import container as container_module
-from tests.functional.conftest import Stack
+from tests.functional.conftest import Stack, stack_with
 
 
 @pytest.fixture
 def limited(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setenv("VAULTGUARD_RATE_DELEGATIONS_PER_MINUTE", "3")
-    monkeypatch.setenv("VAULTGUARD_RATE_CLIENT_READS_PER_15_MINUTES", "12")
-    container_module.reset()
-    from app import app
-
-    with Client(app, stage_name="local") as client:
-        yield Stack(client)
+    with stack_with(
+        monkeypatch,
+        VAULTGUARD_RATE_DELEGATIONS_PER_MINUTE="3",
+        VAULTGUARD_RATE_CLIENT_READS_PER_15_MINUTES="12",
+    ) as stack:
+        yield stack
 
 
 def test_agent_delegation_budget_per_minute(limited: Stack) -> None:
