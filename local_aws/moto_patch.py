@@ -15,6 +15,8 @@ small however much data they hold. `apply()` is called by both, so they behave a
   of each attribute name and of recent short string values.
 - DynamoDB and DynamoDB Streams requests run one at a time (one lock), so a transaction is
   atomic with respect to every other request, under `mock_aws` as in moto's server.
+- Attribute values already in wire form skip moto's shape-walking response serialiser.
+- moto's server no longer lists its package directory on every request.
 - `ChangeFeed`: the items written since the last look, for the local stack's journal.
 
 Pinned to `MOTO_VERSION`: `apply()` refuses any other version, because the replacement of
@@ -65,6 +67,8 @@ def apply() -> None:
         _patch_attribute_names()
         _patch_locking()
         _patch_change_hooks()
+        _patch_service_lookup()
+        _patch_attribute_value_serialisation()
         _applied = True
 
 
@@ -366,6 +370,51 @@ def _patch_locking() -> None:
                 return _original(self)
 
         handler.call_action = call_action  # type: ignore[method-assign]
+
+
+def _patch_service_lookup() -> None:
+    """moto's server lists its own package directory (listdir + a stat per entry) on every
+    request to tell a service name from a host name; the list never changes."""
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+
+
+# -- response serialisation ------------------------------------------------------------------------
+
+_SCALAR_TYPES: dict[str, type] = {"S": str, "N": str, "NULL": bool, "BOOL": bool}
+_SET_TYPES = ("SS", "NS")
+
+
+def _already_wire_form(value: Any) -> bool:
+    """An AttributeValue that moto's serialiser would copy member by member unchanged: one
+    string, number, boolean or null, or a string/number set (maps, lists and binary values
+    still take moto's own path)."""
+    if type(value) is not dict or len(value) != 1:
+        return False
+    [(kind, inner)] = value.items()
+    if kind in _SCALAR_TYPES:
+        return type(inner) is _SCALAR_TYPES[kind]
+    return kind in _SET_TYPES and type(inner) is list and all(type(v) is str for v in inner)
+
+
+def _patch_attribute_value_serialisation() -> None:
+    """moto 5.2 serialises every response by walking botocore's shapes, and each attribute
+    value of each item is a structure of ten members looked up under several spellings: that
+    walk was a fifth of the embedded stack's CPU per request (and most of reading a stream).
+    Attribute values that are already in wire form are copied as they are."""
+    from moto.core.serialize import BaseJSONSerializer
+
+    original = BaseJSONSerializer._serialize_type_structure
+
+    def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue" and _already_wire_form(value):
+            serialized[key] = value
+            return
+        original(self, serialized, value, shape, key)
+
+    BaseJSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
 
 
 # -- change feed -----------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ class LocalAws:
     def __init__(self, endpoint: str | None = None) -> None:
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._loopback: Any = None
         self.endpoint = endpoint
         self.in_process = endpoint is None
 
@@ -57,6 +58,7 @@ class LocalAws:
             from werkzeug.serving import make_server
 
             from local_aws import moto_patch
+            from local_aws.loopback import LoopbackTransport
 
             moto_patch.apply()
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-call access log
@@ -65,9 +67,15 @@ class LocalAws:
             self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
             self._thread.start()
             self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
+            # This process's own AWS calls skip the socket (local_aws/loopback.py).
+            self._loopback = LoopbackTransport(self.endpoint, app)
+            self._loopback.install()
         return self.endpoint
 
     def stop(self) -> None:
+        if self._loopback is not None:
+            self._loopback.uninstall()
+            self._loopback = None
         if self._server is not None:
             self._server.shutdown()
             self._server = None

@@ -81,6 +81,9 @@ class VaultGuardRequestHandler(ChaliceRequestHandler):
     server_version = "VaultGuard"
     # A request line too broken to name a version still gets a status line and headers.
     default_request_version = "HTTP/1.1"
+    # The status line and headers go out in one write and the body in another: with Nagle's
+    # algorithm on, the body waits for the client's (delayed, ~40 ms) ACK of the headers.
+    disable_nagle_algorithm = True
 
     def __init__(
         self,

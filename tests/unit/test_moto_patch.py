@@ -343,3 +343,36 @@ def test_items_share_their_attribute_names(ddb: Any) -> None:
     table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables[TABLE]
     names = [next(n for n in item.attrs if n == "tenant_id") for item in table.all_items()]
     assert names[0] is names[1]
+
+
+EVERY_KIND = {
+    "s": {"S": "héllo"},
+    "empty": {"S": ""},
+    "n": {"N": "-12.5"},
+    "yes": {"BOOL": True},
+    "no": {"BOOL": False},
+    "none": {"NULL": True},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2"]},
+    "b": {"B": b"\x00\xffbytes"},
+    "bs": {"BS": [b"\x01", b"\x02"]},
+    "m": {"M": {"inner": {"S": "x"}, "flag": {"BOOL": False}, "raw": {"B": b"\x03"}}},
+    "l": {"L": [{"N": "1"}, {"S": "two"}, {"NULL": True}, {"L": []}, {"M": {}}]},
+}
+
+
+def test_every_attribute_kind_reads_back_exactly_as_written(ddb: Any) -> None:
+    # Scalars and sets skip moto's shape walk; maps, lists and binary values take it: both
+    # must give botocore exactly the wire form it expects, in items and stream images alike.
+    item = {**key("kinds"), **EVERY_KIND}
+    ddb.put_item(TableName=TABLE, Item=item)
+    got = ddb.get_item(TableName=TABLE, Key=key("kinds"), ConsistentRead=True)["Item"]
+    assert _sets_sorted(got) == _sets_sorted(item)
+    [record] = [r for r in stream_records(ddb) if r["dynamodb"]["Keys"]["sk"] == {"S": "kinds"}]
+    assert _sets_sorted(record["dynamodb"]["NewImage"]) == _sets_sorted(item)
+
+
+def _sets_sorted(item: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB sets have no order."""
+    sets = ("SS", "NS", "BS")
+    return {k: {t: sorted(v) if t in sets else v for t, v in a.items()} for k, a in item.items()}
