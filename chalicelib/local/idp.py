@@ -1,0 +1,208 @@
+"""The local identity provider under `make run`: node-oidc-provider (`local-idp/server.mjs`) in
+a child process, standing in for Auth0. Local-only; VaultGuard knows it only by its issuer URL.
+
+Its state (sessions, grants, refresh tokens, its RS256 signing key, cookie keys, the subjects
+it assigned, its configuration and log) is owner-only under `<state_dir>/idp/`, so people stay
+signed in and earlier tokens keep verifying across restarts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from chalicelib.private_files import private_dir, write_private
+
+PACKAGE_DIR = Path(__file__).resolve().parents[2] / "local-idp"
+HOST = "127.0.0.1"
+LOG_TAIL_LINES = 40
+
+
+class LocalIdentityProviderError(RuntimeError):
+    """The local identity provider could not be installed or started (the message says why
+    and ends with the tail of its log)."""
+
+
+class LocalIdentityProvider:
+    """node-oidc-provider on http://127.0.0.1:<port>.
+
+    `clients`: node-oidc-provider client metadata, e.g. {"client_id", "client_secret",
+    "redirect_uris", "post_logout_redirect_uris"}; `grant_types` defaults to authorization_code
+    and refresh_token, `token_endpoint_auth_method` to client_secret_basic; `skip_consent`
+    (default True) grants consent without a screen unless the request says prompt=consent.
+    `users`: {"email", "password", "name"?, "email_verified"? (True), "sub"?}; without a
+    `sub`, one is assigned on first start and kept (by email) in the state directory.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        port: int,
+        clients: list[dict[str, Any]],
+        users: list[dict[str, Any]],
+        *,
+        node: str = "node",
+        npm: str = "npm",
+        timeout: float = 30.0,
+    ) -> None:
+        self.state_dir = Path(state_dir).resolve()
+        self.port = port
+        self.clients = clients
+        self.users = users
+        self._node = node
+        self._npm = npm
+        self._timeout = timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def issuer(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def idp_dir(self) -> Path:
+        return self.state_dir / "idp"
+
+    @property
+    def log_path(self) -> Path:
+        return self.idp_dir / "server.log"
+
+    def start(self) -> str:
+        """Install the npm dependencies if needed, start the server and wait until its
+        discovery document answers; returns the issuer URL."""
+        if self._process is not None and self._process.poll() is None:
+            return self.issuer
+        node = shutil.which(self._node)
+        if node is None:
+            raise LocalIdentityProviderError(
+                f"Node.js ({self._node!r}) is not on PATH: the local identity provider needs "
+                "Node.js 18 or later (https://nodejs.org)."
+            )
+        ensure_dependencies(self._npm)
+        config = self.idp_dir / "config.json"  # holds client secrets and passwords: 0600
+        write_private(config, json.dumps(self._config(), indent=2))
+        private_dir(self.idp_dir)
+        self._log = self.log_path.open("wb")
+        self.log_path.chmod(0o600)
+        self._process = subprocess.Popen(
+            [node, str(PACKAGE_DIR / "server.mjs"), str(config)],
+            cwd=PACKAGE_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self.issuer
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 5 s); its state stays on disk."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> LocalIdentityProvider:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "port": self.port,
+            "state_dir": str(self.state_dir),
+            "clients": self.clients,
+            "users": self.users,
+            "exit_with_parent": True,
+        }
+
+    def _wait_until_ready(self) -> None:
+        """Ready when this process (not another one on the port) says it listens and the
+        discovery document names our issuer."""
+        assert self._process is not None
+        deadline = time.monotonic() + self._timeout
+        url = f"{self.issuer}/.well-known/openid-configuration"
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise LocalIdentityProviderError(
+                    f"the local identity provider exited ({self._process.returncode}):\n{self.log_tail()}"
+                )
+            if b"listening on" in self.log_path.read_bytes():
+                with contextlib.suppress(OSError, ValueError):
+                    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                        if json.load(response).get("issuer") == self.issuer:
+                            return
+            time.sleep(0.1)
+        raise LocalIdentityProviderError(
+            f"the local identity provider did not answer {url} within {self._timeout:.0f} s:\n"
+            f"{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+def ensure_dependencies(npm: str = "npm") -> None:
+    """`npm ci` into local-idp/ when node_modules is missing or older than package-lock.json
+    (a fresh clone, or a changed pin). One installer at a time across processes."""
+    lock_path = PACKAGE_DIR / ".install.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _dependencies_stale():
+            return
+        npm_path = shutil.which(npm)
+        if npm_path is None:
+            raise LocalIdentityProviderError(
+                f"npm ({npm!r}) is not on PATH: it installs the local identity provider's "
+                "dependencies (it comes with Node.js)."
+            )
+        result = subprocess.run(
+            [npm_path, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+            cwd=PACKAGE_DIR,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).splitlines()[-LOG_TAIL_LINES:])
+            raise LocalIdentityProviderError(f"`npm ci` in {PACKAGE_DIR} failed:\n{tail}")
+
+
+def _dependencies_stale() -> bool:
+    installed = PACKAGE_DIR / "node_modules" / ".package-lock.json"  # npm writes it last
+    try:
+        return installed.stat().st_mtime < (PACKAGE_DIR / "package-lock.json").stat().st_mtime
+    except FileNotFoundError:
+        return True
