@@ -10,14 +10,19 @@
 // Never logs a password, a secret or a token.
 
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 
 import Provider from 'oidc-provider';
 
+import { fileAdapter, sweepExpired } from './file-adapter.mjs';
+import {
+  consentPage, errorPage, escapeHtml, loginPage, logoutPage, page, signedOutPage,
+} from './pages.mjs';
+import {
+  loadOrCreate, privateDir, readJson, sha256, writePrivateJson,
+} from './private-files.mjs';
+
 const HOST = '127.0.0.1';
-const DIR_MODE = 0o700;
-const FILE_MODE = 0o600;
 const MAX_FORM_BYTES = 16 * 1024;
 
 function log(message) {
@@ -27,44 +32,6 @@ function log(message) {
 function fail(message) {
   process.stderr.write(`[local-idp] error: ${message}\n`);
   process.exit(2);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Owner-only files, written atomically (the same rules as chalicelib/private_files.py).
-
-function privateDir(dir) {
-  fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
-  return dir;
-}
-
-function writePrivateJson(file, value) {
-  privateDir(path.dirname(file));
-  const tmp = `${file}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(value), { mode: FILE_MODE, flag: 'wx' });
-  fs.renameSync(tmp, file);
-}
-
-function readJson(file) {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    if (err.code === 'ENOENT') return undefined;
-    if (err instanceof SyntaxError) return undefined; // a torn file is treated as absent
-    throw err;
-  }
-}
-
-function removeFile(file) {
-  fs.rmSync(file, { force: true });
-}
-
-/** Read `file`, or create it with `make()` (0600) on first start. */
-function loadOrCreate(file, make) {
-  const existing = readJson(file);
-  if (existing !== undefined) return existing;
-  const value = make();
-  writePrivateJson(file, value);
-  return value;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -104,10 +71,6 @@ const cookieKeys = loadOrCreate(path.join(IDP_DIR, 'cookie-keys.json'), () => ({
 // ---------------------------------------------------------------------------------------------
 // People. A person without a `sub` gets a random one on first start, kept in subjects.json
 // (by email), so their identifier never changes across restarts.
-
-function sha256(value) {
-  return crypto.createHash('sha256').update(String(value), 'utf8').digest();
-}
 
 const normaliseEmail = (email) => String(email).trim().toLowerCase();
 const subjectsFile = path.join(IDP_DIR, 'subjects.json');
@@ -182,158 +145,6 @@ const clients = (config.clients || []).map((raw) => {
   };
 });
 
-// ---------------------------------------------------------------------------------------------
-// File-backed adapter: one JSON file per record under store/<Model>/, named by a hash of the
-// id (so a directory listing shows no token), plus small indexes for session uids, user codes
-// and the records of a grant. Synchronous I/O keeps each read-modify-write whole.
-
-const GRANTABLE = new Set([
-  'AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode',
-  'BackchannelAuthenticationRequest',
-]);
-
-const nowSeconds = () => Math.floor(Date.now() / 1000);
-const fileFor = (kind, id) => path.join(STORE_DIR, kind, `${sha256(id).toString('hex')}.json`);
-
-function readLive(file) {
-  const record = readJson(file);
-  if (!record) return undefined;
-  if (record.expiresAt && record.expiresAt <= nowSeconds()) {
-    removeFile(file);
-    return undefined;
-  }
-  return record;
-}
-
-class FileAdapter {
-  constructor(model) {
-    this.model = model;
-  }
-
-  async upsert(id, payload, expiresIn) {
-    const expiresAt = expiresIn ? nowSeconds() + expiresIn : undefined;
-    writePrivateJson(fileFor(this.model, id), { payload, expiresAt });
-    if (this.model === 'Session' && payload.uid) {
-      writePrivateJson(fileFor('SessionUid', payload.uid), { id, expiresAt });
-    }
-    if (payload.userCode) {
-      writePrivateJson(fileFor('UserCode', payload.userCode), { id, expiresAt });
-    }
-    if (GRANTABLE.has(this.model) && payload.grantId) {
-      const indexFile = fileFor('Grant-records', payload.grantId);
-      const index = readJson(indexFile) || { records: [] };
-      index.records.push([this.model, id]);
-      const expiries = [index.expiresAt, expiresAt].filter(Boolean);
-      index.expiresAt = expiries.length ? Math.max(...expiries) : undefined;
-      writePrivateJson(indexFile, index);
-    }
-  }
-
-  async find(id) {
-    return readLive(fileFor(this.model, id))?.payload;
-  }
-
-  async findByUid(uid) {
-    const entry = readLive(fileFor('SessionUid', uid));
-    return entry ? this.find(entry.id) : undefined;
-  }
-
-  async findByUserCode(userCode) {
-    const entry = readLive(fileFor('UserCode', userCode));
-    return entry ? this.find(entry.id) : undefined;
-  }
-
-  async consume(id) {
-    const file = fileFor(this.model, id);
-    const record = readLive(file);
-    if (record) {
-      record.payload.consumed = nowSeconds();
-      writePrivateJson(file, record);
-    }
-  }
-
-  async destroy(id) {
-    removeFile(fileFor(this.model, id));
-  }
-
-  async revokeByGrantId(grantId) {
-    const indexFile = fileFor('Grant-records', grantId);
-    const index = readJson(indexFile);
-    for (const [model, id] of index?.records || []) removeFile(fileFor(model, id));
-    removeFile(indexFile);
-  }
-}
-
-/** Expired records are dropped at start (and whenever one is read). */
-function sweepExpired() {
-  let removed = 0;
-  for (const kind of fs.readdirSync(STORE_DIR)) {
-    const dir = path.join(STORE_DIR, kind);
-    if (!fs.statSync(dir).isDirectory()) continue;
-    for (const name of fs.readdirSync(dir)) {
-      const file = path.join(dir, name);
-      if (name.endsWith('.tmp')) {
-        removeFile(file);
-      } else if (name.endsWith('.json') && !readLive(file)) {
-        removed += 1;
-      }
-    }
-  }
-  return removed;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pages: plain HTML, no script.
-
-const escapeHtml = (value) => String(value ?? '').replace(/[&<>"']/g, (c) => ({
-  '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
-}[c]));
-
-const STYLE = `body{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem}
-label{display:block;margin-top:1rem}input{display:block;width:100%;padding:.4rem;box-sizing:border-box}
-button{margin-top:1.2rem;padding:.5rem 1.2rem}.error{color:#a40000;border:1px solid #a40000;padding:.5rem}
-.note{color:#555;font-size:.85rem}`;
-
-function page(ctx, title, body, status = 200) {
-  ctx.status = status;
-  ctx.type = 'html';
-  ctx.set('Cache-Control', 'no-store');
-  ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
-  ctx.set('X-Frame-Options', 'DENY');
-  ctx.body = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)} · local identity provider</title><style>${STYLE}</style></head>
-<body><main>${body}
-<p class="note">Local identity provider (node-oidc-provider) standing in for Auth0.</p>
-</main></body></html>`;
-}
-
-function clientName(client) {
-  return client?.clientName || client?.clientId || 'the application';
-}
-
-function loginPage(ctx, uid, client, { email = '', error = false } = {}) {
-  const alert = error ? '<p class="error" role="alert">Wrong email or password.</p>' : '';
-  page(ctx, 'Sign in', `<h1>Sign in</h1>
-<p>to continue to <strong>${escapeHtml(clientName(client))}</strong></p>${alert}
-<form method="post" action="/interaction/${escapeHtml(uid)}/login">
-<label for="email">Email</label>
-<input id="email" name="email" type="email" autocomplete="username" required autofocus value="${escapeHtml(email)}">
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
-</form>
-<form method="post" action="/interaction/${escapeHtml(uid)}/abort"><button type="submit">Cancel</button></form>`);
-}
-
-function consentPage(ctx, uid, client, details) {
-  const scopes = (details.missingOIDCScope || []).filter((s) => s !== 'openid');
-  const asks = scopes.length ? `<p>It asks for: ${escapeHtml(scopes.join(', '))}.</p>` : '';
-  page(ctx, 'Continue', `<h1>Continue to ${escapeHtml(clientName(client))}?</h1>${asks}
-<form method="post" action="/interaction/${escapeHtml(uid)}/confirm"><button type="submit">Continue</button></form>
-<form method="post" action="/interaction/${escapeHtml(uid)}/abort"><button type="submit">Cancel</button></form>`);
-}
-
 async function readForm(ctx) {
   if (!ctx.is('application/x-www-form-urlencoded')) return new URLSearchParams();
   const chunks = [];
@@ -367,7 +178,7 @@ async function autoGrant(ctx) {
 }
 
 const provider = new Provider(issuer, {
-  adapter: FileAdapter,
+  adapter: fileAdapter(STORE_DIR),
   clients,
   findAccount,
   jwks: { keys: [signingKey] },
@@ -399,15 +210,8 @@ const provider = new Provider(issuer, {
     userinfo: { enabled: true },
     rpInitiatedLogout: {
       enabled: true,
-      async logoutSource(ctx, form) {
-        // `form` is the provider's own form (with its xsrf field); the buttons go inside it.
-        const buttons = `<button type="submit" name="logout" value="yes">Sign out</button>
-<button type="submit">Stay signed in</button>`;
-        page(ctx, 'Sign out', `<h1>Sign out?</h1>${form.replace('</form>', `${buttons}</form>`)}`);
-      },
-      async postLogoutSuccessSource(ctx) {
-        page(ctx, 'Signed out', '<h1>You are signed out</h1>');
-      },
+      logoutSource: logoutPage,
+      postLogoutSuccessSource: signedOutPage,
     },
   },
   ttl: {
@@ -419,10 +223,7 @@ const provider = new Provider(issuer, {
     Session: 14 * 24 * 3600,
     RefreshToken: 14 * 24 * 3600,
   },
-  async renderError(ctx, out) {
-    page(ctx, 'Error', `<h1>Sign-in failed</h1><p><code>${escapeHtml(out.error)}</code></p>
-<p>${escapeHtml(out.error_description)}</p>`, ctx.status >= 400 ? ctx.status : 400);
-  },
+  renderError: errorPage,
 });
 
 provider.on('server_error', (ctx, err) => log(`server error: ${err.name}: ${err.message}`));
@@ -489,7 +290,7 @@ async function interaction(ctx, uid, action) {
   }, { mergeWithLastSubmission: true });
 }
 
-const swept = sweepExpired();
+const swept = sweepExpired(STORE_DIR);
 const server = provider.listen(port, HOST, () => {
   log(`listening on ${issuer} (state ${IDP_DIR}, ${usersBySub.size} people, `
     + `${clients.length} clients, ${swept} expired records dropped)`);

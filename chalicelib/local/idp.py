@@ -11,16 +11,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from chalicelib.private_files import private_dir, write_private
+from chalicelib.private_files import FILE_MODE, write_private
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "local-idp"
 HOST = "127.0.0.1"
@@ -90,9 +89,8 @@ class LocalIdentityProvider:
         ensure_dependencies(self._npm)
         config = self.idp_dir / "config.json"  # holds client secrets and passwords: 0600
         write_private(config, json.dumps(self._config(), indent=2))
-        private_dir(self.idp_dir)
-        self._log = self.log_path.open("wb")
-        self.log_path.chmod(0o600)
+        self._log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), "wb")
+        os.fchmod(self._log.fileno(), FILE_MODE)  # a log left by an older version
         self._process = subprocess.Popen(
             [node, str(PACKAGE_DIR / "server.mjs"), str(config)],
             cwd=PACKAGE_DIR,
@@ -146,6 +144,8 @@ class LocalIdentityProvider:
     def _wait_until_ready(self) -> None:
         """Ready when this process (not another one on the port) says it listens and the
         discovery document names our issuer."""
+        import urllib.request
+
         assert self._process is not None
         deadline = time.monotonic() + self._timeout
         url = f"{self.issuer}/.well-known/openid-configuration"
