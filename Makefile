@@ -29,19 +29,25 @@ $(STAMP): $(RUN_STAMP) requirements-dev.txt
 	$(PIP) -r requirements-dev.txt
 	@touch $(STAMP)
 
-run: $(RUN_STAMP)
+# The API reference page (GET /docs): the pinned Redoc of api-reference/package-lock.json.
+DOCS_STAMP := api-reference/node_modules/.installed
+$(DOCS_STAMP): api-reference/package.json api-reference/package-lock.json
+	cd api-reference && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(DOCS_STAMP)
+
+run: $(RUN_STAMP) $(DOCS_STAMP)
 	$(PY) -m chalicelib.local --port $(PORT)
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(DOCS_STAMP) lint typecheck
 	$(PY) -m pytest tests -q --timeout=300; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit -q
 
-functional: $(STAMP)
+functional: $(STAMP) $(DOCS_STAMP)
 	$(PY) -m pytest tests/functional -q
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(DOCS_STAMP)
 	$(PY) -m pytest tests/e2e -q
 
 lint: $(STAMP)

@@ -13,6 +13,7 @@ from chalicelib.api import (
     health,
     oauth,
     policies,
+    reference,
     stepup,
     tenants,
     webhooks,
@@ -27,7 +28,20 @@ app.debug = False
 restore_log_level()
 app.register_middleware(http_middleware, "http")
 
-for blueprint in (wellknown, oauth, tenants, agents, policies, delegations, stepup, webhooks, audit, health):
+BLUEPRINTS = (
+    wellknown,
+    oauth,
+    tenants,
+    agents,
+    policies,
+    delegations,
+    stepup,
+    webhooks,
+    audit,
+    health,
+    reference,
+)
+for blueprint in BLUEPRINTS:
     app.register_blueprint(blueprint.bp)
 
 

@@ -22,6 +22,8 @@ from chalice.app import Request
 
 from chalicelib.api._context import REQUEST_ID_HEADER, current_request_id
 from chalicelib.api._middleware import SECURITY_HEADERS
+from chalicelib.api._spec import BEARER, PUBLIC, Answer, Operation, answers, camel, declare
+from chalicelib.api._validation import Check, Fields, Query, Schema
 from chalicelib.auth.authenticator import BearerClaim
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.errors import (
@@ -88,8 +90,15 @@ class Ctx:
         claim = container.authenticator.client(
             self.headers, form, source=self.source, request_id=self.request_id
         )
-        charges = [container.rate_limiter.client_charge_for(claim.tenant_id, claim.client_id, write=True,
-                                                             now=int(self.now))] if charge else []
+        charges = (
+            [
+                container.rate_limiter.client_charge_for(
+                    claim.tenant_id, claim.client_id, write=True, now=int(self.now)
+                )
+            ]
+            if charge
+            else []
+        )
         self.gate = RequestGate(container.batch_reader, container.rate_limiter, claim, charges, int(self.now))
         return self.gate
 
@@ -250,9 +259,23 @@ def endpoint(
     roles: frozenset[Role] | None = ANY_ROLE,
     content_types: list[str] | None = None,
     prefetch: bool = False,
+    responses: Mapping[int, Answer | Schema] | None = None,
+    body: Fields | None = None,
+    form: Fields | None = None,
+    form_open: bool = False,
+    query: Query | None = None,
+    headers: Mapping[str, Check] | None = None,
+    path_params: Mapping[str, Check] | None = None,
+    errors: Iterable[int] = (),
+    auth: str | None = None,
+    operation_id: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register `handler(ctx, **path_params)` as a route. `roles=None` means public (or
-    authenticated by the handler itself, as the token endpoint does).
+    authenticated by the handler itself, as the token endpoint does: say how with `auth`).
+
+    The rest declares the route for the OpenAPI document (`chalicelib/api/_spec.py`): its
+    answers by status, its body, form, query and header validators (the handler parses its
+    input with the same objects) and its operation id (default: the handler's name).
 
     The caller's bearer token is verified here; its credential is confirmed by the request's
     first batched read. On a `prefetch` route that read is the use case's own (which then
@@ -292,7 +315,28 @@ def endpoint(
             headers: dict[str, str | list[str]] = {"Content-Type": JSON, **reply.headers}
             return Response(body=reply.body, status_code=reply.status_code, headers=headers)
 
+        if form is not None and content_types is None:
+            raise TypeError("a form route declares content_types=[FORM]")
         bp.route(path, methods=list(methods), content_types=content_types or [JSON])(view)
+        for method in methods:
+            declare(
+                Operation(
+                    path=path,
+                    method=method,
+                    handler=handler,
+                    roles=roles,
+                    auth=auth or (PUBLIC if roles is None else BEARER),
+                    operation_id=operation_id or camel(handler.__name__),
+                    responses=answers(responses),
+                    body=body,
+                    form=form,
+                    form_open=form_open,
+                    query=query,
+                    headers=dict(headers or {}),
+                    path_params=dict(path_params or {}),
+                    errors=frozenset(errors),
+                )
+            )
         return view
 
     return decorate

@@ -8,7 +8,8 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
-from chalicelib.api._validation import instant_param, limit_param, only_params
+from chalicelib.api._spec import INTEGER, STRING, Answer, obj
+from chalicelib.api._validation import Check, Query, check, cursor, instant, limit
 from chalicelib.auth.scope import own_scope
 from chalicelib.domain.audit import EVENT_TYPES, AuditFilter
 from chalicelib.domain.ids import DELEGATION_ID
@@ -18,46 +19,103 @@ from chalicelib.errors import InvalidRequest
 bp = Blueprint(__name__)
 
 ADMIN = frozenset({Role.ADMIN})
-FILTERS = {"type", "delegation_id", "actor_id", "since", "until"}
 ACTOR_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
-def _filter(ctx: Ctx, query: dict[str, str]) -> AuditFilter:
-    types = {t for value in ctx.multi_query("type") for t in value.split(",") if t}
+def _matching(pattern: re.Pattern[str], description: str) -> Check:
+    def parse(name: str, raw: str) -> str:
+        if not pattern.fullmatch(raw):
+            raise InvalidRequest(f"{name} is malformed.")
+        return raw
+
+    return Check(
+        parse,
+        {"type": "string", "pattern": f"^(?:{pattern.pattern.strip('^$')})$", "description": description},
+    )
+
+
+@check(
+    {
+        "type": "array",
+        "items": {"type": "string", "enum": sorted(EVENT_TYPES)},
+        "description": "Event types (repeat the parameter, or separate them with commas).",
+    }
+)
+def event_types(name: str, values: list[str]) -> frozenset[str]:
+    types = {t for value in values for t in value.split(",") if t}
     unknown = sorted(types - EVENT_TYPES)
     if unknown:
         raise InvalidRequest(f"Unknown event type(s): {', '.join(unknown)}.")
-    delegation_id = query.get("delegation_id")
-    if delegation_id is not None and not DELEGATION_ID.fullmatch(delegation_id):
-        raise InvalidRequest("delegation_id is malformed.")
-    actor_id = query.get("actor_id")
-    if actor_id is not None and not ACTOR_ID.fullmatch(actor_id):
-        raise InvalidRequest("actor_id is malformed.")
+    return frozenset(types)
+
+
+FILTERS = {
+    "type": event_types,
+    "delegation_id": _matching(DELEGATION_ID, "Events about this delegation."),
+    "actor_id": _matching(ACTOR_ID, "Events by this actor (agent, admin client or subject)."),
+    "since": instant,
+    "until": instant,
+}
+SEARCH = Query({**FILTERS, "limit": limit(), "cursor": cursor})
+EXPORT = Query(FILTERS)
+EVENT = obj(
+    {
+        "event_id": STRING,
+        "tenant_id": STRING,
+        "occurred_at": STRING,
+        "type": STRING,
+        "actor": obj({"type": STRING, "id": STRING}),
+        "request_id": STRING,
+    },
+    {
+        "delegation_id": STRING,
+        "counterpart_tenant_id": STRING,
+        "action": STRING,
+        "decision": STRING,
+        "token_sha256": STRING,
+        "detail": {"type": "object"},
+    },
+    title="AuditEvent",
+)
+EVENTS = obj({"events": {"type": "array", "items": EVENT}, "next_cursor": {"type": ["string", "null"]}})
+REDIRECT = obj({"download_url": STRING, "expires_in": INTEGER, "rows": INTEGER})
+
+
+def _filter(ctx: Ctx, query: dict[str, Any]) -> AuditFilter:
     return AuditFilter(
-        types=frozenset(types) or None,
-        delegation_id=delegation_id,
-        actor_id=actor_id,
-        since=instant_param(query, "since"),
-        until=instant_param(query, "until"),
+        types=event_types("type", ctx.multi_query("type")) or None,
+        delegation_id=query["delegation_id"],
+        actor_id=query["actor_id"],
+        since=query["since"],
+        until=query["until"],
     )
 
 
-@endpoint(bp, "/audit", roles=ADMIN)
+@endpoint(bp, "/audit", roles=ADMIN, query=SEARCH, responses={200: EVENTS})
 def search_audit(ctx: Ctx) -> dict[str, Any]:
-    query = ctx.query()
-    only_params(query, FILTERS | {"limit", "cursor"})
+    """The caller's own audit log, newest first, a page at a time."""
+    query = SEARCH(ctx.query())
     assert ctx.principal is not None
     return ctx.container.auditor.search(
-        own_scope(ctx.principal), _filter(ctx, query), limit=limit_param(query), cursor=query.get("cursor")
+        own_scope(ctx.principal), _filter(ctx, query), limit=query["limit"], cursor=query["cursor"]
     )
 
 
-@endpoint(bp, "/audit/export.csv", roles=ADMIN)
+@endpoint(
+    bp,
+    "/audit/export.csv",
+    roles=ADMIN,
+    query=EXPORT,
+    responses={
+        200: Answer({"type": "string"}, "RFC 4180 CSV, oldest first.", "text/csv"),
+        303: Answer(REDIRECT, "A large export: a short-lived download URL.", headers=("Location",)),
+    },
+    operation_id="exportAuditCsv",
+)
 def export_audit_csv(ctx: Ctx) -> Reply:
     """RFC 4180 CSV of the caller's log, oldest first; large exports redirect (303) to a
     short-lived presigned S3 URL instead of exceeding Lambda's response limit."""
-    query = ctx.query()
-    only_params(query, FILTERS)
+    query = EXPORT(ctx.query())
     assert ctx.principal is not None
     export = ctx.container.auditor.export_csv(own_scope(ctx.principal), _filter(ctx, query), ctx.call.now)
     if export.body is not None:

@@ -8,13 +8,26 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
+from chalicelib.api._spec import (
+    DELEGATION,
+    ERROR,
+    INTEGER,
+    INTROSPECTION,
+    STRING,
+    Answer,
+    const,
+    links,
+    obj,
+)
 from chalicelib.api._validation import (
+    Fields,
+    Query,
     action,
-    fields,
+    check,
+    cursor,
     integer,
-    limit_param,
+    limit,
     one_of,
-    only_params,
     receiving_tenant,
     text,
     token,
@@ -30,63 +43,175 @@ AGENT = frozenset({Role.AGENT})
 ADMIN_OR_AGENT = frozenset({Role.ADMIN, Role.AGENT})
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+OWN_TENANT_FIELDS = ("requesting_tenant_id", "tenant_id")
 
 
-@endpoint(bp, "/delegations/request", methods=["POST"], roles=AGENT, prefetch=True)
+@check(
+    {
+        "type": "string",
+        "pattern": IDEMPOTENCY_KEY.pattern,
+        "description": "A repeated request with the same key and body answers as the first did.",
+    }
+)
+def idempotency_key(name: str, value: str) -> str:
+    if not IDEMPOTENCY_KEY.fullmatch(value):
+        raise InvalidRequest(f"{name} must be 8 to 128 characters of [A-Za-z0-9_.:-].")
+    return value
+
+
+@check({"type": "string", "description": "The caller's own tenant id, if given; any other is refused (403)."})
+def _own_tenant(name: str, value: Any) -> Any:
+    return value  # compared with the caller's tenant before the other fields are parsed
+
+
+DELEGATION_REQUEST = Fields(
+    {"receiving_tenant_id": receiving_tenant, "action": action},
+    {
+        "ttl_seconds": integer(MIN_TTL_SECONDS, MAX_TTL_SECONDS),
+        "purpose": text(500),
+        "binding_message": text(128),
+    },
+)
+DELEGATION_REQUEST_DOC = Fields(
+    DELEGATION_REQUEST.required,
+    {**DELEGATION_REQUEST.optional, **dict.fromkeys(OWN_TENANT_FIELDS, _own_tenant)},
+)
+ALLOWED = obj(
+    {
+        "delegation_id": STRING,
+        "decision": const("ALLOW"),
+        "status": const("ACTIVE"),
+        "access_token": STRING,
+        "token_type": const("Bearer"),
+        "expires_in": INTEGER,
+        "expires_at": STRING,
+        "scope": STRING,
+    },
+    title="DelegationAllowed",
+)
+STEP_UP = obj(
+    {
+        "delegation_id": STRING,
+        "decision": const("STEP_UP"),
+        "status": const("PENDING"),
+        "auth_req_id": STRING,
+        "expires_in": INTEGER,
+        "interval": INTEGER,
+    },
+    title="DelegationStepUp",
+    description="Poll POST /oauth/token (grant_type=urn:openid:params:grant-type:ciba) every `interval` s.",
+)
+BLOCKED = obj(
+    {**ERROR["properties"], "decision": const("BLOCK")},
+    title="DelegationBlocked",
+    description="The same answer for an explicit BLOCK, no matching policy, an unknown receiving tenant "
+    "and a disabled one. A role that may not request delegations gets the plain error (`forbidden`), "
+    "a body naming another tenant as the caller's own `tenant_mismatch`.",
+)
+LIST_QUERY = Query(
+    {
+        "direction": one_of("inbound", "outbound"),
+        "status": one_of(*(s.value for s in Status)),
+        "limit": limit(),
+        "cursor": cursor,
+    }
+)
+DELEGATIONS = obj(
+    {"delegations": {"type": "array", "items": DELEGATION}, "next_cursor": {"type": ["string", "null"]}}
+)
+VERIFY = Fields({"token": token})
+REASON = Fields({}, {"reason": text(500)})
+
+
+@endpoint(
+    bp,
+    "/delegations/request",
+    methods=["POST"],
+    roles=AGENT,
+    prefetch=True,
+    body=DELEGATION_REQUEST_DOC,
+    headers={"Idempotency-Key": idempotency_key},
+    responses={
+        201: Answer(
+            ALLOWED,
+            "ALLOW: the delegation token at once.",
+            links=links("delegation_id", "getDelegation", "revokeDelegation"),
+        ),
+        202: Answer(
+            STEP_UP,
+            "STEP_UP: a human of the receiving tenant decides; poll for the token.",
+            links={
+                **links("delegation_id", "getDelegation", "approveDelegation", "rejectDelegation"),
+                **links("auth_req_id", "getStepUpStatus", "completeStepUp"),
+            },
+        ),
+        403: Answer(BLOCKED, "BLOCK: no token."),
+    },
+    errors=(409, 422),
+)
 def request_delegation(ctx: Ctx) -> Reply:
+    """Ask the receiving tenant's policy for a delegation: ALLOW 201, STEP_UP 202, BLOCK 403."""
     raw = ctx.json()
     assert ctx.principal is not None
-    for own in ("requesting_tenant_id", "tenant_id"):
+    for own in OWN_TENANT_FIELDS:
         if own in raw and raw.pop(own) != ctx.principal.tenant_id:
             raise TenantMismatch()
-    body = fields(
-        raw,
-        {"receiving_tenant_id": receiving_tenant, "action": action},
-        {
-            "ttl_seconds": integer(MIN_TTL_SECONDS, MAX_TTL_SECONDS),
-            "purpose": text(500),
-            "binding_message": text(128),
-        },
-    )
+    body = DELEGATION_REQUEST(raw)
     key = ctx.headers.get("idempotency-key")
-    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
-        raise InvalidRequest("Idempotency-Key must be 8 to 128 characters of [A-Za-z0-9_.:-].")
+    if key is not None:
+        idempotency_key("Idempotency-Key", key)
     outcome = ctx.container.delegations.request(ctx.call, DelegationRequest(**body), key)
     return Reply(outcome.body, outcome.status_code, NO_STORE)
 
 
-@endpoint(bp, "/delegations", roles=ADMIN_OR_AGENT)
+@endpoint(bp, "/delegations", roles=ADMIN_OR_AGENT, query=LIST_QUERY, responses={200: DELEGATIONS})
 def list_delegations(ctx: Ctx) -> dict[str, Any]:
-    query = ctx.query()
-    only_params(query, {"direction", "status", "limit", "cursor"})
+    """The caller's delegations: inbound (received; the default for admins) or outbound."""
+    query = LIST_QUERY(ctx.query())
     assert ctx.principal is not None
     default = "inbound" if ctx.principal.role is Role.ADMIN else "outbound"
-    direction = one_of("inbound", "outbound")("direction", query.get("direction", default))
-    status = query.get("status")
-    if status is not None:
-        one_of(*(s.value for s in Status))("status", status)
+    status = query["status"]
     return ctx.container.delegations.list(
         ctx.call,
-        direction=direction,
+        direction=query["direction"] or default,
         status=Status(status) if status else None,
-        limit=limit_param(query),
-        cursor=query.get("cursor"),
+        limit=query["limit"],
+        cursor=query["cursor"],
     )
 
 
-@endpoint(bp, "/delegations/verify", methods=["POST"], roles=ADMIN_OR_AGENT, prefetch=True)
+@endpoint(
+    bp,
+    "/delegations/verify",
+    methods=["POST"],
+    roles=ADMIN_OR_AGENT,
+    prefetch=True,
+    body=VERIFY,
+    responses={200: INTROSPECTION},
+)
 def verify_delegation(ctx: Ctx) -> Reply:
-    body = fields(ctx.json(), {"token": token})
+    """Check a delegation token addressed to the caller's tenant: signature and registry."""
+    body = VERIFY(ctx.json())
     return Reply(ctx.container.verification.verify(ctx.call, body["token"]), headers=NO_STORE)
 
 
-@endpoint(bp, "/delegations/{delegation_id}", roles=ADMIN_OR_AGENT)
+@endpoint(bp, "/delegations/{delegation_id}", roles=ADMIN_OR_AGENT, responses={200: DELEGATION})
 def get_delegation(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
     return ctx.container.delegations.get(ctx.call, delegation_id)
 
 
-@endpoint(bp, "/delegations/{delegation_id}/revoke", methods=["POST"], roles=ADMIN_OR_AGENT, prefetch=True)
+@endpoint(
+    bp,
+    "/delegations/{delegation_id}/revoke",
+    methods=["POST"],
+    roles=ADMIN_OR_AGENT,
+    prefetch=True,
+    body=REASON,
+    responses={200: DELEGATION},
+    errors=(409,),
+)
 def revoke_delegation(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
+    """Revoke a live delegation at once (an admin of either side, or its requesting agent)."""
     if ctx.request.raw_body:
-        fields(ctx.json(), {}, {"reason": text(500)})
+        REASON(ctx.json())
     return ctx.container.revocation.revoke(ctx.call, delegation_id)

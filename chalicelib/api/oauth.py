@@ -5,7 +5,17 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api._http import FORM, Ctx, Reply, endpoint
-from chalicelib.api._validation import token
+from chalicelib.api._spec import (
+    API_TOKEN,
+    CLIENT,
+    CLIENT_OR_BEARER,
+    DELEGATION_TOKEN,
+    INTROSPECTION,
+    TOKEN_ERROR,
+    Answer,
+    obj,
+)
+from chalicelib.api._validation import Check, Fields, Schema, check, token
 from chalicelib.auth.authenticator import BearerClaim
 from chalicelib.errors import InvalidRequest
 from chalicelib.services.call import Call
@@ -16,8 +26,51 @@ bp = Blueprint(__name__)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-@endpoint(bp, "/oauth/token", methods=["POST"], roles=None, content_types=[FORM])
+def _form(schema: Schema) -> Check:
+    return check({"type": "string", **schema})(lambda name, value: value)  # the grant parses it
+
+
+TOKEN_FORM = Fields(
+    {
+        "grant_type": _form(
+            {"enum": ["client_credentials", "urn:openid:params:grant-type:ciba"], "description": "The grant."}
+        )
+    },
+    {
+        "auth_req_id": _form({"description": "The CIBA grant: the auth_req_id of the step-up."}),
+        "scope": _form({"description": "Not accepted by client_credentials (API tokens take no scope)."}),
+        "client_id": _form({"description": "client_secret_post: the client id."}),
+        "client_secret": _form({"description": "client_secret_post: the client secret."}),
+    },
+)
+_CLIENT_FORM = {
+    "client_id": TOKEN_FORM.optional["client_id"],
+    "client_secret": TOKEN_FORM.optional["client_secret"],
+}
+TOKEN_PARAM_FORM = Fields(
+    {"token": token},
+    {"token_type_hint": _form({"description": "Accepted and ignored (RFC 7009 §2.1)."}), **_CLIENT_FORM},
+)
+
+
+@endpoint(
+    bp,
+    "/oauth/token",
+    methods=["POST"],
+    roles=None,
+    auth=CLIENT,
+    content_types=[FORM],
+    form=TOKEN_FORM,
+    form_open=True,
+    responses={
+        200: Answer({"anyOf": [API_TOKEN, DELEGATION_TOKEN]}, "An access token (RFC 6749 §5.1)."),
+        400: Answer(TOKEN_ERROR, "RFC 6749 §5.2 and the CIBA token errors (OpenID CIBA Core §11)."),
+    },
+    operation_id="requestToken",
+)
 def token_endpoint(ctx: Ctx) -> Reply:
+    """client_credentials (an API token for the client itself) or the CIBA grant (poll for an
+    approved delegation's token); client_secret_basic or client_secret_post."""
     form = ctx.form()
 
     def open_gate(charge: bool) -> RequestGate:
@@ -36,7 +89,7 @@ def _caller(ctx: Ctx, form: dict[str, str]) -> RequestGate:
 
 
 def _token_param(form: dict[str, str]) -> str:
-    unknown = set(form) - {"token", "token_type_hint", "client_id", "client_secret"}
+    unknown = set(form) - TOKEN_PARAM_FORM.names
     if unknown:
         raise InvalidRequest(f"Unknown parameter(s): {', '.join(sorted(unknown))}.")
     if "token" not in form:
@@ -44,8 +97,19 @@ def _token_param(form: dict[str, str]) -> str:
     return str(token("token", form["token"]))
 
 
-@endpoint(bp, "/oauth/introspect", methods=["POST"], roles=None, content_types=[FORM])
+@endpoint(
+    bp,
+    "/oauth/introspect",
+    methods=["POST"],
+    roles=None,
+    auth=CLIENT_OR_BEARER,
+    content_types=[FORM],
+    form=TOKEN_PARAM_FORM,
+    responses={200: INTROSPECTION},
+    operation_id="introspectToken",
+)
 def introspect(ctx: Ctx) -> Reply:
+    """RFC 7662: whether a delegation token is live (signature, registry, revocation)."""
     form = ctx.form()
     value = _token_param(form)
     gate = _caller(ctx, form)
@@ -59,8 +123,19 @@ def introspect(ctx: Ctx) -> Reply:
     return Reply(ctx.container.verification.verify(call, value), headers=NO_STORE)
 
 
-@endpoint(bp, "/oauth/revoke", methods=["POST"], roles=None, content_types=[FORM])
+@endpoint(
+    bp,
+    "/oauth/revoke",
+    methods=["POST"],
+    roles=None,
+    auth=CLIENT_OR_BEARER,
+    content_types=[FORM],
+    form=TOKEN_PARAM_FORM,
+    responses={200: obj({})},
+    operation_id="revokeToken",
+)
 def revoke(ctx: Ctx) -> Reply:
+    """RFC 7009: 200 whatever the token was; revoked when the caller may revoke it."""
     form = ctx.form()
     value = _token_param(form)
     gate = _caller(ctx, form)

@@ -7,7 +7,17 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
-from chalicelib.api._validation import action_pattern, fields, integer, one_of, only_params, tenant_id
+from chalicelib.api._spec import INTEGER, STRING, Answer, enum, links, maybe, obj
+from chalicelib.api._validation import (
+    Check,
+    Fields,
+    Query,
+    action_pattern,
+    integer,
+    nullable,
+    one_of,
+    tenant_id,
+)
 from chalicelib.domain.delegation import (
     DEFAULT_STEPUP_EXPIRY_SECONDS,
     DEFAULT_TTL_SECONDS,
@@ -28,18 +38,48 @@ def _requester(name: str, value: Any) -> str | None:
     return None if value is None else str(tenant_id(name, value))
 
 
-@endpoint(bp, "/policies", methods=["PUT"], roles=ADMIN)
+NEW_POLICY = Fields(
+    {"action": action_pattern, "effect": one_of(*(e.value for e in Effect))},
+    {
+        "requesting_tenant_id": Check(
+            _requester,
+            {**nullable(tenant_id.schema), "description": "The requesting tenant; absent or null: any."},
+        ),
+        "ttl_seconds": integer(MIN_TTL_SECONDS, MAX_TTL_SECONDS),
+        "stepup_expiry_seconds": integer(MIN_STEPUP_EXPIRY_SECONDS, MAX_STEPUP_EXPIRY_SECONDS),
+    },
+)
+NO_PARAMS = Query()
+POLICY = obj(
+    {
+        "policy_id": STRING,
+        "action": STRING,
+        "effect": enum(*(e.value for e in Effect)),
+        "requesting_tenant_id": maybe(STRING),
+        "ttl_seconds": INTEGER,
+        "stepup_expiry_seconds": INTEGER,
+        "created_at": STRING,
+        "updated_at": maybe(STRING),
+    },
+    title="Policy",
+)
+POLICIES = obj({"policies": {"type": "array", "items": POLICY}})
+
+
+@endpoint(
+    bp,
+    "/policies",
+    methods=["PUT"],
+    roles=ADMIN,
+    body=NEW_POLICY,
+    responses={
+        200: Answer(POLICY, links=links("policy_id", "deletePolicy")),
+        201: Answer(POLICY, links=links("policy_id", "deletePolicy")),
+    },
+)
 def upsert_policy(ctx: Ctx) -> Reply:
-    raw = ctx.json()
-    body = fields(
-        raw,
-        {"action": action_pattern, "effect": one_of(*(e.value for e in Effect))},
-        {
-            "requesting_tenant_id": _requester,
-            "ttl_seconds": integer(MIN_TTL_SECONDS, MAX_TTL_SECONDS),
-            "stepup_expiry_seconds": integer(MIN_STEPUP_EXPIRY_SECONDS, MAX_STEPUP_EXPIRY_SECONDS),
-        },
-    )
+    """Create or replace the policy for (action, requesting tenant): 201 when it is new."""
+    body = NEW_POLICY(ctx.json())
     policy = Policy(
         action=body["action"],
         effect=Effect(body["effect"]),
@@ -51,12 +91,14 @@ def upsert_policy(ctx: Ctx) -> Reply:
     return Reply(view, 201 if created else 200)
 
 
-@endpoint(bp, "/policies", roles=ADMIN)
+@endpoint(bp, "/policies", roles=ADMIN, query=NO_PARAMS, responses={200: POLICIES})
 def list_policies(ctx: Ctx) -> dict[str, Any]:
-    only_params(ctx.query(), set())
+    NO_PARAMS(ctx.query())
     return ctx.container.policies.list(ctx.call)
 
 
-@endpoint(bp, "/policies/{policy_id}", methods=["DELETE"], roles=ADMIN, prefetch=True)
+@endpoint(
+    bp, "/policies/{policy_id}", methods=["DELETE"], roles=ADMIN, prefetch=True, responses={200: POLICY}
+)
 def delete_policy(ctx: Ctx, policy_id: str) -> dict[str, Any]:
     return ctx.container.policies.delete(ctx.call, policy_id)

@@ -7,7 +7,18 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import FORM, Ctx, Reply, endpoint
-from chalicelib.api._validation import DIGITS, action, fields, integer, one_of, receiving_tenant, text
+from chalicelib.api._spec import CLIENT, DELEGATION, INTEGER, STRING, Answer, enum, links, obj
+from chalicelib.api._validation import (
+    DIGITS,
+    Fields,
+    action,
+    check,
+    fields,
+    integer,
+    one_of,
+    receiving_tenant,
+    text,
+)
 from chalicelib.auth.authenticator import ClientSecretClaim
 from chalicelib.domain.ciba import MAX_BINDING_MESSAGE, MAX_REQUESTED_EXPIRY
 from chalicelib.domain.delegation import (
@@ -23,33 +34,92 @@ bp = Blueprint(__name__)
 AGENT = frozenset({Role.AGENT})
 ADMIN = frozenset({Role.ADMIN})
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-BC_AUTHORIZE_PARAMS = {
-    "scope",
-    "login_hint",
-    "binding_message",
-    "requested_expiry",
-    "acr_values",
-    "client_id",
-    "client_secret",
+INITIATE = Fields(
+    {"receiving_tenant_id": receiving_tenant, "action": action},
+    {
+        "binding_message": text(MAX_BINDING_MESSAGE),
+        "requested_expiry": integer(1, MAX_REQUESTED_EXPIRY),
+        "ttl_seconds": integer(MIN_TTL_SECONDS, MAX_TTL_SECONDS),
+        "purpose": text(500),
+    },
+)
+ACKNOWLEDGED = obj(
+    {"auth_req_id": STRING, "expires_in": INTEGER, "interval": INTEGER},
+    title="BackchannelAuthentication",
+    description="OpenID CIBA Core §7.3; poll POST /oauth/token with the auth_req_id.",
+)
+INITIATED = obj({**ACKNOWLEDGED["properties"], "delegation_id": STRING}, title="StepUpInitiated")
+INITIATED_LINKS = {
+    **links("auth_req_id", "getStepUpStatus", "completeStepUp"),
+    **links("delegation_id", "approveDelegation"),
 }
+STEPUP_STATUS = obj(
+    {
+        "auth_req_id": STRING,
+        "delegation_id": STRING,
+        "status": enum("PENDING", "APPROVED", "REJECTED", "EXPIRED"),
+        "expires_in": INTEGER,
+        "interval": INTEGER,
+    },
+    title="StepUpStatus",
+)
+DECISION = Fields({"decision": one_of("approve", "reject")}, {"reason": text(500)})
+REASON = Fields({}, {"reason": text(500)})
 
 
-@endpoint(bp, "/stepup/initiate", methods=["POST"], roles=AGENT, prefetch=True)
-def initiate(ctx: Ctx) -> Reply:
-    body = fields(
-        ctx.json(),
-        {"receiving_tenant_id": receiving_tenant, "action": action},
-        {
-            "binding_message": text(MAX_BINDING_MESSAGE),
-            "requested_expiry": integer(1, MAX_REQUESTED_EXPIRY),
-            "ttl_seconds": integer(MIN_TTL_SECONDS, MAX_TTL_SECONDS),
-            "purpose": text(500),
-        },
+def _form_text(max_length: int, description: str) -> Any:
+    return check({"type": "string", "maxLength": max_length, "description": description})(
+        lambda name, value: value  # parsed below, where the form is mapped to a request
     )
+
+
+BC_AUTHORIZE_FORM = Fields(
+    {
+        "scope": _form_text(1024, "The action to delegate (an `openid` beside it is ignored)."),
+        "login_hint": _form_text(64, "The receiving tenant's id."),
+    },
+    {
+        "binding_message": _form_text(MAX_BINDING_MESSAGE, "Shown to the approver."),
+        "requested_expiry": check(
+            {"type": "string", "pattern": "^[0-9]{1,9}$", "description": "Seconds (a positive integer)."}
+        )(lambda name, value: value),
+        "acr_values": _form_text(1024, "Accepted and ignored."),
+        "client_id": _form_text(256, "client_secret_post: the client id."),
+        "client_secret": _form_text(256, "client_secret_post: the client secret."),
+    },
+)
+BC_AUTHORIZE_PARAMS = BC_AUTHORIZE_FORM.names
+
+
+@endpoint(
+    bp,
+    "/stepup/initiate",
+    methods=["POST"],
+    roles=AGENT,
+    prefetch=True,
+    body=INITIATE,
+    responses={200: Answer(INITIATED, links=INITIATED_LINKS)},
+    errors=(409,),
+    operation_id="initiateStepUp",
+)
+def initiate(ctx: Ctx) -> Reply:
+    """Start a step-up request whatever the policy says it would be (CIBA-compatible)."""
+    body = INITIATE(ctx.json())
     return Reply(ctx.container.stepup.initiate(ctx.call, DelegationRequest(**body)), headers=NO_STORE)
 
 
-@endpoint(bp, "/bc-authorize", methods=["POST"], roles=None, content_types=[FORM])
+@endpoint(
+    bp,
+    "/bc-authorize",
+    methods=["POST"],
+    roles=None,
+    auth=CLIENT,
+    content_types=[FORM],
+    form=BC_AUTHORIZE_FORM,
+    responses={200: ACKNOWLEDGED},
+    errors=(403,),
+    operation_id="backchannelAuthorize",
+)
 def backchannel_authorize(ctx: Ctx) -> Reply:
     """OpenID CIBA Core §7.1: `scope` carries the action (an `openid` beside it is ignored),
     `login_hint` the receiving tenant; the client authenticates as at the token endpoint."""
@@ -92,28 +162,65 @@ def backchannel_authorize(ctx: Ctx) -> Reply:
     return Reply({k: ack[k] for k in ("auth_req_id", "expires_in", "interval")}, headers=NO_STORE)
 
 
-@endpoint(bp, "/stepup/{auth_req_id}/status", roles=AGENT, prefetch=True)
+@endpoint(
+    bp,
+    "/stepup/{auth_req_id}/status",
+    roles=AGENT,
+    prefetch=True,
+    responses={200: STEPUP_STATUS},
+    operation_id="getStepUpStatus",
+)
 def status(ctx: Ctx, auth_req_id: str) -> Reply:
     return Reply(ctx.container.stepup.status(ctx.call, auth_req_id), headers=NO_STORE)
 
 
-@endpoint(bp, "/stepup/{auth_req_id}/complete", methods=["POST"], roles=ADMIN, prefetch=True)
+@endpoint(
+    bp,
+    "/stepup/{auth_req_id}/complete",
+    methods=["POST"],
+    roles=ADMIN,
+    prefetch=True,
+    body=DECISION,
+    responses={200: DELEGATION},
+    errors=(409,),
+    operation_id="completeStepUp",
+)
 def complete(ctx: Ctx, auth_req_id: str) -> dict[str, Any]:
-    body = fields(ctx.json(), {"decision": one_of("approve", "reject")}, {"reason": text(500)})
+    body = DECISION(ctx.json())
     return ctx.container.stepup.complete(ctx.call, auth_req_id, body["decision"] == "approve", body["reason"])
 
 
 def _reason(ctx: Ctx) -> str | None:
     if not ctx.request.raw_body:
         return None
-    return fields(ctx.json(), {}, {"reason": text(500)})["reason"]
+    return REASON(ctx.json())["reason"]
 
 
-@endpoint(bp, "/delegations/{delegation_id}/approve", methods=["POST"], roles=ADMIN, prefetch=True)
+@endpoint(
+    bp,
+    "/delegations/{delegation_id}/approve",
+    methods=["POST"],
+    roles=ADMIN,
+    prefetch=True,
+    body=REASON,
+    responses={200: DELEGATION},
+    errors=(409,),
+    operation_id="approveDelegation",
+)
 def approve(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
     return ctx.container.stepup.approve(ctx.call, delegation_id, _reason(ctx))
 
 
-@endpoint(bp, "/delegations/{delegation_id}/reject", methods=["POST"], roles=ADMIN, prefetch=True)
+@endpoint(
+    bp,
+    "/delegations/{delegation_id}/reject",
+    methods=["POST"],
+    roles=ADMIN,
+    prefetch=True,
+    body=REASON,
+    responses={200: DELEGATION},
+    errors=(409,),
+    operation_id="rejectDelegation",
+)
 def reject(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
     return ctx.container.stepup.reject(ctx.call, delegation_id, _reason(ctx))

@@ -7,7 +7,8 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
-from chalicelib.api._validation import fields, one_of, only_params, text
+from chalicelib.api._spec import STRING, Answer, enum, links, obj
+from chalicelib.api._validation import Check, Fields, Query, one_of, text
 from chalicelib.domain.principal import Role
 from chalicelib.errors import InvalidRequest, NotFound
 
@@ -17,7 +18,7 @@ PLATFORM = frozenset({Role.PLATFORM})
 PLATFORM_OR_ADMIN = frozenset({Role.PLATFORM, Role.ADMIN})
 
 
-def _audience(name: str, value: Any) -> str:
+def _audience_of(name: str, value: Any) -> str:
     """Audiences are compared exactly (RFC 7519 §4.1.3), so input is taken as is; leading or
     trailing whitespace is refused rather than trimmed, since it is never meant."""
     audience = str(text(256)(name, value))
@@ -26,32 +27,93 @@ def _audience(name: str, value: Any) -> str:
     return audience
 
 
-@endpoint(bp, "/tenants", methods=["POST"], roles=PLATFORM)
+_AUDIENCE = text(256)
+NEW_TENANT = Fields(
+    {"name": text(100)},
+    {
+        "audience": Check(
+            _audience_of,
+            {
+                **_AUDIENCE.schema,
+                "pattern": r"^[^\s\u0000-\u001f\u007f-\u009f\u2028\u2029](?:[^\u0000-\u001f\u007f-\u009f"
+                r"\u2028\u2029]*[^\s\u0000-\u001f\u007f-\u009f\u2028\u2029])?$",
+                "description": "The `aud` of the tenant's delegation tokens, unique across tenants (default: "
+                "urn:vaultguard:tenant:<id>); no leading or trailing whitespace.",
+            },
+        )
+    },
+)
+STATUS_CHANGE = Fields({"status": one_of("ACTIVE", "DISABLED")})
+NO_PARAMS = Query()
+TENANT = obj(
+    {"tenant_id": STRING, "name": STRING, "status": enum("ACTIVE", "DISABLED"), "created_at": STRING},
+    {"audience": STRING},
+    title="Tenant",
+)
+NEW_TENANT_ANSWER = obj(
+    {
+        **TENANT["properties"],
+        "admin": obj(
+            {
+                "client_id": STRING,
+                "client_secret": {**STRING, "description": "Shown in this answer only."},
+                "subject": STRING,
+            }
+        ),
+    },
+    title="NewTenant",
+)
+TENANTS = obj({"tenants": {"type": "array", "items": TENANT}})
+COUNTS = {"type": "object", "description": "Counts by kind (and delegations by status)."}
+
+
+@endpoint(
+    bp,
+    "/tenants",
+    methods=["POST"],
+    roles=PLATFORM,
+    body=NEW_TENANT,
+    responses={
+        201: Answer(
+            NEW_TENANT_ANSWER, links=links("tenant_id", "getTenant", "updateTenant", "getTenantStats")
+        )
+    },
+)
 def create_tenant(ctx: Ctx) -> Reply:
-    body = fields(ctx.json(), {"name": text(100)}, {"audience": _audience})
+    """Register an organisation with its first admin client (the secret is in this answer only)."""
+    body = NEW_TENANT(ctx.json())
     return Reply(ctx.container.tenants.create(ctx.call, body["name"], body["audience"]), 201)
 
 
-@endpoint(bp, "/tenants", roles=PLATFORM)
+@endpoint(bp, "/tenants", roles=PLATFORM, query=NO_PARAMS, responses={200: TENANTS})
 def list_tenants(ctx: Ctx) -> dict[str, Any]:
-    only_params(ctx.query(), set())
+    NO_PARAMS(ctx.query())
     assert ctx.principal is not None
     return ctx.container.tenants.list(ctx.principal)
 
 
-@endpoint(bp, "/tenants/{tenant_id}", roles=PLATFORM_OR_ADMIN)
+@endpoint(bp, "/tenants/{tenant_id}", roles=PLATFORM_OR_ADMIN, responses={200: TENANT})
 def get_tenant(ctx: Ctx, tenant_id: str) -> dict[str, Any]:
     assert ctx.principal is not None
     return ctx.container.tenants.get(ctx.principal, tenant_id)
 
 
-@endpoint(bp, "/tenants/{tenant_id}", methods=["PATCH"], roles=PLATFORM)
+@endpoint(
+    bp, "/tenants/{tenant_id}", methods=["PATCH"], roles=PLATFORM, body=STATUS_CHANGE, responses={200: TENANT}
+)
 def update_tenant(ctx: Ctx, tenant_id: str) -> dict[str, Any]:
-    body = fields(ctx.json(), {"status": one_of("ACTIVE", "DISABLED")})
+    """Enable or disable an organisation."""
+    body = STATUS_CHANGE(ctx.json())
     return ctx.container.tenants.set_status(ctx.call, tenant_id, body["status"])
 
 
-@endpoint(bp, "/tenants/{tenant_id}/stats", roles=PLATFORM_OR_ADMIN)
+@endpoint(
+    bp,
+    "/tenants/{tenant_id}/stats",
+    roles=PLATFORM_OR_ADMIN,
+    responses={200: COUNTS},
+    operation_id="getTenantStats",
+)
 def tenant_stats(ctx: Ctx, tenant_id: str) -> dict[str, Any]:
     assert ctx.principal is not None
     if len(tenant_id) > 64:

@@ -8,7 +8,8 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
-from chalicelib.api._validation import fields
+from chalicelib.api._spec import BOOLEAN, STRING, obj
+from chalicelib.api._validation import Fields, check
 from chalicelib.domain.principal import Role
 
 bp = Blueprint(__name__)
@@ -17,22 +18,54 @@ ADMIN = frozenset({Role.ADMIN})
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+@check(
+    {
+        "type": "string",
+        "format": "uri",
+        "description": "An https URL on a public address (http to loopback on the local stage).",
+    }
+)
 def _as_given(name: str, value: Any) -> Any:
     return value  # the service checks the URL (its rules depend on the stage)
 
 
-@endpoint(bp, "/webhooks", methods=["PUT"], roles=ADMIN)
+NEW_WEBHOOK = Fields({"url": _as_given})
+WEBHOOK = obj({"url": STRING, "created_at": STRING}, title="Webhook")
+NEW_WEBHOOK_ANSWER = obj(
+    {
+        **WEBHOOK["properties"],
+        "secret": {**STRING, "description": "The signing secret; shown in this answer only."},
+    }
+)
+
+
+@endpoint(
+    bp,
+    "/webhooks",
+    methods=["PUT"],
+    roles=ADMIN,
+    body=NEW_WEBHOOK,
+    responses={200: NEW_WEBHOOK_ANSWER, 201: NEW_WEBHOOK_ANSWER},
+)
 def put_webhook(ctx: Ctx) -> Reply:
-    body = fields(ctx.json(), {"url": _as_given})
+    """Set (or replace) the tenant's step-up webhook; answers its signing secret once."""
+    body = NEW_WEBHOOK(ctx.json())
     created, view = ctx.container.webhooks.put(ctx.call, body["url"])
     return Reply(view, 201 if created else 200, NO_STORE)
 
 
-@endpoint(bp, "/webhooks", roles=ADMIN, prefetch=True)
+@endpoint(bp, "/webhooks", roles=ADMIN, prefetch=True, responses={200: WEBHOOK})
 def get_webhook(ctx: Ctx) -> dict[str, Any]:
     return ctx.container.webhooks.get(ctx.call)
 
 
-@endpoint(bp, "/webhooks", methods=["DELETE"], roles=ADMIN, prefetch=True)
+@endpoint(
+    bp,
+    "/webhooks",
+    methods=["DELETE"],
+    roles=ADMIN,
+    prefetch=True,
+    responses={200: obj({"deleted": BOOLEAN})},
+)
 def delete_webhook(ctx: Ctx) -> dict[str, Any]:
     return ctx.container.webhooks.delete(ctx.call)

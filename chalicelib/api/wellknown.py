@@ -7,10 +7,20 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
+from chalicelib.api._spec import STRING, obj
 
 bp = Blueprint(__name__)
 
 CACHEABLE = {"Cache-Control": "public, max-age=300"}
+METADATA = obj(
+    {"issuer": STRING, "token_endpoint": STRING, "jwks_uri": STRING},
+    title="AuthorizationServerMetadata",
+    description="RFC 8414 authorization server metadata (also served as OpenID discovery).",
+)
+JWKS = obj(
+    {"keys": {"type": "array", "items": obj({"kty": STRING, "kid": STRING}, {"n": STRING, "e": STRING})}},
+    title="JsonWebKeySet",
+)
 
 
 def metadata(issuer: str) -> dict[str, Any]:
@@ -39,16 +49,28 @@ def metadata(issuer: str) -> dict[str, Any]:
     }
 
 
-@endpoint(bp, "/.well-known/oauth-authorization-server", roles=None)
+@endpoint(
+    bp,
+    "/.well-known/oauth-authorization-server",
+    roles=None,
+    responses={200: METADATA},
+    operation_id="getAuthorizationServerMetadata",
+)
 def authorization_server(ctx: Ctx) -> Reply:
     return Reply(metadata(ctx.container.settings.issuer), headers=CACHEABLE)
 
 
-@endpoint(bp, "/.well-known/openid-configuration", roles=None)
+@endpoint(
+    bp,
+    "/.well-known/openid-configuration",
+    roles=None,
+    responses={200: METADATA},
+    operation_id="getOpenIdConfiguration",
+)
 def openid_configuration(ctx: Ctx) -> Reply:
     return Reply(metadata(ctx.container.settings.issuer), headers=CACHEABLE)
 
 
-@endpoint(bp, "/.well-known/jwks.json", roles=None)
+@endpoint(bp, "/.well-known/jwks.json", roles=None, responses={200: JWKS}, operation_id="getJwks")
 def jwks(ctx: Ctx) -> Reply:
     return Reply(ctx.container.keys.document(), headers=CACHEABLE)

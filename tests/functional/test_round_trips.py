@@ -84,6 +84,9 @@ def _call(method: str, path: str, who: str = "nat", body: Any = None) -> Case:
 
 CASES: dict[tuple[str, str], tuple[int, Case]] = {
     ("GET", "/.well-known/jwks.json"): (0, _call("GET", "/.well-known/jwks.json")),
+    ("GET", "/openapi.json"): (0, _call("GET", "/openapi.json")),
+    ("GET", "/docs"): (0, _call("GET", "/docs")),
+    ("GET", "/docs/redoc.standalone.js"): (0, _call("GET", "/docs/redoc.standalone.js")),
     ("GET", "/.well-known/oauth-authorization-server"): (
         0,
         _call("GET", "/.well-known/oauth-authorization-server"),
