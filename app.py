@@ -9,6 +9,7 @@ from chalice import Chalice, Rate
 from chalicelib.api import (
     agents,
     audit,
+    auth,
     delegations,
     health,
     oauth,
@@ -16,6 +17,7 @@ from chalicelib.api import (
     reference,
     stepup,
     tenants,
+    users,
     webhooks,
     wellknown,
 )
@@ -39,6 +41,8 @@ BLUEPRINTS = (
     webhooks,
     audit,
     health,
+    auth,
+    users,
     reference,
 )
 for blueprint in BLUEPRINTS:

@@ -43,6 +43,18 @@ CSV_INLINE_MAX_ROWS = "VAULTGUARD_CSV_INLINE_MAX_ROWS"
 CLEANUP_INTERVAL_SECONDS = "VAULTGUARD_CLEANUP_INTERVAL_SECONDS"
 STREAM_POLL_SECONDS = "VAULTGUARD_STREAM_POLL_SECONDS"
 AUDIT_STREAM_ARN = "VAULTGUARD_AUDIT_STREAM_ARN"
+OIDC_ISSUER = "VAULTGUARD_OIDC_ISSUER"
+OIDC_CLIENT_ID = "VAULTGUARD_OIDC_CLIENT_ID"
+OIDC_CLIENT_SECRET = "VAULTGUARD_OIDC_CLIENT_SECRET"
+OIDC_SCOPES = "VAULTGUARD_OIDC_SCOPES"
+OIDC_TENANT_CLAIM = "VAULTGUARD_OIDC_TENANT_CLAIM"
+PUBLIC_URL = "VAULTGUARD_PUBLIC_URL"
+SESSION_IDLE_SECONDS = "VAULTGUARD_SESSION_IDLE_SECONDS"
+SESSION_MAX_SECONDS = "VAULTGUARD_SESSION_MAX_SECONDS"
+APPROVAL_MAX_AGE_SECONDS = "VAULTGUARD_APPROVAL_MAX_AGE_SECONDS"
+SELF_SIGNUP = "VAULTGUARD_SELF_SIGNUP"
+RATE_SESSION_WRITES_PER_15_MINUTES = "VAULTGUARD_RATE_SESSION_WRITES_PER_15_MINUTES"
+RATE_SESSION_READS_PER_15_MINUTES = "VAULTGUARD_RATE_SESSION_READS_PER_15_MINUTES"
 
 # Chalice needs the audit stream ARN when it packages the app (`chalice package --stage prod`
 # with VAULTGUARD_AUDIT_STREAM_ARN set); this placeholder stands in elsewhere.
@@ -95,6 +107,23 @@ class Settings:
     cleanup_interval_seconds: int = 300
     stream_poll_seconds: int = 3
     audit_stream_arn: str = LOCAL_AUDIT_STREAM_ARN
+    # People (OIDC sign-in, backend-for-frontend): off until an issuer is configured.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: tuple[str, ...] = ("openid", "email", "profile")
+    oidc_tenant_claim: str | None = None
+    public_url: str = "http://127.0.0.1:8000"  # the origin people's browsers use
+    session_idle_seconds: int = 30 * 60
+    session_max_seconds: int = 12 * 3600
+    approval_max_age_seconds: int = 43200
+    self_signup: bool = False
+    rate_session_writes_per_15_minutes: int = 600
+    rate_session_reads_per_15_minutes: int = 6000
+
+    @property
+    def sign_in_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -152,6 +181,22 @@ class Settings:
             cleanup_interval_seconds=_int(env, CLEANUP_INTERVAL_SECONDS, 300, 1, 86400),
             stream_poll_seconds=_int(env, STREAM_POLL_SECONDS, 3, 1, 3600),
             audit_stream_arn=env.get(AUDIT_STREAM_ARN) or LOCAL_AUDIT_STREAM_ARN,
+            oidc_issuer=(env.get(OIDC_ISSUER) or "").strip() or None,
+            oidc_client_id=env.get(OIDC_CLIENT_ID) or None,
+            oidc_client_secret=env.get(OIDC_CLIENT_SECRET) or None,
+            oidc_scopes=tuple((env.get(OIDC_SCOPES) or "openid email profile").split()),
+            oidc_tenant_claim=(env.get(OIDC_TENANT_CLAIM) or "").strip() or None,
+            public_url=(env.get(PUBLIC_URL) or env.get(ISSUER) or "http://127.0.0.1:8000").rstrip("/"),
+            session_idle_seconds=_int(env, SESSION_IDLE_SECONDS, 30 * 60, 60, 86400),
+            session_max_seconds=_int(env, SESSION_MAX_SECONDS, 12 * 3600, 300, 7 * 86400),
+            approval_max_age_seconds=_int(env, APPROVAL_MAX_AGE_SECONDS, 43200, 0, 7 * 86400),
+            self_signup=(env.get(SELF_SIGNUP) or "").strip().lower() in ("1", "true", "yes", "on"),
+            rate_session_writes_per_15_minutes=_int(
+                env, RATE_SESSION_WRITES_PER_15_MINUTES, 600, 0, 10_000_000
+            ),
+            rate_session_reads_per_15_minutes=_int(
+                env, RATE_SESSION_READS_PER_15_MINUTES, 6000, 0, 10_000_000
+            ),
         )
 
 

@@ -78,6 +78,29 @@ class Forbidden(VaultGuardError):
     description = "The caller's role does not allow this operation."
 
 
+class NotSignedIn(VaultGuardError):
+    error = "not_signed_in"
+    status_code = 401
+    description = "Sign in first."
+
+
+class ReauthRequired(VaultGuardError):
+    """A decision that needs a recent sign-in; `login_url` forces re-authentication."""
+
+    error = "reauth_required"
+    status_code = 401
+    description = "Sign in again to confirm this decision."
+
+    def __init__(self, login_url: str) -> None:
+        super().__init__(extra={"login_url": login_url})
+
+
+class CsrfFailed(VaultGuardError):
+    error = "csrf_failed"
+    status_code = 403
+    description = "The request lacks a valid X-CSRF-Token header or comes from another origin."
+
+
 class TenantMismatch(Forbidden):
     error = "tenant_mismatch"
     description = "The request names a tenant other than the caller's own."
@@ -165,6 +188,11 @@ class ServiceUnavailable(VaultGuardError):
     error = "temporarily_unavailable"
     status_code = 503
     description = "The service is temporarily unavailable; retry later."
+
+
+class SignInUnavailable(ServiceUnavailable):
+    error = "sign_in_unavailable"
+    description = "Sign-in is not configured on this deployment."
 
 
 class HttpVersionNotSupported(VaultGuardError):

@@ -378,7 +378,7 @@ def _patch_service_lookup() -> None:
     from moto import backends
 
     modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+    backends.list_of_moto_modules = lambda: modules
 
 
 # -- response serialisation ------------------------------------------------------------------------

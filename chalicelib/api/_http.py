@@ -25,6 +25,7 @@ from chalicelib.api._middleware import SECURITY_HEADERS
 from chalicelib.api._spec import BEARER, PUBLIC, Answer, Operation, answers, camel, declare
 from chalicelib.api._validation import Check, Fields, Query, Schema
 from chalicelib.auth.authenticator import BearerClaim
+from chalicelib.auth.session import SESSION_COOKIE, SessionClaim, cookie_value
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.errors import (
     Forbidden,
@@ -32,6 +33,7 @@ from chalicelib.errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    ReauthRequired,
     ServiceUnavailable,
     UnsupportedMediaType,
     VaultGuardError,
@@ -40,7 +42,7 @@ from chalicelib.observability import logger
 from chalicelib.services.call import Call
 from chalicelib.services.container import Container, get_container
 from chalicelib.services.gate import RequestGate
-from chalicelib.services.ratelimit import begin_request
+from chalicelib.services.ratelimit import begin_request, defer_write
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -53,7 +55,7 @@ REST_API = {"Ref": "RestAPI"}  # the REST API's logical id in `chalice package` 
 class Reply:
     body: Any
     status_code: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str | list[str]] = field(default_factory=dict)  # a list: one header per value
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Ctx:
     container: Container
     request_id: str
     gate: RequestGate | None = None
+    session_claim: SessionClaim | None = None  # a person signed in through the IdP
     now: float = field(default_factory=lambda: time.time())  # patchable in tests
 
     @property
@@ -101,6 +104,40 @@ class Ctx:
         )
         self.gate = RequestGate(container.batch_reader, container.rate_limiter, claim, charges, int(self.now))
         return self.gate
+
+    def session_gate(self) -> RequestGate:
+        """A gate for a person's session cookie: the CSRF check first (no read for a forged
+        write), then the session, person and tenant in the request's first batched read."""
+        container = self.container
+        sessions = container.sessions
+        claim = sessions.claim(cookie_value(self.headers, SESSION_COOKIE), int(self.now))
+        sessions.check_csrf(self.request.method, self.headers, claim.secret)
+        write = self.request.method not in ("GET", "HEAD")
+        limiter = container.rate_limiter
+        charge = limiter.session_charge(claim.tenant_id, claim.user_id, write=write, now=int(self.now))
+        self.gate = RequestGate(container.batch_reader, limiter, claim, [charge], int(self.now))
+        self.session_claim = claim
+        return self.gate
+
+    def confirm_session(self) -> Principal:
+        """Read and confirm the session (one round trip); keep its last activity current."""
+        assert self.gate is not None and self.session_claim is not None
+        self.gate.read()
+        self.principal = self.gate.principal
+        claim, people, now = self.session_claim, self.container.people_repo, int(self.now)
+        if claim.needs_touch and claim.session is not None:
+            session = claim.session
+            defer_write(lambda tx: people.touch_session(tx, session, now))
+        return self.principal
+
+    def require_recent_sign_in(self, return_to: str) -> None:
+        """A decision by a person needs a sign-in no older than the approval maximum age;
+        else 401 `reauth_required` with a login URL that forces re-authentication."""
+        claim = self.session_claim
+        if claim is None or claim.session is None:
+            return  # a machine's bearer token: no person, no sign-in age
+        if int(self.now) - int(claim.session.auth_time) > self.container.settings.approval_max_age_seconds:
+            raise ReauthRequired(self.container.sign_in.login_url(return_to, reauth=True))
 
     def bearer_gate(self, claim: BearerClaim) -> RequestGate:
         container = self.container
@@ -241,6 +278,11 @@ def gateway_responses(rest_api_id: Any = None) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _uses_session(ctx: Ctx) -> bool:
+    """A person's session cookie, unless the request names a bearer token (machines)."""
+    return not ctx.headers.get("authorization") and cookie_value(ctx.headers, SESSION_COOKIE) is not None
+
+
 def _flush_charges(ctx: Ctx) -> None:
     """Charge the budgets of a confirmed request that committed no transaction."""
     if ctx.gate is None or not ctx.gate.confirmed:
@@ -290,7 +332,11 @@ def endpoint(
                 container = get_container()
                 begin_request()
                 ctx = Ctx(bp.current_request, None, container, request_id)
-                if roles is not None:
+                if roles is not None and _uses_session(ctx):
+                    ctx.session_gate()
+                    if ctx.confirm_session().role not in roles:
+                        raise Forbidden()
+                elif roles is not None:
                     claim = container.authenticator.bearer(ctx.headers.get("authorization"))
                     gate = ctx.bearer_gate(claim)
                     if not prefetch or claim.principal.role not in roles:

@@ -18,7 +18,7 @@ from chalicelib.errors import InvalidRequest
 
 bp = Blueprint(__name__)
 
-ADMIN = frozenset({Role.ADMIN})
+AUDIT_READERS = frozenset({Role.ADMIN, Role.AUDITOR})
 ACTOR_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
@@ -91,7 +91,7 @@ def _filter(ctx: Ctx, query: dict[str, Any]) -> AuditFilter:
     )
 
 
-@endpoint(bp, "/audit", roles=ADMIN, query=SEARCH, responses={200: EVENTS})
+@endpoint(bp, "/audit", roles=AUDIT_READERS, query=SEARCH, responses={200: EVENTS})
 def search_audit(ctx: Ctx) -> dict[str, Any]:
     """The caller's own audit log, newest first, a page at a time."""
     query = SEARCH(ctx.query())
@@ -104,7 +104,7 @@ def search_audit(ctx: Ctx) -> dict[str, Any]:
 @endpoint(
     bp,
     "/audit/export.csv",
-    roles=ADMIN,
+    roles=AUDIT_READERS,
     query=EXPORT,
     responses={
         200: Answer({"type": "string"}, "RFC 4180 CSV, oldest first.", "text/csv"),

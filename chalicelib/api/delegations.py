@@ -41,6 +41,7 @@ bp = Blueprint(__name__)
 
 AGENT = frozenset({Role.AGENT})
 ADMIN_OR_AGENT = frozenset({Role.ADMIN, Role.AGENT})
+READERS = frozenset({Role.ADMIN, Role.AGENT, Role.APPROVER, Role.AUDITOR})  # agents: their own only
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 OWN_TENANT_FIELDS = ("requesting_tenant_id", "tenant_id")
@@ -145,7 +146,10 @@ REASON = Fields({}, {"reason": text(500)})
                 **links("auth_req_id", "getStepUpStatus", "completeStepUp"),
             },
         ),
-        403: Answer(BLOCKED, "BLOCK: no token."),
+        403: Answer(
+            {"anyOf": [BLOCKED, ERROR]},
+            "BLOCK: no token (or, without `decision`, a caller that may not ask).",
+        ),
     },
     errors=(409, 422),
 )
@@ -154,7 +158,8 @@ def request_delegation(ctx: Ctx) -> Reply:
     raw = ctx.json()
     assert ctx.principal is not None
     for own in OWN_TENANT_FIELDS:
-        if own in raw and raw.pop(own) != ctx.principal.tenant_id:
+        named = raw.pop(own, None)  # null, as for every optional field: not given
+        if named is not None and named != ctx.principal.tenant_id:
             raise TenantMismatch()
     body = DELEGATION_REQUEST(raw)
     key = ctx.headers.get("idempotency-key")
@@ -164,7 +169,7 @@ def request_delegation(ctx: Ctx) -> Reply:
     return Reply(outcome.body, outcome.status_code, NO_STORE)
 
 
-@endpoint(bp, "/delegations", roles=ADMIN_OR_AGENT, query=LIST_QUERY, responses={200: DELEGATIONS})
+@endpoint(bp, "/delegations", roles=READERS, query=LIST_QUERY, responses={200: DELEGATIONS})
 def list_delegations(ctx: Ctx) -> dict[str, Any]:
     """The caller's delegations: inbound (received; the default for admins) or outbound."""
     query = LIST_QUERY(ctx.query())
@@ -195,7 +200,7 @@ def verify_delegation(ctx: Ctx) -> Reply:
     return Reply(ctx.container.verification.verify(ctx.call, body["token"]), headers=NO_STORE)
 
 
-@endpoint(bp, "/delegations/{delegation_id}", roles=ADMIN_OR_AGENT, responses={200: DELEGATION})
+@endpoint(bp, "/delegations/{delegation_id}", roles=READERS, responses={200: DELEGATION})
 def get_delegation(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
     return ctx.container.delegations.get(ctx.call, delegation_id)
 

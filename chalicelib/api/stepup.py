@@ -10,7 +10,9 @@ from chalicelib.api._http import FORM, Ctx, Reply, endpoint
 from chalicelib.api._spec import CLIENT, DELEGATION, INTEGER, STRING, Answer, enum, links, obj
 from chalicelib.api._validation import (
     DIGITS,
+    Check,
     Fields,
+    Schema,
     action,
     check,
     fields,
@@ -32,7 +34,8 @@ from chalicelib.services.delegations import DelegationRequest
 bp = Blueprint(__name__)
 
 AGENT = frozenset({Role.AGENT})
-ADMIN = frozenset({Role.ADMIN})
+DECIDERS = frozenset({Role.ADMIN, Role.APPROVER})  # admins and approvers decide step-up requests
+APPROVAL_PAGE = "/dashboard/"  # where a person who must sign in again comes back to
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 INITIATE = Fields(
     {"receiving_tenant_id": receiving_tenant, "action": action},
@@ -67,16 +70,19 @@ DECISION = Fields({"decision": one_of("approve", "reject")}, {"reason": text(500
 REASON = Fields({}, {"reason": text(500)})
 
 
-def _form_text(max_length: int, description: str) -> Any:
-    return check({"type": "string", "maxLength": max_length, "description": description})(
+def _form_text(max_length: int, description: str, *examples: str) -> Check:
+    schema: Schema = {"type": "string", "maxLength": max_length, "description": description}
+    return check({**schema, "examples": list(examples)} if examples else schema)(
         lambda name, value: value  # parsed below, where the form is mapped to a request
     )
 
 
 BC_AUTHORIZE_FORM = Fields(
     {
-        "scope": _form_text(1024, "The action to delegate (an `openid` beside it is ignored)."),
-        "login_hint": _form_text(64, "The receiving tenant's id."),
+        "scope": _form_text(
+            1024, "The action to delegate (an `openid` beside it is ignored).", "requisition.submit"
+        ),
+        "login_hint": _form_text(64, "The receiving tenant's id.", *receiving_tenant.schema["examples"]),
     },
     {
         "binding_message": _form_text(MAX_BINDING_MESSAGE, "Shown to the approver."),
@@ -178,7 +184,7 @@ def status(ctx: Ctx, auth_req_id: str) -> Reply:
     bp,
     "/stepup/{auth_req_id}/complete",
     methods=["POST"],
-    roles=ADMIN,
+    roles=DECIDERS,
     prefetch=True,
     body=DECISION,
     responses={200: DELEGATION},
@@ -186,6 +192,7 @@ def status(ctx: Ctx, auth_req_id: str) -> Reply:
     operation_id="completeStepUp",
 )
 def complete(ctx: Ctx, auth_req_id: str) -> dict[str, Any]:
+    ctx.require_recent_sign_in(APPROVAL_PAGE)
     body = DECISION(ctx.json())
     return ctx.container.stepup.complete(ctx.call, auth_req_id, body["decision"] == "approve", body["reason"])
 
@@ -200,7 +207,7 @@ def _reason(ctx: Ctx) -> str | None:
     bp,
     "/delegations/{delegation_id}/approve",
     methods=["POST"],
-    roles=ADMIN,
+    roles=DECIDERS,
     prefetch=True,
     body=REASON,
     responses={200: DELEGATION},
@@ -208,6 +215,7 @@ def _reason(ctx: Ctx) -> str | None:
     operation_id="approveDelegation",
 )
 def approve(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
+    ctx.require_recent_sign_in(APPROVAL_PAGE)
     return ctx.container.stepup.approve(ctx.call, delegation_id, _reason(ctx))
 
 
@@ -215,7 +223,7 @@ def approve(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
     bp,
     "/delegations/{delegation_id}/reject",
     methods=["POST"],
-    roles=ADMIN,
+    roles=DECIDERS,
     prefetch=True,
     body=REASON,
     responses={200: DELEGATION},
@@ -223,4 +231,5 @@ def approve(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
     operation_id="rejectDelegation",
 )
 def reject(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
+    ctx.require_recent_sign_in(APPROVAL_PAGE)
     return ctx.container.stepup.reject(ctx.call, delegation_id, _reason(ctx))

@@ -13,6 +13,11 @@ def own_scope(principal: Principal) -> TenantScope:
     return TenantScope(tenant_id=principal.tenant_id, principal=principal)
 
 
+def person_scope(principal: Principal) -> TenantScope:
+    """A signed-in person's partition: their tenant's, or `T#platform` for the operators."""
+    return TenantScope(tenant_id=principal.tenant_id or PLATFORM_PEOPLE_TENANT, principal=principal)
+
+
 def counterpart_scope(principal: Principal, tenant_id: str) -> TenantScope:
     """The other party's partition, for the narrow reads and writes a delegation needs
     (its policy, its tenant record, the paired record). Never built from a listing."""
@@ -35,6 +40,7 @@ def system_scope(tenant_id: str) -> TenantScope:
 
 
 PLATFORM_LOG_TENANT = "platform"
+PLATFORM_PEOPLE_TENANT = "platform"  # the operators' people records live in `T#platform`
 
 
 def platform_log_scope() -> TenantScope:

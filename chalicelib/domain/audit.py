@@ -25,6 +25,12 @@ TOKEN_ISSUED = "token.issued"
 AUTH_FAILED = "auth.failed"
 WEBHOOK_UPDATED = "webhook.updated"
 WEBHOOK_DELETED = "webhook.deleted"
+USER_INVITED = "user.invited"
+USER_JOINED = "user.joined"
+USER_ROLE_CHANGED = "user.role_changed"
+USER_REMOVED = "user.removed"
+SESSION_STARTED = "session.started"
+SESSION_ENDED = "session.ended"
 
 EVENT_TYPES = frozenset(
     {
@@ -51,6 +57,12 @@ EVENT_TYPES = frozenset(
         AUTH_FAILED,
         WEBHOOK_UPDATED,
         WEBHOOK_DELETED,
+        USER_INVITED,
+        USER_JOINED,
+        USER_ROLE_CHANGED,
+        USER_REMOVED,
+        SESSION_STARTED,
+        SESSION_ENDED,
     }
 )
 

@@ -92,3 +92,61 @@ def auth_req_target(auth_req_id: str) -> tuple[str, str] | None:
     if match is None:
         return None
     return f"tnt_{match.group('tenant')}", f"dlg_{match.group('delegation')}"
+
+
+# -- people ----------------------------------------------------------------------------------------
+
+USER_ID = re.compile(r"^usr_[0-9a-f]{20}$")
+_TENANT_PART = r"(?:(?P<tenant>[0-9a-f]{20})|platform)"
+SESSION_SECRET = re.compile(rf"^vgsn_{_TENANT_PART}_(?P<user>[0-9a-f]{{20}})_[A-Za-z0-9_-]{{43}}$")
+INVITATION_CODE = re.compile(rf"^vginv_{_TENANT_PART}_[A-Za-z0-9_-]{{43}}$")
+LOGIN_SECRET = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def new_user_id() -> str:
+    return "usr_" + secrets.token_hex(10)
+
+
+def _tenant_part(tenant_id: str | None) -> str:
+    if tenant_id is None:
+        return "platform"
+    assert TENANT_ID.fullmatch(tenant_id)
+    return tenant_id[4:]
+
+
+def _tenant_of(match: re.Match[str]) -> str | None:
+    tenant = match.group("tenant")
+    return f"tnt_{tenant}" if tenant else None
+
+
+def new_session_secret(tenant_id: str | None, user_id: str) -> str:
+    """The session cookie's value: names the tenant and the person (so one batched read
+    fetches the session with the user and tenant records) and carries 256 random bits.
+    Stored only as a keyed hash."""
+    assert USER_ID.fullmatch(user_id)
+    return f"vgsn_{_tenant_part(tenant_id)}_{user_id[4:]}_{secrets.token_urlsafe(32)}"
+
+
+def session_owner(secret: str) -> tuple[str | None, str] | None:
+    """(tenant id or None for the platform, user id) named by a session secret; None if it
+    is not one. Only names what to read: the session item read decides."""
+    match = SESSION_SECRET.fullmatch(secret)
+    if match is None:
+        return None
+    return _tenant_of(match), "usr_" + match.group("user")
+
+
+def new_invitation_code(tenant_id: str | None) -> str:
+    return f"vginv_{_tenant_part(tenant_id)}_{secrets.token_urlsafe(32)}"
+
+
+def invitation_tenant(code: str) -> tuple[str | None] | None:
+    """`(tenant_id,)` an invitation code names (`(None,)`: the platform's); None if malformed."""
+    match = INVITATION_CODE.fullmatch(code)
+    if match is None:
+        return None
+    return (_tenant_of(match),)
+
+
+def new_login_secret() -> str:
+    return secrets.token_urlsafe(32)

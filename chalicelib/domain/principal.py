@@ -9,7 +9,18 @@ from enum import StrEnum
 class Role(StrEnum):
     PLATFORM = "platform"
     ADMIN = "admin"
+    APPROVER = "approver"
+    AUDITOR = "auditor"
     AGENT = "agent"
+
+
+# Roles a person (signed in through the identity provider) can hold.
+PERSON_ROLES = frozenset({Role.PLATFORM, Role.ADMIN, Role.APPROVER, Role.AUDITOR})
+TENANT_PERSON_ROLES = frozenset({Role.ADMIN, Role.APPROVER, Role.AUDITOR})
+# Who reads a tenant's delegations as a whole (agents see only their own), and who decides
+# step-up requests.
+TENANT_READERS = frozenset({Role.ADMIN, Role.APPROVER, Role.AUDITOR})
+DECIDERS = frozenset({Role.ADMIN, Role.APPROVER})
 
 
 @dataclass(frozen=True)
@@ -18,7 +29,7 @@ class Principal:
 
     role: Role
     subject: str
-    client_id: str
+    client_id: str  # a machine's client id; "session" for a person signed in through the IdP
     tenant_id: str | None
 
 

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 
 from chalicelib.domain.audit import Actor
 from chalicelib.domain.principal import Principal
-from chalicelib.errors import Conflict, RateLimited, VaultGuardError
-from chalicelib.services.ratelimit import take_deferred
+from chalicelib.errors import Conflict, NotSignedIn, RateLimited, VaultGuardError
+from chalicelib.services.ratelimit import take_deferred, take_deferred_writes
 from chalicelib.store.db import ConditionFailed, WriteTransaction
+from chalicelib.store.people import SESSION_LABEL
 from chalicelib.store.ratelimits import RATE_LABEL, Charge, charge_in
 from chalicelib.store.reads import BatchReader, Key, Snapshot
 
@@ -61,9 +62,13 @@ def commit(tx: WriteTransaction, conflict: VaultGuardError | None = None) -> Non
     charges = take_deferred()
     for charge in charges:
         charge_in(tx, charge)
+    for write in take_deferred_writes():
+        write(tx)
     try:
         tx.commit()
     except ConditionFailed as exc:
+        if SESSION_LABEL in exc.labels:
+            raise NotSignedIn() from exc
         if RATE_LABEL in exc.labels:
             now = int(time.time())
             raise RateLimited(max(c.retry_after(now) for c in charges)) from exc

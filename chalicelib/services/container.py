@@ -8,6 +8,7 @@ from typing import Any
 
 from chalicelib.auth.authenticator import Authenticator
 from chalicelib.auth.secrets import SECRET_HASH_KEY_CONTEXT, SECRET_HASH_KEY_FILE, SecretHasher
+from chalicelib.auth.session import SessionAuthenticator
 from chalicelib.config import Settings, get_settings
 from chalicelib.crypto import Encryptor, KmsEncryptor, LocalEncryptor
 from chalicelib.crypto.local import load_or_create_key
@@ -22,8 +23,10 @@ from chalicelib.services.platform import PlatformService
 from chalicelib.services.policies import PolicyService
 from chalicelib.services.ratelimit import RateLimiter
 from chalicelib.services.revocation import RevocationService
+from chalicelib.services.signin import SignInService
 from chalicelib.services.stepup import StepUpService
 from chalicelib.services.tenants import TenantService
+from chalicelib.services.users import UserService
 from chalicelib.services.verification import VerificationService
 from chalicelib.services.webhook_delivery import RetryPolicy, WebhookDispatcher
 from chalicelib.services.webhooks import WebhookNotifier, WebhookService
@@ -34,6 +37,7 @@ from chalicelib.store.counters import CounterRepository
 from chalicelib.store.credentials import AuthenticationLookup, CredentialRepository
 from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
+from chalicelib.store.people import PeopleRepository
 from chalicelib.store.policies import PolicyRepository
 from chalicelib.store.ratelimits import RateLimitRepository
 from chalicelib.store.reads import BatchReader
@@ -123,7 +127,7 @@ class Container:
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:
-        return RateLimiter(self.settings, RateLimitRepository())
+        return RateLimiter(self.settings, RateLimitRepository(), self.db)
 
     @cached_property
     def token_endpoint(self) -> TokenEndpoint:
@@ -233,6 +237,45 @@ class Container:
     @cached_property
     def platform(self) -> PlatformService:
         return PlatformService(self.tenant_repo, self.counter, self.batch_reader)
+
+    # -- people ----------------------------------------------------------------------------------
+    @cached_property
+    def people_repo(self) -> PeopleRepository:
+        return PeopleRepository()
+
+    @cached_property
+    def sessions(self) -> SessionAuthenticator:
+        return SessionAuthenticator(self.settings, self.secret_hasher)
+
+    @cached_property
+    def oidc_client(self) -> Any:
+        """The identity provider's client (discovery and keys fetched on first use)."""
+        from chalicelib.auth.oidc import OidcClient, ProviderConfig
+
+        settings = self.settings
+        assert settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret
+        return OidcClient(
+            ProviderConfig(
+                issuer=settings.oidc_issuer,
+                client_id=settings.oidc_client_id,
+                client_secret=settings.oidc_client_secret,
+                scopes=settings.oidc_scopes,
+                tenant_claim=settings.oidc_tenant_claim,
+            )
+        )
+
+    @cached_property
+    def sign_in(self) -> SignInService:
+        return SignInService(
+            self.settings, self.db, self.people_repo, self.batch_reader, self.auditor, self.secret_hasher,
+            lambda: self.oidc_client,
+        )
+
+    @cached_property
+    def users(self) -> UserService:
+        return UserService(
+            self.settings, self.db, self.people_repo, self.batch_reader, self.auditor, self.secret_hasher
+        )
 
     @cached_property
     def audit_exporter(self) -> Any:

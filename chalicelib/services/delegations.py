@@ -18,7 +18,7 @@ from chalicelib.domain.delegation import (
     granted_ttl,
 )
 from chalicelib.domain.policy import Effect, Policy, resolve
-from chalicelib.domain.principal import Principal, Role, TenantScope
+from chalicelib.domain.principal import TENANT_READERS, Principal, Role, TenantScope
 from chalicelib.errors import (
     AccessDenied,
     Conflict,
@@ -367,7 +367,7 @@ class DelegationService:
         scope = own_scope(principal)
         if not ids.DELEGATION_ID.fullmatch(delegation_id):
             raise NotFound()
-        if principal.role is Role.ADMIN:
+        if principal.role in TENANT_READERS:
             record = self._delegations.get(scope, delegation_id)
             if record is not None:
                 return delegation_view(record, call.epoch, "inbound")
@@ -392,7 +392,7 @@ class DelegationService:
 
         items: list[Any]
         if direction == "inbound":
-            if principal.role is not Role.ADMIN:
+            if principal.role not in TENANT_READERS:
                 raise Forbidden("Agents list only their own outbound delegations.")
             items, next_cursor = self._delegations.list_inbound(scope, keep=keep, limit=limit, cursor=cursor)
         else:

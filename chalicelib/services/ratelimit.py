@@ -16,24 +16,43 @@ or charged on their own at the end of a request that writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 
 from chalicelib.config import Settings
 from chalicelib.domain.principal import Principal
 from chalicelib.errors import RateLimited
+from chalicelib.store.db import ConditionFailed, Database, WriteTransaction
 from chalicelib.store.models import PLATFORM_PK, tenant_pk
-from chalicelib.store.ratelimits import Charge, RateLimitRepository, counter_key
+from chalicelib.store.ratelimits import Charge, RateLimitRepository, charge_in, counter_key
 from chalicelib.store.reads import Snapshot
 
 CLIENT_WINDOW = 15 * 60
 DELEGATION_WINDOW = 60
 FAILURE_WINDOW = 15 * 60
 
+DeferredWrite = Callable[[WriteTransaction], None]
 _deferred: ContextVar[tuple[Charge, ...]] = ContextVar("vaultguard_deferred_charges", default=())
+_deferred_writes: ContextVar[tuple[DeferredWrite, ...]] = ContextVar(
+    "vaultguard_deferred_writes", default=()
+)
 
 
 def begin_request() -> None:
     _deferred.set(())
+    _deferred_writes.set(())
+
+
+def defer_write(write: DeferredWrite) -> None:
+    """Bookkeeping of the request (a session's last activity) that rides in its transaction,
+    or in the one that charges its budgets when it writes nothing: never a round trip of its own."""
+    _deferred_writes.set(_deferred_writes.get() + (write,))
+
+
+def take_deferred_writes() -> tuple[DeferredWrite, ...]:
+    writes = _deferred_writes.get()
+    _deferred_writes.set(())
+    return writes
 
 
 def defer(charges: list[Charge]) -> None:
@@ -58,9 +77,12 @@ def source_partition(source: str) -> str:
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings, repository: RateLimitRepository) -> None:
+    def __init__(
+        self, settings: Settings, repository: RateLimitRepository, db: Database | None = None
+    ) -> None:
         self._settings = settings
         self.repository = repository
+        self._db = db
 
     # -- budgets of authenticated callers ----------------------------------------------------
 
@@ -78,6 +100,19 @@ class RateLimiter:
         kind = "client-write" if write else "client-read"
         pk = tenant_pk(tenant_id) if tenant_id else PLATFORM_PK
         return self._charge(pk, kind, client_id, limit, CLIENT_WINDOW, now)
+
+    def session_charge(
+        self, principal_tenant: str | None, user_id: str, *, write: bool, now: int
+    ) -> Charge | None:
+        """A person's own budget: a dashboard polls, so it is larger than a client's."""
+        limit = (
+            self._settings.rate_session_writes_per_15_minutes
+            if write
+            else self._settings.rate_session_reads_per_15_minutes
+        )
+        kind = "session-write" if write else "session-read"
+        pk = tenant_pk(principal_tenant) if principal_tenant else PLATFORM_PK
+        return self._charge(pk, kind, user_id, limit, CLIENT_WINDOW, now)
 
     def delegation_charge(self, principal: Principal, now: int) -> Charge | None:
         assert principal.tenant_id is not None
@@ -97,9 +132,22 @@ class RateLimiter:
             raise RateLimited(max(c.retry_after(now) for c in over))
 
     def flush(self, now: int) -> None:
-        """Charge what no transaction carried (a request that wrote nothing)."""
+        """Charge what no transaction carried (a request that wrote nothing), with the
+        request's deferred bookkeeping in the same write."""
+        writes = take_deferred_writes()
+        if not writes or self._db is None:
+            for charge in take_deferred():
+                self.repository.charge_now(charge)
+            return
+        tx = self._db.transaction()
         for charge in take_deferred():
-            self.repository.charge_now(charge)
+            charge_in(tx, charge)
+        for write in writes:
+            write(tx)
+        try:
+            tx.commit()
+        except ConditionFailed:
+            pass  # over a budget meanwhile, or the session ended: the answer is already given
 
     # -- failed authentication -----------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from chalicelib.auth.scope import counterpart_scope, own_scope
 from chalicelib.domain import audit, ids
 from chalicelib.domain.ciba import PollAnswer, decide_poll
 from chalicelib.domain.delegation import Status
-from chalicelib.domain.principal import Principal, Role
+from chalicelib.domain.principal import DECIDERS, Principal, Role
 from chalicelib.errors import (
     AlreadyDecided,
     AuthorizationDenied,
@@ -298,8 +298,8 @@ class StepUpService:
 
 def _admin(call: Call) -> Principal:
     principal = call.principal
-    if principal is None or principal.role is not Role.ADMIN:
-        raise Forbidden("Only an admin of the receiving tenant decides step-up requests.")
+    if principal is None or principal.role not in DECIDERS:
+        raise Forbidden("Only an admin or approver of the receiving tenant decides step-up requests.")
     return principal
 
 

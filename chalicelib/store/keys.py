@@ -3,6 +3,8 @@ read (`chalicelib.store.reads`). Partitions follow `chalicelib.store.models`."""
 
 from __future__ import annotations
 
+import hashlib
+
 from chalicelib.store.models import PLATFORM_PK, tenant_pk
 from chalicelib.store.reads import Key
 
@@ -36,3 +38,25 @@ def auth_req_key(tenant_id: str, auth_req_id: str) -> Key:
 
 def idempotency_item_key(tenant_id: str, agent_id: str, key: str) -> Key:
     return Key(tenant_pk(tenant_id), f"IDEM#{agent_id}#{key}")
+
+
+def user_key(tenant_id: str, user_id: str) -> Key:
+    """People live in their tenant's partition; the platform's operators in `T#platform`."""
+    return Key(tenant_pk(tenant_id), f"USER#{user_id}")
+
+
+def session_key(tenant_id: str, fingerprint: str) -> Key:
+    return Key(tenant_pk(tenant_id), f"SESSION#{fingerprint}")
+
+
+def invitation_key(tenant_id: str, fingerprint: str) -> Key:
+    return Key(tenant_pk(tenant_id), f"INVITE#{fingerprint}")
+
+
+def identity_key(issuer: str, subject: str) -> Key:
+    digest = hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()
+    return Key(f"IDP#{digest}", "IDENTITY")
+
+
+def login_key(fingerprint: str) -> Key:
+    return Key(f"LOGIN#{fingerprint}", "LOGIN")

@@ -5,6 +5,9 @@ Main table keys: `pk = "T#<tenant_id>"` (or `PLATFORM` for the operator's own re
 DLG#<id> (receiving side, record of truth), DLGREF#<id> (requesting side), AUTHREQ#<id>
 (CIBA handle, both sides), IDEM#<agent>#<key>, RATE#<kind>#<subject>#<window>, WEBHOOK;
 in `PLATFORM`: TENANT#<id> (the tenant list) and AUD#<sha256 of an audience> (its holder).
+People: USER#<id>, INVITE#<hash>, SESSION#<hash> in the tenant's partition (`T#platform` for
+operators); the partitions IDP#<sha256 of issuer and sub> (sk IDENTITY) and LOGIN#<hash>
+(sk LOGIN) belong to no tenant: sign-in looks them up before it knows one.
 COUNT#<shard> in a tenant's partition, and the partitions `PLATFORM#COUNT#<shard>` (sk COUNT):
 sharded counters (chalicelib/store/counters.py).
 """
@@ -230,6 +233,71 @@ class WebhookModel(_MainTable):
     url = UnicodeAttribute()
     secret_ciphertext = UnicodeAttribute()
     created_at = UnicodeAttribute()
+
+
+class UserModel(_MainTable):
+    """`USER#<user_id>` in the tenant's partition (`T#platform` for operators): a person, one
+    role. Bound to an identity (issuer, sub) at their first sign-in; deleting the item ends
+    every session of the person at once (a session counts only while its user exists)."""
+
+    user_id = UnicodeAttribute()
+    email = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    role = UnicodeAttribute()
+    issuer = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    invited_by = UnicodeAttribute(null=True)
+    last_sign_in_at = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class IdentityModel(_MainTable):
+    """`IDP#<sha256(issuer, sub)>` / `IDENTITY`: which person an identity provider's subject
+    is. Sign-in's one tenant-less lookup; created with `attribute_not_exists`, so an identity
+    is bound to one person only."""
+
+    issuer = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    tenant_id = UnicodeAttribute(null=True)
+    user_id = UnicodeAttribute()
+    bound_at = UnicodeAttribute()
+
+
+class InvitationModel(_MainTable):
+    """`INVITE#<keyed hash of the code>`: usable once, until `expires_at`."""
+
+    invitation_id = UnicodeAttribute()
+    email = UnicodeAttribute()
+    role = UnicodeAttribute()
+    invited_by = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    expires_at = NumberAttribute()
+    used_at = UnicodeAttribute(null=True)
+    used_by = UnicodeAttribute(null=True)
+    ttl = NumberAttribute()
+
+
+class SessionModel(_MainTable):
+    """`SESSION#<keyed hash of the session secret>`: a signed-in person's session. Expiry
+    (idle and absolute) is checked on every read."""
+
+    user_id = UnicodeAttribute()
+    created_at = NumberAttribute()
+    last_seen_at = NumberAttribute()
+    expires_at = NumberAttribute()  # absolute
+    auth_time = NumberAttribute()  # when the person last authenticated at the IdP
+    ttl = NumberAttribute()
+
+
+class LoginModel(_MainTable):
+    """`LOGIN#<keyed hash of the pre-login secret>` / `LOGIN`: a sign-in under way, single
+    use, bound to the browser's pre-login cookie."""
+
+    return_to = UnicodeAttribute()
+    reauth = NumberAttribute(default=0)  # 1: the IdP was asked to authenticate anew
+    expires_at = NumberAttribute()
+    ttl = NumberAttribute()
 
 
 class AuditEventModel(Model):

@@ -184,3 +184,26 @@ def stack(aws_env: None) -> Iterator[Stack]:
 
     with Client(app, stage_name="local") as client:
         yield Stack(client)
+
+
+@pytest.fixture
+def idp() -> Any:
+    """The in-memory identity provider of the sign-in tests (tests/functional/fake_idp.py)."""
+    from tests.functional.fake_idp import FakeIdp
+
+    return FakeIdp()
+
+
+@pytest.fixture
+def people(aws_env: None, monkeypatch: pytest.MonkeyPatch, idp: Any) -> Iterator[Stack]:
+    """A stack whose people sign in through `idp`."""
+    from chalicelib.auth.oidc import OidcClient, ProviderConfig
+    from tests.functional import fake_idp
+    from tests.functional.people import PEOPLE_ENV
+
+    with stack_with(monkeypatch, **PEOPLE_ENV) as stack:
+        config = ProviderConfig(
+            issuer=fake_idp.ISSUER, client_id=fake_idp.CLIENT_ID, client_secret=fake_idp.CLIENT_SECRET
+        )
+        stack.container.oidc_client = OidcClient(config, transport=idp)
+        yield stack

@@ -17,6 +17,7 @@ import pytest
 
 from tests.functional.conftest import Agent, Reply, Stack, Tenant
 from tests.functional.helpers import basic, form
+from tests.functional.people import PEOPLE_ROUTES
 
 DECISION, VERIFY, TOKEN, OTHER = 2, 2, 2, 3
 CIBA = "urn:openid:params:grant-type:ciba"
@@ -227,7 +228,7 @@ def test_every_route_has_a_budget_case() -> None:
     from app import app
 
     routes = {(m, p) for p, by_method in app.routes.items() for m in by_method}
-    assert routes - set(CASES) == set(), "add a round-trip case for the new route(s)"
+    assert routes - set(CASES) - set(PEOPLE_ROUTES) == set(), "add a round-trip case for the new route(s)"
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(CASES), ids=lambda v: str(v))

@@ -1,0 +1,161 @@
+"""People's sign-in (OIDC, backend-for-frontend): login, callback, session, logout.
+
+The browser only ever holds HttpOnly cookies: a pre-login cookie while it is at the identity
+provider, then `__Host-vg_session`. `GET /auth/session` tells the dashboard who is signed in
+and the CSRF token its writes must carry.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.api._http import Ctx, Reply, endpoint
+from chalicelib.api._spec import BOOLEAN, INTEGER, STRING, TIMESTAMP, Answer, enum, maybe, obj
+from chalicelib.api._validation import Query, one_of, text
+from chalicelib.auth.session import LOGIN_COOKIE, SESSION_COOKIE, clear_cookie, cookie_value
+from chalicelib.domain.principal import PERSON_ROLES
+from chalicelib.errors import NotSignedIn
+from chalicelib.services.call import iso
+from chalicelib.services.signin import SignInFailed
+
+bp = Blueprint(__name__)
+
+HTML = "text/html; charset=utf-8"
+LOGIN_QUERY = Query({"return_to": text(512), "invitation": text(128), "reauth": one_of("1")})
+CALLBACK_QUERY = Query(
+    {
+        "code": text(2048),
+        "state": text(256),
+        "iss": text(512),
+        "error": text(256),
+        "error_description": text(1024),
+        "error_uri": text(1024),
+        "session_state": text(512),
+    }
+)
+NO_PARAMS = Query()
+SESSION = obj(
+    {
+        "user_id": STRING,
+        "email": STRING,
+        "name": maybe(STRING),
+        "tenant_id": maybe(STRING),
+        "tenant_name": maybe(STRING),
+        "role": enum(*sorted(r.value for r in PERSON_ROLES)),
+        "expires_at": TIMESTAMP,
+        "idle_timeout_seconds": INTEGER,
+        "csrf_token": {**STRING, "description": "Send it as X-CSRF-Token with every write."},
+    },
+    title="Session",
+)
+SIGNED_OUT = obj({"signed_out": BOOLEAN, "end_session_url": maybe(STRING)})
+REDIRECT = Answer(
+    None,
+    "To the identity provider, or back to the page the sign-in started from.",
+    headers=("Location", "Set-Cookie"),
+)
+FAILURE_PAGE = Answer({"type": "string"}, "A page saying why; no session.", media_type="text/html")
+
+
+def _page(title: str, message: str, login_url: str) -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>"
+        f'<p>{html.escape(message)}</p><p><a href="{html.escape(login_url)}">Sign in again</a></p>'
+        "</main></body></html>"
+    )
+
+
+@endpoint(bp, "/auth/login", roles=None, query=LOGIN_QUERY, responses={302: REDIRECT}, operation_id="signIn")
+def sign_in(ctx: Ctx) -> Reply:
+    query = LOGIN_QUERY(ctx.query())
+    redirect = ctx.container.sign_in.begin(
+        return_to=query["return_to"],
+        invitation=query["invitation"],
+        reauth=query["reauth"] == "1",
+        now=int(ctx.now),
+    )
+    return Reply("", 302, {"Location": redirect.location, "Set-Cookie": list(redirect.cookies)})
+
+
+@endpoint(
+    bp,
+    "/auth/callback",
+    roles=None,
+    query=CALLBACK_QUERY,
+    responses={302: REDIRECT, 400: FAILURE_PAGE, 403: FAILURE_PAGE},
+    operation_id="signInCallback",
+)
+def sign_in_callback(ctx: Ctx) -> Reply:
+    query = CALLBACK_QUERY(ctx.query())
+    service = ctx.container.sign_in
+    try:
+        redirect = service.finish(
+            login_cookie=cookie_value(ctx.headers, LOGIN_COOKIE),
+            state=query["state"],
+            code=query["code"],
+            iss=query["iss"],
+            error=query["error"],
+            request_id=ctx.request_id,
+            now=ctx.now,
+        )
+    except SignInFailed as exc:
+        page = _page("Not signed in", exc.description, service.login_url("/dashboard/"))
+        return Reply(page, exc.status_code, {"Content-Type": HTML, "Set-Cookie": clear_cookie(LOGIN_COOKIE)})
+    return Reply("", 302, {"Location": redirect.location, "Set-Cookie": list(redirect.cookies)})
+
+
+@endpoint(
+    bp,
+    "/auth/session",
+    roles=PERSON_ROLES,
+    query=NO_PARAMS,
+    responses={200: SESSION},
+    operation_id="getSession",
+)
+def get_session(ctx: Ctx) -> dict[str, Any]:
+    NO_PARAMS(ctx.query())
+    claim = ctx.session_claim
+    if claim is None or claim.session is None or claim.user is None:
+        raise NotSignedIn()  # a machine's bearer token has no session
+    user, tenant = claim.user, claim.tenant
+    return {
+        "user_id": user.user_id,
+        "email": user.email,
+        "name": user.name,
+        "tenant_id": claim.tenant_id,
+        "tenant_name": tenant.name if tenant is not None else None,
+        "role": user.role,
+        "expires_at": iso(claim.expires_at),
+        "idle_timeout_seconds": claim.idle_seconds,
+        "csrf_token": ctx.container.sessions.csrf_token(claim.secret),
+    }
+
+
+@endpoint(
+    bp,
+    "/auth/logout",
+    methods=["POST"],
+    roles=None,
+    query=NO_PARAMS,
+    responses={200: SIGNED_OUT},
+    operation_id="signOut",
+)
+def sign_out(ctx: Ctx) -> Reply:
+    """Ends the session server-side (with its CSRF token) and clears the cookie; signing out
+    without a live session just clears it."""
+    NO_PARAMS(ctx.query())
+    end_session_url = None
+    if cookie_value(ctx.headers, SESSION_COOKIE) is not None:
+        try:
+            ctx.session_gate()
+            ctx.confirm_session()
+            assert ctx.session_claim is not None
+            end_session_url = ctx.container.sign_in.sign_out(ctx.call, ctx.session_claim)
+        except NotSignedIn:
+            pass
+    body = {"signed_out": True, "end_session_url": end_session_url}
+    return Reply(body, 200, {"Set-Cookie": clear_cookie(SESSION_COOKIE)})
