@@ -9,6 +9,7 @@ from chalice import Blueprint
 from chalicelib.api._http import Ctx, Reply, endpoint
 from chalicelib.api._spec import STRING, Answer, enum, links, obj
 from chalicelib.api._validation import Check, Fields, Query, one_of, text
+from chalicelib.api.users import EMAIL, INVITATION
 from chalicelib.domain.principal import Role
 from chalicelib.errors import InvalidRequest, NotFound
 
@@ -40,7 +41,8 @@ NEW_TENANT = Fields(
                 "description": "The `aud` of the tenant's delegation tokens, unique across tenants (default: "
                 "urn:vaultguard:tenant:<id>); no leading or trailing whitespace.",
             },
-        )
+        ),
+        "admin_email": EMAIL,
     },
 )
 STATUS_CHANGE = Fields({"status": one_of("ACTIVE", "DISABLED")})
@@ -61,6 +63,7 @@ NEW_TENANT_ANSWER = obj(
             }
         ),
     },
+    {"admin_invitation": INVITATION},
     title="NewTenant",
 )
 TENANTS = obj({"tenants": {"type": "array", "items": TENANT}})
@@ -78,11 +81,13 @@ COUNTS = {"type": "object", "description": "Counts by kind (and delegations by s
             NEW_TENANT_ANSWER, links=links("tenant_id", "getTenant", "updateTenant", "getTenantStats")
         )
     },
+    errors=(409,),  # audience_taken
 )
 def create_tenant(ctx: Ctx) -> Reply:
     """Register an organisation with its first admin client (the secret is in this answer only)."""
     body = NEW_TENANT(ctx.json())
-    return Reply(ctx.container.tenants.create(ctx.call, body["name"], body["audience"]), 201)
+    tenants = ctx.container.tenants
+    return Reply(tenants.create(ctx.call, body["name"], body["audience"], body["admin_email"]), 201)
 
 
 @endpoint(bp, "/tenants", roles=PLATFORM, query=NO_PARAMS, responses={200: TENANTS})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.auth.scope import system_scope, tenant_scope_for
@@ -14,7 +15,7 @@ from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
 from chalicelib.services.counting import EventCounter
 from chalicelib.store.credentials import CredentialRepository
-from chalicelib.store.db import Database
+from chalicelib.store.db import Database, WriteTransaction
 from chalicelib.store.keys import tenant_key
 from chalicelib.store.models import TenantModel, TenantRefModel
 from chalicelib.store.reads import BatchReader
@@ -38,6 +39,9 @@ def tenant_view(item: TenantModel | TenantRefModel) -> dict[str, Any]:
     return out
 
 
+InviteFirstAdmin = Callable[[WriteTransaction, Call, TenantScope, str, Role], dict[str, Any]]
+
+
 class TenantService:
     def __init__(
         self,
@@ -49,7 +53,9 @@ class TenantService:
         hasher: SecretHasher,
         counter: EventCounter,
         reader: BatchReader,
+        invite: InviteFirstAdmin | None = None,
     ) -> None:
+        self._invite = invite
         self._settings = settings
         self._hasher = hasher
         self._db = db
@@ -59,8 +65,11 @@ class TenantService:
         self._counter = counter
         self._reader = reader
 
-    def create(self, call: Call, name: str, audience: str | None = None) -> dict[str, Any]:
-        """Register an organisation and its first admin client (secret shown once).
+    def create(
+        self, call: Call, name: str, audience: str | None = None, admin_email: str | None = None
+    ) -> dict[str, Any]:
+        """Register an organisation and its first admin client (secret shown once), and
+        invite its first admin person when `admin_email` is given (the link shown once).
 
         The audience (default `urn:vaultguard:tenant:<id>`) is claimed in the same transaction:
         an audience another tenant holds or ever held gets 409 `audience_taken`, and nothing
@@ -84,12 +93,16 @@ class TenantService:
             now=call.timestamp,
         )
         self._auditor.record(tx, call, audit.TENANT_CREATED, (scope,), detail={"name": name})
+        invitation = None
+        if admin_email is not None and self._invite is not None:
+            invitation = self._invite(tx, call, scope, admin_email, Role.ADMIN)
         # The ids written beside the claim are fresh and random (80+ bits), so a condition
         # that fails here is the audience claim's.
         commit(tx, AudienceTaken(f"The audience {audience!r} belongs to another tenant; choose another."))
         return {
             **tenant_view(tenant),
             "admin": {"client_id": client_id, "client_secret": secret, "subject": admin_id},
+            **({"admin_invitation": invitation} if invitation is not None else {}),
         }
 
     def _check_requested_audience(self, audience: str) -> None:
