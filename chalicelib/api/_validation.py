@@ -148,7 +148,7 @@ def one_of(*choices: str) -> Check:
         "type": "string",
         "maxLength": MAX_ACTION_LENGTH,
         "pattern": r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$",
-        "examples": ["stock.write"],
+        "examples": ["stock.write", "requisition.submit"],
         "description": "An action: lower case, dotted, no wildcard.",
     }
 )

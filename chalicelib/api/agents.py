@@ -75,6 +75,7 @@ def disable_agent(ctx: Ctx, agent_id: str) -> dict[str, Any]:
     roles=ADMIN,
     prefetch=True,
     responses={200: AGENT_WITH_SECRET},
+    errors=(409,),  # a disabled agent
 )
 def rotate_agent_secret(ctx: Ctx, agent_id: str) -> dict[str, Any]:
     return ctx.container.agents.rotate_secret(ctx.call, agent_id)

@@ -54,7 +54,7 @@ def put_webhook(ctx: Ctx) -> Reply:
     return Reply(view, 201 if created else 200, NO_STORE)
 
 
-@endpoint(bp, "/webhooks", roles=ADMIN, prefetch=True, responses={200: WEBHOOK})
+@endpoint(bp, "/webhooks", roles=ADMIN, prefetch=True, responses={200: WEBHOOK}, errors=(404,))
 def get_webhook(ctx: Ctx) -> dict[str, Any]:
     return ctx.container.webhooks.get(ctx.call)
 
@@ -66,6 +66,7 @@ def get_webhook(ctx: Ctx) -> dict[str, Any]:
     roles=ADMIN,
     prefetch=True,
     responses={200: obj({"deleted": BOOLEAN})},
+    errors=(404,),
 )
 def delete_webhook(ctx: Ctx) -> dict[str, Any]:
     return ctx.container.webhooks.delete(ctx.call)

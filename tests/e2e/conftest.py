@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ class LocalServer:
     state_dir: Path
     process: subprocess.Popen[str] | None = None
     log_path: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. VAULTGUARD_* settings
 
     @property
     def url(self) -> str:
@@ -43,6 +44,7 @@ class LocalServer:
 
     def start(self, timeout: float = 60.0) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VAULTGUARD_")}
+        env.update(self.extra_env)
         self.log_path = self.state_dir.parent / f"server-{self.port}-{int(time.time() * 1000)}.log"
         log = self.log_path.open("w")
         self.process = subprocess.Popen(
