@@ -35,10 +35,17 @@ $(DOCS_STAMP): api-reference/package.json api-reference/package-lock.json
 	cd api-reference && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(DOCS_STAMP)
 
-run: $(RUN_STAMP) $(DOCS_STAMP)
+# The local identity provider (node-oidc-provider, pinned in local-idp/package-lock.json); it
+# would install itself on first start too (chalicelib/local/idp.py), this does it up front.
+IDP_STAMP := local-idp/node_modules/.installed
+$(IDP_STAMP): local-idp/package.json local-idp/package-lock.json
+	cd local-idp && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(IDP_STAMP)
+
+run: $(RUN_STAMP) $(DOCS_STAMP) $(IDP_STAMP)
 	$(PY) -m chalicelib.local --port $(PORT)
 
-test: $(STAMP) $(DOCS_STAMP) lint typecheck
+test: $(STAMP) $(DOCS_STAMP) $(IDP_STAMP) lint typecheck
 	$(PY) -m pytest tests -q --timeout=300; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 unit: $(STAMP)
@@ -47,7 +54,7 @@ unit: $(STAMP)
 functional: $(STAMP) $(DOCS_STAMP)
 	$(PY) -m pytest tests/functional -q
 
-e2e: $(STAMP) $(DOCS_STAMP)
+e2e: $(STAMP) $(DOCS_STAMP) $(IDP_STAMP)
 	$(PY) -m pytest tests/e2e -q
 
 lint: $(STAMP)

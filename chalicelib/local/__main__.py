@@ -28,6 +28,15 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--state-dir", default=os.environ.get("VAULTGUARD_STATE_DIR") or DEFAULT_STATE_DIR)
     parser.add_argument("--snapshot-interval", type=float, default=10.0)
     parser.add_argument("--quiet", action="store_true", help="no per-request JSON log lines")
+    parser.add_argument(
+        "--idp-port",
+        type=int,
+        default=int(os.environ.get("VAULTGUARD_IDP_PORT") or 0),
+        help="the local identity provider's port (default: --port + 1)",
+    )
+    parser.add_argument(
+        "--no-idp", action="store_true", help="no local identity provider (people cannot sign in)"
+    )
     return parser.parse_args(argv)
 
 
@@ -60,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
     aws = LocalAws(os.environ.get("VAULTGUARD_AWS_ENDPOINT") or None)
     os.environ["VAULTGUARD_AWS_ENDPOINT"] = aws.start()
+    api_url = f"http://{args.host}:{args.port}"
+    identity = _start_identity_provider(args, api_url)
 
     factory = CLIFactory(str(PROJECT_DIR), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name="local")  # applies the stage's variables
@@ -78,13 +89,20 @@ def main(argv: list[str] | None = None) -> int:
     snapshots = Snapshotter(settings, args.snapshot_interval, in_process=aws.in_process)
     restored = snapshots.restore()
     container = get_container()
-    api_url = f"http://{args.host}:{args.port}"
     state = load_state(container) if restored else None
     if state is None:
         state = seed(container, api_url)
         snapshots.save()
     elif state.get("api_url") != api_url:
         state["api_url"] = api_url
+        write_state(container, state)
+    if identity is not None:
+        from chalicelib.local import people
+
+        provider, demo_people = identity
+        people.ensure_bound(container, state, demo_people, provider.issuer)
+        state["users"] = people.state_users(demo_people)
+        state["identity_provider"] = provider.issuer
         write_state(container, state)
 
     from chalicelib.local.http_server import create_server
@@ -110,9 +128,43 @@ def main(argv: list[str] | None = None) -> int:
         server.server.server_close()
         for service in reversed(background):
             service.stop()
+        if identity is not None:
+            identity[0].stop()
         aws.stop()
         print(f"Data saved in {settings.state_dir}. Bye.", flush=True)
     return 0
+
+
+def _start_identity_provider(args: argparse.Namespace, api_url: str) -> tuple[Any, dict[str, Any]] | None:
+    """The local identity provider (node-oidc-provider), unless one is configured or refused;
+    VaultGuard is then its confidential client. Without Node.js the API still runs, and the
+    banner says that people cannot sign in."""
+    if args.no_idp or os.environ.get("VAULTGUARD_OIDC_ISSUER"):
+        return None
+    from chalicelib.local import people
+    from chalicelib.local.idp import LocalIdentityProvider, LocalIdentityProviderError
+
+    state_dir = Path(os.environ["VAULTGUARD_STATE_DIR"])
+    demo = people.load_or_create(state_dir)
+    provider = LocalIdentityProvider(
+        state_dir,
+        args.idp_port or args.port + 1,
+        people.provider_clients(demo, api_url),
+        people.provider_users(demo),
+    )
+    try:
+        issuer = provider.start()
+    except LocalIdentityProviderError as exc:
+        print(
+            f"warning: the local identity provider did not start, so people cannot sign in:\n{exc}",
+            flush=True,
+        )
+        return None
+    os.environ["VAULTGUARD_OIDC_ISSUER"] = issuer
+    os.environ["VAULTGUARD_OIDC_CLIENT_ID"] = demo["client"]["client_id"]
+    os.environ["VAULTGUARD_OIDC_CLIENT_SECRET"] = demo["client"]["client_secret"]
+    os.environ.setdefault("VAULTGUARD_PUBLIC_URL", api_url)
+    return provider, demo
 
 
 # Reads a client id and secret from local.json, so that no secret is printed (or logged).
@@ -161,8 +213,22 @@ Try it (MediCore's agent asks NatSupply for stock.write, which NatSupply's polic
   make pending{other_dir}
   make approve ID=<auth_req_id or delegation_id>{other_dir}
 
+{_people_lines(state, api)}
 The README's walkthrough goes on from here. Ctrl-C stops (the data stays in the state dir).
 """
+
+
+def _people_lines(state: dict[str, Any], api: str) -> str:
+    users = state.get("users")
+    if not users:
+        return "People cannot sign in: the local identity provider is not running.\n"
+    lines = [
+        f"People sign in at {api}/auth/login?return_to=/auth/session"
+        f"   (identity provider: {state.get('identity_provider')})",
+        'as one of (passwords are in the credentials file, under "users"):',
+    ]
+    lines += [f"  {u['email']:<30} {u['role']:<9} {u['tenant'] or 'platform'}" for u in users.values()]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
