@@ -221,6 +221,11 @@ class SignInService:
         identity = first.get(IdentityModel, identity_k)
         if identity is not None:
             principal, user, tenant = self._bound_person(identity)
+            if user.idp_organization is not None and claims.tenant_hint != user.idp_organization:
+                raise SignInFailed(
+                    "Your organisation at the identity provider is not the one you joined with; "
+                    "ask an administrator."
+                )
             return self._start_session(login, principal, user, claims, request_id, now, joined=None)
         invited = first.get(InvitationModel, invite_k)
         if invite_k is None or invited is None:
@@ -321,6 +326,7 @@ class SignInService:
                 subject=claims.subject,
                 invited_by=joined.invited_by,
                 now=call.timestamp,
+                idp_organization=claims.tenant_hint,
             )
             self._people.bind_identity(
                 tx,

@@ -249,6 +249,7 @@ class UserModel(_MainTable):
     created_at = UnicodeAttribute()
     invited_by = UnicodeAttribute(null=True)
     last_sign_in_at = UnicodeAttribute(null=True)
+    idp_organization = UnicodeAttribute(null=True)  # the tenant claim's value when bound
     version = VersionAttribute()
 
 

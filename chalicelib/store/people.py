@@ -40,6 +40,7 @@ class PeopleRepository:
         subject: str,
         invited_by: str | None,
         now: str,
+        idp_organization: str | None = None,
     ) -> UserModel:
         key = user_key(scope.tenant_id, user_id)
         user = UserModel(
@@ -54,6 +55,7 @@ class PeopleRepository:
             created_at=now,
             invited_by=invited_by,
             last_sign_in_at=now,
+            idp_organization=idp_organization,
         )
         tx.create(user)
         return user

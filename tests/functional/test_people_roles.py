@@ -160,3 +160,56 @@ def test_a_new_tenant_can_invite_its_first_admin_person(people: Stack, idp: Fake
     assert browser.sign_in(Person(sub="idp|boss", email="boss@clinic.example"), invitation=code).status == 302
     session = browser.get("/auth/session").body
     assert (session["role"], session["tenant_id"]) == ("admin", reply.body["tenant_id"])
+
+
+def test_people_of_tenant_a_can_neither_discover_nor_touch_tenant_b(
+    people: Stack, idp: FakeIdp, subtests: pytest.Subtests
+) -> None:
+    """The cross-tenant probes of test_cross_tenant.py, made by signed-in people of A (every
+    role) through their sessions, plus the people endpoints: B's ids answer exactly like ids
+    that name nothing, and B is unchanged."""
+    from tests.functional.helpers import (
+        observable,
+        random_agent_id,
+        random_delegation_id,
+        random_policy_id,
+        random_tenant_id,
+        state_of,
+    )
+    from tests.functional.test_cross_tenant import three_tenants
+
+    w = three_tenants(people)
+    b_person = signed_in(people, idp, w.b, "admin", "idp|badmin")
+    b_user = b_person.get("/auth/session").body["user_id"]
+    b_before = state_of(people, w.b)
+    unknown_user = "usr_" + "1" * 20
+    probes = [
+        ("GET", "/agents/{}", w.agent_b.agent_id, random_agent_id(), None),
+        ("DELETE", "/agents/{}", w.agent_b.agent_id, random_agent_id(), None),
+        ("POST", "/agents/{}/rotate-secret", w.agent_b.agent_id, random_agent_id(), {}),
+        ("DELETE", "/policies/{}", w.b_policy_id, random_policy_id(), None),
+        ("GET", "/delegations/{}", w.b_inbound, random_delegation_id(), None),
+        ("GET", "/delegations/{}", w.b_outbound, random_delegation_id(), None),
+        ("POST", "/delegations/{}/revoke", w.b_inbound, random_delegation_id(), {}),
+        ("POST", "/delegations/{}/approve", w.b_inbound, random_delegation_id(), {}),
+        ("POST", "/delegations/{}/reject", w.b_inbound, random_delegation_id(), {}),
+        ("GET", "/tenants/{}", w.b.tenant_id, random_tenant_id(), None),
+        ("GET", "/tenants/{}/stats", w.b.tenant_id, random_tenant_id(), None),
+        ("PATCH", "/users/{}", b_user, unknown_user, {"role": "auditor"}),
+        ("DELETE", "/users/{}", b_user, unknown_user, None),
+    ]
+    for role in ("admin", "approver", "auditor"):
+        browser = signed_in(people, idp, w.a, role, f"idp|a{role}")
+        for method, template, b_id, unknown_id, body in probes:
+            with subtests.test(caller=role, request=f"{method} {template}", target=b_id[:4]):
+                on_b = browser.request(method, template.format(b_id), body)
+                on_nothing = browser.request(method, template.format(unknown_id), body)
+                assert on_b.status in (403, 404), (on_b.status, on_b.body)
+                assert observable(on_b) == observable(on_nothing)
+        with subtests.test(caller=role, request="GET /users lists A's people only"):
+            listed = browser.get("/users")
+            if listed.status == 200:
+                assert b_user not in str(listed.body)
+    with subtests.test("tenant B is untouched"):
+        assert state_of(people, w.b) == b_before
+        assert b_person.get("/auth/session").body["role"] == "admin"

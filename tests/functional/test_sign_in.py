@@ -370,3 +370,26 @@ def test_people_routes_stay_within_their_round_trip_budgets(people: Stack, idp: 
 def _age_activity(people: Stack, browser: Browser) -> None:
     item = _session_item(people, browser)
     item.update(actions=[SessionModel.last_seen_at.set(int(time.time()) - 120)])
+
+
+def test_a_person_whose_organisation_at_the_provider_changed_is_refused(people: Stack, idp: FakeIdp) -> None:
+    from chalicelib.auth.oidc import OidcClient, ProviderConfig
+
+    config = ProviderConfig(
+        issuer=fake_idp.ISSUER,
+        client_id=fake_idp.CLIENT_ID,
+        client_secret=fake_idp.CLIENT_SECRET,
+        tenant_claim="org_id",
+    )
+    people.container.oidc_client = OidcClient(config, transport=idp)
+    nat = people.tenant("NatSupply")
+    code = invite(people, nat.admin_token, "ana@natsupply.example", "approver")
+    idp.token_overrides = {"org_id": "org_natsupply"}
+    assert Browser(people, idp).sign_in(ANA, invitation=code).status == 302
+    assert Browser(people, idp).sign_in(ANA).status == 302  # same organisation: fine
+    idp.token_overrides = {"org_id": "org_other"}
+    moved = Browser(people, idp)
+    reply = moved.sign_in(ANA)
+    assert reply.status == 400
+    assert "organisation" in body_text(reply)
+    _no_session(moved)
