@@ -12,14 +12,14 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.api._http import Ctx, Reply, endpoint
+from chalicelib.api._http import FORM, Ctx, Reply, endpoint
 from chalicelib.api._spec import BOOLEAN, INTEGER, STRING, TIMESTAMP, Answer, enum, maybe, obj
-from chalicelib.api._validation import Query, one_of, text
-from chalicelib.auth.session import LOGIN_COOKIE, SESSION_COOKIE, clear_cookie, cookie_value
+from chalicelib.api._validation import Fields, Query, one_of, text
+from chalicelib.auth.session import LOGIN_COOKIE, SESSION_COOKIE, clear_cookie, cookie_value, origin_of
 from chalicelib.domain.principal import PERSON_ROLES
-from chalicelib.errors import NotSignedIn
+from chalicelib.errors import CsrfFailed, NotSignedIn
 from chalicelib.services.call import iso
-from chalicelib.services.signin import SignInFailed
+from chalicelib.services.signin import REGISTER_COOKIE, SignInFailed
 
 bp = Blueprint(__name__)
 
@@ -159,3 +159,74 @@ def sign_out(ctx: Ctx) -> Reply:
             pass
     body = {"signed_out": True, "end_session_url": end_session_url}
     return Reply(body, 200, {"Set-Cookie": clear_cookie(SESSION_COOKIE)})
+
+
+# -- self-registration (VAULTGUARD_SELF_SIGNUP) ---------------------------------------------------
+
+REGISTRATION = Fields({"organisation": text(100)})
+REGISTER_PAGE = Answer(
+    {"type": "string"}, "The form that names the new organisation.", media_type="text/html"
+)
+
+
+def _register_form(email: str) -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Create your organisation</title>"
+        "</head><body><main><h1>Create your organisation</h1>"
+        f"<p>You are signed in as {html.escape(email)}, and no organisation on VaultGuard has invited you. "
+        "Create one and become its administrator:</p>"
+        '<form method="post" action="/auth/register">'
+        '<label for="organisation">Organisation name</label> '
+        '<input id="organisation" name="organisation" required maxlength="100"> '
+        '<button type="submit">Create organisation</button></form></main></body></html>'
+    )
+
+
+@endpoint(
+    bp,
+    "/auth/register",
+    roles=None,
+    query=NO_PARAMS,
+    responses={200: REGISTER_PAGE, 400: FAILURE_PAGE},
+    operation_id="registrationForm",
+)
+def registration_form(ctx: Ctx) -> Reply:
+    NO_PARAMS(ctx.query())
+    service = ctx.container.sign_in
+    pending = service.pending_registration(cookie_value(ctx.headers, REGISTER_COOKIE), ctx.now)
+    if pending is None:
+        page = _page(
+            "Not signed in", "This registration expired or was already used.", service.login_url("/")
+        )
+        return Reply(page, 400, {"Content-Type": HTML})
+    return Reply(_register_form(pending.email), 200, {"Content-Type": HTML})
+
+
+@endpoint(
+    bp,
+    "/auth/register",
+    methods=["POST"],
+    roles=None,
+    content_types=[FORM],
+    form=REGISTRATION,
+    responses={303: REDIRECT, 400: FAILURE_PAGE, 403: FAILURE_PAGE},
+    operation_id="register",
+)
+def register(ctx: Ctx) -> Reply:
+    """Create the organisation named in the form, with the signed-in person as its admin."""
+    service = ctx.container.sign_in
+    if ctx.headers.get("origin") != origin_of(ctx.container.settings.public_url):
+        raise CsrfFailed()
+    organisation = REGISTRATION(ctx.form())["organisation"]
+    try:
+        redirect = service.register(
+            cookie=cookie_value(ctx.headers, REGISTER_COOKIE),
+            organisation=organisation,
+            request_id=ctx.request_id,
+            now=ctx.now,
+            tenants=ctx.container.tenants,
+        )
+    except SignInFailed as exc:
+        page = _page("Not registered", exc.description, service.login_url("/dashboard/"))
+        return Reply(page, exc.status_code, {"Content-Type": HTML})
+    return Reply("", 303, {"Location": redirect.location, "Set-Cookie": list(redirect.cookies)})

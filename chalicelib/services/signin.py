@@ -35,22 +35,39 @@ from chalicelib.auth.session import (
 from chalicelib.config import Settings
 from chalicelib.domain import audit, ids
 from chalicelib.domain.people import normalise_email, safe_return_to
-from chalicelib.domain.principal import PERSON_ROLES, Principal, Role
+from chalicelib.domain.principal import PERSON_ROLES, Principal, Role, TenantScope
 from chalicelib.errors import InvalidRequest, SignInUnavailable, VaultGuardError
 from chalicelib.observability import logger
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
 from chalicelib.services.ratelimit import take_deferred_writes
-from chalicelib.store.db import Database
-from chalicelib.store.keys import identity_key, invitation_key, login_key, tenant_key, user_key
-from chalicelib.store.models import IdentityModel, InvitationModel, LoginModel, TenantModel, UserModel
+from chalicelib.store.db import Database, WriteTransaction
+from chalicelib.store.keys import (
+    identity_key,
+    invitation_key,
+    login_key,
+    registration_key,
+    tenant_key,
+    user_key,
+)
+from chalicelib.store.models import (
+    IdentityModel,
+    InvitationModel,
+    LoginModel,
+    RegistrationModel,
+    TenantModel,
+    UserModel,
+)
 from chalicelib.store.people import PeopleRepository
 from chalicelib.store.reads import BatchReader, Key
 
 if TYPE_CHECKING:
     from chalicelib.auth.oidc import IdentityClaims, OidcClient
+    from chalicelib.services.tenants import TenantService
 
 LOGIN_TTL = 600
+REGISTER_PATH = "/auth/register"
+REGISTER_COOKIE = "__Host-vg_register"
 REAUTH_WINDOW = 600  # a sign-in asked to re-authenticate must carry an auth_time this recent
 CALLBACK_PATH = "/auth/callback"
 
@@ -228,6 +245,8 @@ class SignInService:
                 )
             return self._start_session(login, principal, user, claims, request_id, now, joined=None)
         invited = first.get(InvitationModel, invite_k)
+        if invite_k is None and self._settings.self_signup:
+            return self._start_registration(login, claims, now)
         if invite_k is None or invited is None:
             raise NotInvited()
         tenant = first.get(TenantModel, tenant_key(invite_tenant)) if invite_tenant else None
@@ -239,6 +258,106 @@ class SignInService:
             tenant_id=invite_tenant,
         )
         return self._start_session(login, principal, None, claims, request_id, now, joined=invited)
+
+    # -- self-registration (VAULTGUARD_SELF_SIGNUP) ------------------------------------------------
+    def _start_registration(self, login: LoginModel, claims: IdentityClaims, now: float) -> Redirect:
+        """A verified person with no account may create an organisation: remember who they are
+        (single use, 10 minutes, bound to an HttpOnly cookie) and ask for its name."""
+        if not claims.email_verified or claims.email is None:
+            raise SignInFailed("Your identity provider has not verified your email address.")
+        secret = ids.new_login_secret()
+        tx = self._db.transaction()
+        self._people.consume_login(tx, login)
+        self._people.add_registration(
+            tx,
+            fingerprint(self._hasher, secret),
+            issuer=claims.issuer,
+            subject=claims.subject,
+            email=normalise_email(claims.email),
+            name=claims.name,
+            idp_organization=claims.tenant_hint,
+            auth_time=int(claims.auth_time or now),
+            expires_at=int(now) + LOGIN_TTL,
+        )
+        commit(tx, SignInFailed("This sign-in was already used. Start again."))
+        cookies = (set_cookie(REGISTER_COOKIE, secret, LOGIN_TTL), clear_cookie(LOGIN_COOKIE))
+        return Redirect(self._settings.public_url + REGISTER_PATH, cookies)
+
+    def pending_registration(self, cookie: str | None, now: float) -> RegistrationModel | None:
+        if not self._settings.self_signup or not cookie or not ids.LOGIN_SECRET.fullmatch(cookie):
+            return None
+        key = registration_key(fingerprint(self._hasher, cookie))
+        registration = self._reader.read([key]).get(RegistrationModel, key)
+        if registration is None or now >= int(registration.expires_at):
+            return None
+        return registration
+
+    def register(
+        self, *, cookie: str | None, organisation: str, request_id: str, now: float, tenants: TenantService
+    ) -> Redirect:
+        """Create the organisation with the person as its first admin, bound and signed in,
+        in the tenant's own transaction: all of it exists, or none."""
+        registration = self.pending_registration(cookie, now)
+        if registration is None:
+            raise SignInFailed("This registration expired or was already used. Sign in again.")
+        user_id = ids.new_user_id()
+        session_secret: list[str] = []
+
+        def people_of_the_new_tenant(tx: WriteTransaction, scope: TenantScope) -> None:
+            principal = Principal(Role.ADMIN, user_id, SESSION_CLIENT_ID, scope.tenant_id)
+            call = Call(principal, request_id, now)
+            own = person_scope(principal)
+            self._people.consume_registration(tx, registration)
+            self._people.add_user(
+                tx,
+                own,
+                user_id=user_id,
+                email=registration.email,
+                name=registration.name,
+                role=Role.ADMIN.value,
+                issuer=registration.issuer,
+                subject=registration.subject,
+                invited_by=None,
+                now=call.timestamp,
+                idp_organization=registration.idp_organization,
+            )
+            self._people.bind_identity(
+                tx,
+                own,
+                issuer=registration.issuer,
+                subject=registration.subject,
+                user_id=user_id,
+                now=call.timestamp,
+            )
+            secret = ids.new_session_secret(scope.tenant_id, user_id)
+            session_secret.append(secret)
+            self._people.add_session(
+                tx,
+                own,
+                fingerprint=fingerprint(self._hasher, secret),
+                user_id=user_id,
+                now=int(now),
+                expires_at=int(now) + self._settings.session_max_seconds,
+                auth_time=int(registration.auth_time),
+            )
+            detail = {"user_id": user_id, "role": Role.ADMIN.value, "self_registered": True}
+            self._auditor.record(tx, call, audit.USER_JOINED, (own,), detail=detail)
+            self._auditor.record(tx, call, audit.SESSION_STARTED, (own,), detail={"user_id": user_id})
+
+        registrar = Call(Principal(Role.ADMIN, user_id, SESSION_CLIENT_ID, None), request_id, now)
+        tenants.create(
+            registrar,
+            organisation,
+            also=people_of_the_new_tenant,
+            conflict=SignInFailed(
+                "This registration was already used, or you have an account. Sign in again."
+            ),
+        )
+        cookies = (
+            set_cookie(SESSION_COOKIE, session_secret[0], self._settings.session_max_seconds),
+            clear_cookie(REGISTER_COOKIE),
+        )
+        return Redirect(self._settings.public_url + "/dashboard/", cookies)
 
     def _verified_identity(
         self, client: OidcClient, secret: str, code: str, iss: str | None

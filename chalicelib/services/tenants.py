@@ -10,7 +10,7 @@ from chalicelib.auth.secrets import SecretHasher
 from chalicelib.config import Settings
 from chalicelib.domain import audit, ids
 from chalicelib.domain.principal import Principal, Role, TenantScope
-from chalicelib.errors import AudienceTaken, NotFound
+from chalicelib.errors import AudienceTaken, NotFound, VaultGuardError
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
 from chalicelib.services.counting import EventCounter
@@ -66,7 +66,14 @@ class TenantService:
         self._reader = reader
 
     def create(
-        self, call: Call, name: str, audience: str | None = None, admin_email: str | None = None
+        self,
+        call: Call,
+        name: str,
+        audience: str | None = None,
+        admin_email: str | None = None,
+        *,
+        also: Callable[[WriteTransaction, TenantScope], None] | None = None,
+        conflict: VaultGuardError | None = None,
     ) -> dict[str, Any]:
         """Register an organisation and its first admin client (secret shown once), and
         invite its first admin person when `admin_email` is given (the link shown once).
@@ -96,9 +103,12 @@ class TenantService:
         invitation = None
         if admin_email is not None and self._invite is not None:
             invitation = self._invite(tx, call, scope, admin_email, Role.ADMIN)
+        if also is not None:
+            also(tx, scope)  # what must exist with the tenant or not at all (self-registration)
         # The ids written beside the claim are fresh and random (80+ bits), so a condition
-        # that fails here is the audience claim's.
-        commit(tx, AudienceTaken(f"The audience {audience!r} belongs to another tenant; choose another."))
+        # that fails here is the audience claim's (or, with `also`, one of its items').
+        taken = AudienceTaken(f"The audience {audience!r} belongs to another tenant; choose another.")
+        commit(tx, conflict or taken)
         return {
             **tenant_view(tenant),
             "admin": {"client_id": client_id, "client_secret": secret, "subject": admin_id},

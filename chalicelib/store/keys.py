@@ -60,3 +60,7 @@ def identity_key(issuer: str, subject: str) -> Key:
 
 def login_key(fingerprint: str) -> Key:
     return Key(f"LOGIN#{fingerprint}", "LOGIN")
+
+
+def registration_key(fingerprint: str) -> Key:
+    return Key(f"REGISTER#{fingerprint}", "REGISTER")

@@ -7,7 +7,8 @@ DLG#<id> (receiving side, record of truth), DLGREF#<id> (requesting side), AUTHR
 in `PLATFORM`: TENANT#<id> (the tenant list) and AUD#<sha256 of an audience> (its holder).
 People: USER#<id>, INVITE#<hash>, SESSION#<hash> in the tenant's partition (`T#platform` for
 operators); the partitions IDP#<sha256 of issuer and sub> (sk IDENTITY) and LOGIN#<hash>
-(sk LOGIN) belong to no tenant: sign-in looks them up before it knows one.
+(sk LOGIN) and REGISTER#<hash> (sk REGISTER) belong to no tenant: sign-in looks them up
+before it knows one.
 COUNT#<shard> in a tenant's partition, and the partitions `PLATFORM#COUNT#<shard>` (sk COUNT):
 sharded counters (chalicelib/store/counters.py).
 """
@@ -297,6 +298,21 @@ class LoginModel(_MainTable):
 
     return_to = UnicodeAttribute()
     reauth = NumberAttribute(default=0)  # 1: the IdP was asked to authenticate anew
+    expires_at = NumberAttribute()
+    ttl = NumberAttribute()
+
+
+class RegistrationModel(_MainTable):
+    """`REGISTER#<keyed hash of a secret>` / `REGISTER`: a signed-in person with no account
+    naming the organisation they create (self-registration, when the platform allows it).
+    Single use, 10 minutes, bound to the browser's HttpOnly registration cookie."""
+
+    issuer = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    email = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    idp_organization = UnicodeAttribute(null=True)
+    auth_time = NumberAttribute()
     expires_at = NumberAttribute()
     ttl = NumberAttribute()
 

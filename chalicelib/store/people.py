@@ -11,11 +11,19 @@ from __future__ import annotations
 
 from chalicelib.domain.principal import TenantScope
 from chalicelib.store.db import WriteTransaction, store_errors
-from chalicelib.store.keys import identity_key, invitation_key, login_key, session_key, user_key
+from chalicelib.store.keys import (
+    identity_key,
+    invitation_key,
+    login_key,
+    registration_key,
+    session_key,
+    user_key,
+)
 from chalicelib.store.models import (
     IdentityModel,
     InvitationModel,
     LoginModel,
+    RegistrationModel,
     SessionModel,
     UserModel,
     tenant_pk,
@@ -188,6 +196,38 @@ class PeopleRepository:
             expires_at=expires_at,
             ttl=expires_at + TTL_GRACE,
         ).save(LoginModel.pk.does_not_exist())
+
+    def add_registration(
+        self,
+        tx: WriteTransaction,
+        fingerprint: str,
+        *,
+        issuer: str,
+        subject: str,
+        email: str,
+        name: str | None,
+        idp_organization: str | None,
+        auth_time: int,
+        expires_at: int,
+    ) -> None:
+        key = registration_key(fingerprint)
+        tx.create(
+            RegistrationModel(
+                pk=key.pk,
+                sk=key.sk,
+                issuer=issuer,
+                subject=subject,
+                email=email,
+                name=name,
+                idp_organization=idp_organization,
+                auth_time=auth_time,
+                expires_at=expires_at,
+                ttl=expires_at + TTL_GRACE,
+            )
+        )
+
+    def consume_registration(self, tx: WriteTransaction, registration: RegistrationModel) -> None:
+        tx.delete(registration, RegistrationModel.pk.exists())
 
     def consume_login(self, tx: WriteTransaction, login: LoginModel) -> None:
         """Single use: fails the transaction if another callback consumed it meanwhile."""
