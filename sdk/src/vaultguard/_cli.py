@@ -9,9 +9,12 @@
                [--stepup-expiry N] | delete POLICY_ID
     vaultguard delegations list [--direction inbound|outbound] [--status S] | revoke ID
     vaultguard audit tail [--limit N] [--type T] | export [--output FILE] [--type T]
+    vaultguard users list | invite EMAIL --role ROLE | set-role USER_ID ROLE
+               | remove USER_ID [--yes]      (admin; --as platform for the platform's operators)
 
 Every listing prints a table, or JSON with --json. Client secrets are printed only by
-`tenants create`, `agents create` and `agents rotate` (the API shows them once).
+`tenants create`, `agents create` and `agents rotate`, invitation links only by
+`users invite` (the API shows them once).
 
 It talks to VaultGuard only over its public HTTP API: client credentials
 (client_secret_basic) at `/oauth/token`, then the admin (or, for `tenants`, the platform)
@@ -254,6 +257,23 @@ class Api:
         if reason:
             complete["reason"] = reason
         return self.call("POST", f"/stepup/{quote(identifier, safe='')}/complete", what, json=complete)
+
+    def invite_user(self, email: str, role: str) -> dict[str, Any]:
+        """An invitation; its one-time `invitation_url` is in this answer only."""
+        body = {"email": email, "role": role}
+        return self.call("POST", "/users/invitations", f"inviting {email!r}", json=body)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        users = self.call("GET", "/users", "listing users").get("users") or []
+        return [u for u in users if isinstance(u, dict)]
+
+    def set_user_role(self, user_id: str, role: str) -> dict[str, Any]:
+        what = f"changing the role of {user_id}"
+        return self.call("PATCH", f"/users/{quote(user_id, safe='')}", what, json={"role": role})
+
+    def remove_user(self, user_id: str) -> dict[str, Any]:
+        """Remove the person; their sessions end at once."""
+        return self.call("DELETE", f"/users/{quote(user_id, safe='')}", f"removing {user_id}")
 
     def pages(
         self, path: str, key: str, what: str, params: Mapping[str, Any], want: int | None = None
@@ -753,7 +773,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Administer VaultGuard: tenants, agents, policies, step-up requests, "
-        "delegations and the audit log.",
+        "delegations, the audit log and the tenant's people.",
         epilog="Environment: VAULTGUARD_STATE_DIR, VAULTGUARD_API_URL, VAULTGUARD_CLIENT_ID, "
         "VAULTGUARD_CLIENT_SECRET.",
     )
@@ -828,6 +848,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = _leaf(audit, "export", "the whole log as CSV (RFC 4180), oldest first")
     export.add_argument("--output", "-o", default=None, help="file to write (default standard output)")
     export.add_argument("--type", action="append", help="only these event types (repeat or comma-separate)")
+
+    from ._cli_users import add_users_commands  # it builds on this module's helpers
+
+    add_users_commands(commands)
     return parser
 
 
@@ -837,6 +861,7 @@ def main(
     environ: Mapping[str, str] | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    stdin: TextIO | None = None,
 ) -> int:
     """Run one command and return its exit status; errors are reported in one line, never
     as a traceback (set VAULTGUARD_DEBUG=1 to see one for an unexpected failure)."""
@@ -852,6 +877,7 @@ def main(
         print(f"{PROG}: error: --timeout must be positive.", file=err)
         return 2
     args.decide_hints = decide_hints(args, env, invoked_as(sys.argv[0]) if argv is None else PROG)
+    args.stdin = stdin or sys.stdin  # where a confirmation is read
     api: Api | None = None
     try:
         settings = resolve_settings(args, env)
