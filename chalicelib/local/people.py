@@ -106,6 +106,7 @@ def ensure_bound(container: Container, state: dict[str, Any], data: dict[str, An
                 subject=person["sub"],
                 invited_by=None,
                 now=call.timestamp,
+                signing_in=False,  # seeded: nobody has signed in yet
             )
             container.auditor.record(
                 tx,

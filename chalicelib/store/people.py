@@ -49,6 +49,7 @@ class PeopleRepository:
         invited_by: str | None,
         now: str,
         idp_organization: str | None = None,
+        signing_in: bool = True,
     ) -> UserModel:
         key = user_key(scope.tenant_id, user_id)
         user = UserModel(
@@ -62,7 +63,7 @@ class PeopleRepository:
             subject=subject,
             created_at=now,
             invited_by=invited_by,
-            last_sign_in_at=now,
+            last_sign_in_at=now if signing_in else None,
             idp_organization=idp_organization,
         )
         tx.create(user)
