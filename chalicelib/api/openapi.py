@@ -29,8 +29,10 @@ from chalicelib.api._spec import (
     camel,
 )
 from chalicelib.api._validation import Check, Fields, Schema
+from chalicelib.auth.session import SESSION_COOKIE
 
 TITLE = "VaultGuard API"
+CSRF_NAME = "X-CSRF-Token"  # the header as documented (HTTP header names are case-insensitive)
 VERSION = "1.0.0"
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 REQUEST_ID = {"$ref": "#/components/headers/RequestId"}
@@ -42,6 +44,7 @@ ERROR_TEXT = {
     403: "The caller may not do this.",
     404: "No such resource (also for another tenant's).",
     409: "The resource is not in a state that allows this.",
+    411: "Send the body with a Content-Length (a chunked body is refused).",
     413: "The body is too large.",
     415: "The body's content type is not supported.",
     422: "The Idempotency-Key was used with a different request.",
@@ -56,6 +59,19 @@ SECURITY_SCHEMES = {
         "description": "A VaultGuard API access token (RS256 JWT, `typ` vg-api+jwt) from POST /oauth/token "
         "with grant_type=client_credentials.",
     },
+    "sessionCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+        "description": "A person's session (HttpOnly), set by GET /auth/callback after signing in at the "
+        "identity provider. Writes carry the session's CSRF token as well (GET /auth/session tells it).",
+    },
+    "csrfToken": {
+        "type": "apiKey",
+        "in": "header",
+        "name": CSRF_NAME,
+        "description": "The session's CSRF token, required with the session cookie on every write.",
+    },
     "clientSecretBasic": {
         "type": "http",
         "scheme": "basic",
@@ -65,6 +81,7 @@ SECURITY_SCHEMES = {
 }
 # OpenAPI cannot name form parameters as a security scheme: `{}` stands for
 # client_secret_post (the credentials are the form's client_id and client_secret).
+# A route for a role takes a machine's bearer token or a person's session (see `_security`).
 SECURITY: dict[str, list[dict[str, list[str]]]] = {
     BEARER: [{"bearerAuth": []}],
     CLIENT: [{"clientSecretBasic": []}, {}],
@@ -150,7 +167,7 @@ def _operation(op: Operation, declared: bool = True) -> dict[str, Any]:
         out["x-vaultguard-roles"] = sorted(role.value for role in op.roles)
     if not declared:
         out["x-undeclared"] = True
-    out["security"] = SECURITY[op.auth]
+    out["security"] = _security(op)
     parameters = _parameters(op)
     if parameters:
         out["parameters"] = parameters
@@ -159,6 +176,14 @@ def _operation(op: Operation, declared: bool = True) -> dict[str, Any]:
         out["requestBody"] = body
     out["responses"] = _responses(op)
     return out
+
+
+def _security(op: Operation) -> list[dict[str, list[str]]]:
+    security = list(SECURITY[op.auth])
+    if op.auth == BEARER:
+        write = op.method not in ("GET", "HEAD")
+        security.append({"sessionCookie": [], **({"csrfToken": []} if write else {})})
+    return security
 
 
 def _words(operation_id: str) -> str:
@@ -229,6 +254,10 @@ def _response(status: int, answer: Answer) -> dict[str, Any]:
     }
     if answer.schema is not None:
         out["content"] = {answer.media_type: {"schema": answer.schema}}
+        if status >= 400 and answer.media_type != JSON:
+            # A page for a browser (a failed sign-in) besides the errors any route may raise,
+            # which `endpoint(...)` always answers in the JSON error shape.
+            out["content"][JSON] = {"schema": ERROR_REF}
     if answer.links:
         out["links"] = {name: link.document() for name, link in answer.links.items()}
     return out
@@ -250,7 +279,7 @@ def _error_statuses(op: Operation) -> set[int]:
     if has_input or PATH_PARAM.search(op.path):
         statuses.add(400)
     if op.body is not None or op.form is not None:
-        statuses |= {400, 413, 415}
+        statuses |= {400, 411, 413, 415}
     if op.auth != PUBLIC:
         statuses |= {400, 401, 429}  # 400: a malformed Authorization header or form
     if op.roles is not None:

@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
-from chalicelib.api._spec import INTEGER, STRING, Answer, enum, links, maybe, obj
+from chalicelib.api._spec import BOOLEAN, INTEGER, STRING, Answer, enum, links, maybe, obj
 from chalicelib.api._validation import (
     Check,
     Fields,
@@ -63,6 +63,7 @@ POLICY = obj(
     },
     title="Policy",
 )
+DELETED = obj({"policy_id": STRING, "deleted": BOOLEAN}, title="PolicyDeleted")
 POLICIES = obj({"policies": {"type": "array", "items": POLICY}})
 
 
@@ -98,7 +99,7 @@ def list_policies(ctx: Ctx) -> dict[str, Any]:
 
 
 @endpoint(
-    bp, "/policies/{policy_id}", methods=["DELETE"], roles=ADMIN, prefetch=True, responses={200: POLICY}
+    bp, "/policies/{policy_id}", methods=["DELETE"], roles=ADMIN, prefetch=True, responses={200: DELETED}
 )
 def delete_policy(ctx: Ctx, policy_id: str) -> dict[str, Any]:
     return ctx.container.policies.delete(ctx.call, policy_id)

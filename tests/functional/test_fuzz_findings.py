@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
 import pytest
 
 from app import app
@@ -39,3 +40,24 @@ def test_the_conflicts_and_absences_the_fuzzer_met_are_documented() -> None:
     assert "404" in _statuses(doc, "get", "/webhooks")
     assert "404" in _statuses(doc, "delete", "/webhooks")
     assert "422" in _statuses(doc, "post", "/delegations/request")
+
+
+def test_a_body_without_content_length_is_a_documented_refusal() -> None:
+    """The local server (like a gateway) refuses a chunked body with 411; the fuzzer sent one
+    to /oauth/introspect and /oauth/revoke, where the document did not list it."""
+    doc = build(app, "http://vaultguard.test")
+    for method, path in (("post", "/oauth/introspect"), ("post", "/oauth/revoke"), ("post", "/agents")):
+        assert "411" in _statuses(doc, method, path)
+    assert "411" not in _statuses(doc, "get", "/agents")  # no body, no Content-Length to miss
+
+
+def test_a_deleted_policy_answers_what_the_document_says(stack: Stack) -> None:
+    """DELETE /policies/{policy_id} answers `{policy_id, deleted}`; the document first said a
+    policy (found by the stateful run: upsert a policy, then delete it)."""
+    natsupply = stack.tenant("NatSupply")
+    policy_id = stack.policy(natsupply, "stock.write", "ALLOW").body["policy_id"]
+    reply = stack.call("DELETE", f"/policies/{policy_id}", natsupply.admin_token)
+    assert reply.status == 200, reply.body
+    doc = build(app, "http://vaultguard.test")
+    responses = doc["paths"]["/policies/{policy_id}"]["delete"]["responses"]
+    jsonschema.validate(reply.body, responses["200"]["content"]["application/json"]["schema"])

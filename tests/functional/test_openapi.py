@@ -131,6 +131,21 @@ def test_the_token_endpoint_documents_client_authentication_and_the_ciba_errors(
     assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
 
+def test_routes_for_a_role_take_a_bearer_token_or_a_session_with_csrf_on_writes(doc: dict[str, Any]) -> None:
+    from chalicelib.api.openapi import CSRF_NAME
+    from chalicelib.auth.session import CSRF_HEADER, SESSION_COOKIE
+
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["sessionCookie"]["name"] == SESSION_COOKIE
+    assert schemes["csrfToken"]["name"].lower() == CSRF_HEADER == CSRF_NAME.lower()
+    assert operation(doc, "GET", "/delegations")["security"] == [{"bearerAuth": []}, {"sessionCookie": []}]
+    assert operation(doc, "POST", "/delegations/{delegation_id}/approve")["security"] == [
+        {"bearerAuth": []},
+        {"sessionCookie": [], "csrfToken": []},
+    ]
+    assert operation(doc, "GET", "/health")["security"] == []
+
+
 def test_every_response_documents_x_request_id_and_errors_share_one_schema(doc: dict[str, Any]) -> None:
     for path, methods in doc["paths"].items():
         for method, op in methods.items():
