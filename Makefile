@@ -18,6 +18,7 @@ help:
 	@echo "make test   - install what is needed and run every test"
 	@echo "make pending / approve ID=... / reject ID=...  - decide step-up requests (local stack)"
 	@echo "make audit-verify TENANT=<id> [SINCE=...]  - check the audit export against its signed digests"
+	@echo "make dashboard - build the admin dashboard (make run serves it at /dashboard/)"
 	@echo "make lint / typecheck / bench / clean"
 
 $(RUN_STAMP): requirements.txt requirements-run.txt sdk/pyproject.toml
@@ -26,7 +27,7 @@ $(RUN_STAMP): requirements.txt requirements-run.txt sdk/pyproject.toml
 	@touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP) requirements-dev.txt
-	$(PIP) -r requirements-dev.txt
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PIP) -r requirements-dev.txt
 	@touch $(STAMP)
 
 # The API reference page (GET /docs): the pinned Redoc of api-reference/package-lock.json.
@@ -42,10 +43,35 @@ $(IDP_STAMP): local-idp/package.json local-idp/package-lock.json
 	cd local-idp && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $(IDP_STAMP)
 
-run: $(RUN_STAMP) $(DOCS_STAMP) $(IDP_STAMP)
+# The admin dashboard (dashboard/): the API's OpenAPI document dumped from the code, its
+# TypeScript types generated from it, `tsc` strict, then Vite into dashboard/dist, which the
+# local server serves at /dashboard/. A changed endpoint or source file rebuilds it.
+DASHBOARD_NPM := dashboard/node_modules/.installed
+DASHBOARD_STAMP := dashboard/dist/.built
+DASHBOARD_SOURCES := $(shell find dashboard/src dashboard/scripts -type f ! -name schema.d.ts 2>/dev/null) \
+	dashboard/index.html dashboard/tsconfig.json dashboard/vite.config.ts \
+	$(wildcard chalicelib/api/*.py chalicelib/domain/*.py)
+$(DASHBOARD_NPM): dashboard/package.json dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(DASHBOARD_NPM)
+$(DASHBOARD_STAMP): $(RUN_STAMP) $(DASHBOARD_NPM) $(DASHBOARD_SOURCES)
+	$(PY) dashboard/scripts/dump_openapi.py dashboard/openapi.json
+	cd dashboard && npm run --silent build
+	@touch $(DASHBOARD_STAMP)
+.PHONY: dashboard
+dashboard: $(DASHBOARD_STAMP)
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+
+run: $(RUN_STAMP) $(DOCS_STAMP) $(IDP_STAMP) $(DASHBOARD_STAMP)
 	$(PY) -m chalicelib.local --port $(PORT)
 
-test: $(STAMP) $(DOCS_STAMP) $(IDP_STAMP) lint typecheck
+test: $(STAMP) $(DOCS_STAMP) $(IDP_STAMP) $(DASHBOARD_STAMP) $(CHROMIUM) lint typecheck
 	$(PY) -m pytest tests -q --timeout=300; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 unit: $(STAMP)
@@ -54,7 +80,7 @@ unit: $(STAMP)
 functional: $(STAMP) $(DOCS_STAMP)
 	$(PY) -m pytest tests/functional -q
 
-e2e: $(STAMP) $(DOCS_STAMP) $(IDP_STAMP)
+e2e: $(STAMP) $(DOCS_STAMP) $(IDP_STAMP) $(DASHBOARD_STAMP) $(CHROMIUM)
 	$(PY) -m pytest tests/e2e -q
 
 lint: $(STAMP)

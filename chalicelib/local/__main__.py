@@ -191,6 +191,7 @@ def banner(state: dict[str, Any], state_dir: Path, restored: int) -> str:
         other_dir = f" VAULTGUARD_STATE_DIR={shlex.quote(str(state_dir))}"
     return f"""
 VaultGuard is running on {api}   ({started})
+  Dashboard    {api}/dashboard/   (sign in as one of the people below)
   JWKS         {api}/.well-known/jwks.json
   Metadata     {api}/.well-known/oauth-authorization-server
   Health       {api}/health

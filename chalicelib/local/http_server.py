@@ -42,6 +42,7 @@ from chalicelib.errors import (
     UriTooLong,
     VaultGuardError,
 )
+from chalicelib.local import dashboard
 from chalicelib.observability import logger
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit (REQUEST_TOO_LARGE above it)
@@ -123,6 +124,9 @@ class VaultGuardRequestHandler(ChaliceRequestHandler):
 
     def _generic_handle(self) -> None:
         try:
+            if dashboard.handles(self.command, self.path):
+                self._send_dashboard()
+                return
             super()._generic_handle()
         except Refused as refused:
             self._send_error_response(refused)
@@ -131,6 +135,14 @@ class VaultGuardRequestHandler(ChaliceRequestHandler):
         except Exception:
             logger.exception("local server could not answer", extra={"method": self.command})
             self._send_error_response(Refused(VaultGuardError(), close=True))
+
+    def _send_dashboard(self) -> None:
+        """The dashboard's static files (local only; CloudFront serves them in production)."""
+        self._parse_payload()  # a body sent with a GET is read (and checked), never left on the wire
+        reply = dashboard.answer(self.path, adopt_request_id(self.headers.get(REQUEST_ID_HEADER)))
+        if reply.error is not None:
+            raise Refused(reply.error)
+        self._send_http_response(reply.status, reply.headers, reply.body)
 
     # The base class bound these to its own _generic_handle.
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle

@@ -1,0 +1,74 @@
+/** TanStack Query hooks, named after what they return; the only state the app keeps. */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+
+import {
+  ApiError,
+  decide,
+  getSession,
+  listDelegations,
+  signOut,
+  type Decision,
+  type DelegationQuery,
+  type Session,
+} from "./client";
+
+/** The queue refreshes at least this often while the tab is visible (not in background tabs). */
+export const QUEUE_REFRESH_MS = 4000;
+
+export const keys = {
+  session: ["session"] as const,
+  pending: ["delegations", "pending"] as const,
+  delegations: (q: DelegationQuery) => ["delegations", "list", q] as const,
+};
+
+/** The signed-in person, or null when signed out. */
+export function useSession() {
+  return useQuery<Session | null>({
+    queryKey: keys.session,
+    queryFn: async () => {
+      try {
+        return await getSession();
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 401) return null;
+        throw error;
+      }
+    },
+    staleTime: 60_000,
+    retry: false,
+  });
+}
+
+/** Step-up requests waiting for a person of this tenant. */
+export function usePendingQueue(enabled: boolean) {
+  return useQuery({
+    queryKey: keys.pending,
+    queryFn: async () => (await listDelegations({ direction: "inbound", status: "PENDING", limit: 100 })).delegations,
+    enabled,
+    refetchInterval: QUEUE_REFRESH_MS,
+    refetchIntervalInBackground: false,
+  });
+}
+
+export function useDelegations(query: DelegationQuery) {
+  return useQuery({ queryKey: keys.delegations(query), queryFn: () => listDelegations(query) });
+}
+
+export function useDecision() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (v: { delegationId: string; decision: Decision; reason: string }) =>
+      decide(v.delegationId, v.decision, v.reason),
+    onSettled: () => client.invalidateQueries({ queryKey: ["delegations"] }),
+  });
+}
+
+export function useSignOut() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: signOut,
+    onSuccess: () => {
+      client.setQueryData(keys.session, null);
+      client.removeQueries({ queryKey: ["delegations"] });
+    },
+  });
+}

@@ -1,0 +1,51 @@
+import type { Session } from "../api/client";
+import { useSignOut } from "../api/hooks";
+import { PAGES, navigate, type PageId } from "./router";
+import { formatTime } from "./time";
+
+type Props = { session: Session; pages: PageId[]; current: PageId | null };
+
+export function Header({ session, pages, current }: Props) {
+  const signOut = useSignOut();
+  const endSession = signOut.data?.end_session_url;
+  return (
+    <header className="shell-header">
+      <p className="brand">VaultGuard</p>
+      {pages.length > 0 && (
+        <nav aria-label="Pages">
+          <ul>
+            {pages.map((id) => (
+              <li key={id}>
+                <a
+                  href={PAGES[id].path}
+                  aria-current={id === current ? "page" : undefined}
+                  onClick={(event) => {
+                    event.preventDefault();
+                    navigate(PAGES[id].path);
+                  }}
+                >
+                  {PAGES[id].label}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+      )}
+      <section className="who" aria-label="Your session">
+        <span>
+          Signed in as <strong>{session.name ?? session.email}</strong>
+          {session.name && ` (${session.email})`}
+        </span>
+        <span>Organisation: {session.tenant_name ?? "VaultGuard platform"}</span>
+        <span>Role: {session.role}</span>
+        <span>
+          Session ends <time dateTime={session.expires_at}>{formatTime(session.expires_at)}</time>
+        </span>
+        <button type="button" onClick={() => signOut.mutate()} disabled={signOut.isPending}>
+          Sign out
+        </button>
+        {endSession && <a href={endSession}>Also sign out of the identity provider</a>}
+      </section>
+    </header>
+  );
+}

@@ -1,0 +1,75 @@
+import { useEffect, useRef, useState } from "react";
+
+import { usePendingQueue } from "../../api/hooks";
+import { DecisionDialog, type Pending } from "./DecisionDialog";
+import { describe } from "./describe";
+import { RequestCard } from "./RequestCard";
+
+const TITLE = "Pending requests · VaultGuard";
+
+/** The approvers' home: step-up requests waiting for this tenant, refreshed while visible. */
+export function QueuePage() {
+  const queue = usePendingQueue(true);
+  const [announcement, setAnnouncement] = useState("");
+  const [pending, setPending] = useState<Pending | null>(null);
+  const seen = useRef<Set<string> | null>(null);
+  const requests = queue.data ?? [];
+  const count = requests.length;
+
+  useEffect(() => {
+    document.title = count > 0 ? `(${count}) ${TITLE}` : TITLE;
+    return () => {
+      document.title = "VaultGuard";
+    };
+  }, [count]);
+
+  useEffect(() => {
+    if (queue.data === undefined) return;
+    const ids = new Set(queue.data.map((d) => d.delegation_id));
+    const before = seen.current;
+    seen.current = ids;
+    if (before === null) return; // the first load announces nothing; the list itself says it
+    const fresh = queue.data.filter((d) => !before.has(d.delegation_id));
+    if (fresh.length === 1 && fresh[0]) setAnnouncement(`New request: ${describe(fresh[0])}`);
+    else if (fresh.length > 1) setAnnouncement(`${fresh.length} new requests`);
+  }, [queue.data]);
+
+  return (
+    <main>
+      <h1>Pending requests</h1>
+      <div className="announcer" role="status" aria-live="polite" aria-atomic="true">
+        {announcement}
+      </div>
+      {queue.isPending && <p>Loading the queue…</p>}
+      {queue.isError && <p role="alert">The queue could not be loaded: {queue.error.message}</p>}
+      {queue.isSuccess && count === 0 && <p>Nothing is waiting for a decision.</p>}
+      {count > 0 && (
+        <p className="count">
+          {count === 1 ? "1 request waits" : `${count} requests wait`} for a decision. Read the binding message
+          before you decide: it is what the agent's user was shown.
+        </p>
+      )}
+      <ul className="requests" aria-label="Requests">
+        {requests.map((d) => (
+          <li key={d.delegation_id}>
+            <RequestCard
+              delegation={d}
+              fetchedAt={queue.dataUpdatedAt}
+              onDecide={(decision) => setPending({ delegation: d, decision })}
+            />
+          </li>
+        ))}
+      </ul>
+      {pending && (
+        <DecisionDialog
+          pending={pending}
+          onClose={(message) => {
+            setPending(null);
+            if (message) setAnnouncement(message);
+          }}
+        />
+      )}
+    </main>
+  );
+}
+

@@ -1,0 +1,15 @@
+import react from "@vitejs/plugin-react";
+import { defineConfig } from "vite";
+
+// Served at /dashboard/ on the API's own origin (the local server under `make run`, CloudFront
+// in production). The build emits no inline script, so a strict Content-Security-Policy holds.
+export default defineConfig({
+  base: "/dashboard/",
+  plugins: [react()],
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    assetsInlineLimit: 0,
+    modulePreload: { polyfill: false },
+  },
+});

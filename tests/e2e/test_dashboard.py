@@ -1,0 +1,326 @@
+"""The admin dashboard in a real browser (Debian's Chromium driven by Playwright): `make run`'s
+server serves it at /dashboard/, people sign in through the real local identity provider's
+form, and MediCore's agent asks NatSupply for `requisition.submit` (STEP_UP) through the API.
+
+Screenshots of each test land in the test's tmp dir (printed on failure)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.e2e.conftest import PROJECT_DIR, LocalServer, free_port
+from tests.e2e.test_stepup_lifecycle import bearer, client_token, poll, start_stepup
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DIST = PROJECT_DIR / "dashboard" / "dist" / "index.html"
+AXE = PROJECT_DIR / "dashboard" / "node_modules" / "axe-core" / "axe.min.js"
+APPEARS_WITHIN_MS = 6000  # the queue refreshes at least every 5 s
+GRAVE = {"serious", "critical"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    if not DIST.is_file():
+        pytest.fail("the dashboard is not built: run `make dashboard` (make test and make e2e do)")
+    srv = LocalServer(free_port(), tmp_path_factory.mktemp("dashboard") / "state")
+    srv.extra_env = {"VAULTGUARD_IDP_PORT": str(free_port())}
+    srv.start()
+    yield srv
+    if srv.process is not None and srv.process.poll() is None:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def sign_in(page: Page, server: LocalServer, person: str) -> None:
+    """From the signed-out page through the identity provider's form, back to the dashboard."""
+    who = server.state["users"][person]
+    page.goto(f"{server.url}/dashboard/")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Email").fill(who["email"])
+    page.get_by_label("Password").fill(who["password"])
+    page.get_by_role("button", name="Sign in").click()
+    consent = page.get_by_role("button", name="Continue")
+    page.wait_for_url(re.compile(r"/dashboard/|/interaction/"))
+    if "/interaction/" in page.url and consent.count():
+        consent.click()
+    page.wait_for_url(f"{server.url}/dashboard/**")
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+@pytest.fixture(scope="module")
+def csp_violations() -> list[str]:
+    """What the browser reported as refused by the pages' Content-Security-Policy."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def approver(browser: Browser, server: LocalServer, csp_violations: list[str]) -> Iterator[Page]:
+    """The NatSupply approver, signed in once for the module; axe-core is preloaded (an init
+    script is not subject to the page's Content-Security-Policy, which refuses inline scripts)."""
+    context = browser.new_context()
+    context.add_init_script(path=str(AXE))
+    page = context.new_page()
+    page.on(
+        "console", lambda m: csp_violations.append(m.text) if "Content Security Policy" in m.text else None
+    )
+    sign_in(page, server, "natsupply_approver")
+    yield page
+    context.close()
+
+
+@pytest.fixture(autouse=True)
+def screenshot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    yield
+    page: Page | None = request.node.funcargs.get("approver") or request.node.funcargs.get("page")
+    if page is not None and not page.is_closed():
+        page.screenshot(path=str(tmp_path / "screenshot.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def agent_token(server: LocalServer) -> str:
+    return client_token(server, "medicore", "agent")
+
+
+def request_card(page: Page, binding: str) -> Any:
+    return page.get_by_role("article").filter(has_text=binding)
+
+
+def delegation(server: LocalServer, token: str, delegation_id: str) -> dict[str, Any]:
+    reply = requests.get(f"{server.url}/delegations/{delegation_id}", headers=bearer(token), timeout=30)
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    found = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+            .map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target)}))"""
+    )
+    return [v for v in found if v["impact"] in GRAVE]
+
+
+# -- serving ---------------------------------------------------------------------------------
+
+
+def test_the_dashboard_is_served_on_the_apis_origin_under_a_strict_policy(server: LocalServer) -> None:
+    moved = requests.get(f"{server.url}/dashboard", allow_redirects=False, timeout=30)
+    assert (moved.status_code, moved.headers["Location"]) == (308, "/dashboard/")
+    page = requests.get(f"{server.url}/dashboard/delegations", timeout=30)  # an app route
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert '<div id="root">' in page.text
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page.text), "an inline script"
+    policy = page.headers["Content-Security-Policy"]
+    for directive in (
+        "default-src 'self'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+    ):
+        assert directive in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    script = re.search(r'<script[^>]*src="([^"]+)"', page.text)
+    assert script is not None
+    asset = requests.get(f"{server.url}{script.group(1)}", timeout=30)
+    assert asset.status_code == 200 and "javascript" in asset.headers["Content-Type"]
+    assert "immutable" in asset.headers["Cache-Control"]
+    missing = requests.get(f"{server.url}/dashboard/assets/nothing-here.js", timeout=30)
+    assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
+    escape = requests.get(f"{server.url}/dashboard/%2e%2e/app.py", timeout=30)
+    assert escape.status_code == 404 and "Chalice" not in escape.text
+
+
+# -- in the browser --------------------------------------------------------------------------
+
+
+def test_the_signed_out_page_signs_the_approver_in_to_the_queue(
+    approver: Page, server: LocalServer, csp_violations: list[str]
+) -> None:
+    header = approver.get_by_role("banner")
+    expect(header).to_contain_text("approver@natsupply.example")
+    expect(header).to_contain_text("Organisation: NatSupply")
+    expect(header).to_contain_text("Role: approver")
+    expect(header.get_by_text("Session ends")).to_be_visible()
+    expect(approver.get_by_role("heading", name="Pending requests", level=1)).to_be_visible()
+    expect(
+        approver.get_by_role("navigation", name="Pages").get_by_role("link", name="Delegations")
+    ).to_be_visible()
+    assert csp_violations == []
+
+
+def test_the_approver_approves_a_request_after_reading_its_binding_message(
+    approver: Page, server: LocalServer, agent_token: str
+) -> None:
+    binding = "Requisition R-4411: 12 boxes of nitrile gloves"
+    started = start_stepup(
+        server, agent_token, binding_message=binding, purpose="Restock ward 3 before the weekend"
+    )
+    card = request_card(approver, binding)
+    expect(card).to_be_visible(timeout=APPEARS_WITHIN_MS)
+    expect(card.get_by_role("heading")).to_contain_text("MediCore asks for requisition.submit")
+    for fact in ("MediCore agent", "requisition.submit", "Restock ward 3 before the weekend"):
+        expect(card).to_contain_text(fact)
+    expect(card.get_by_text(re.compile(r"^Expires in \d+:\d\d$"))).to_be_visible()
+
+    card.get_by_role("button", name="Approve").click()
+    dialog = approver.get_by_role("dialog", name="Approve this request?")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(binding)
+    dialog.get_by_label("Reason (optional)").fill("Matches PO 7781")
+    dialog.get_by_role("button", name="Confirm approval").click()
+    expect(dialog).to_be_hidden()
+    expect(card).to_have_count(0)
+
+    record = delegation(server, agent_token, started["delegation_id"])
+    assert record["status"] == "ACTIVE"
+    token = poll(server, started["auth_req_id"])  # the agent's next poll gets its token
+    assert token.status_code == 200 and token.json()["access_token"]
+
+
+def test_the_approver_rejects_a_request_with_a_reason(
+    approver: Page, server: LocalServer, agent_token: str
+) -> None:
+    binding = "Requisition R-4412: 400 vials of insulin"
+    started = start_stepup(server, agent_token, binding_message=binding, purpose="Unusual quantity")
+    card = request_card(approver, binding)
+    expect(card).to_be_visible(timeout=APPEARS_WITHIN_MS)
+    card.get_by_role("button", name="Reject").click()
+    dialog = approver.get_by_role("dialog", name="Reject this request?")
+    expect(dialog).to_contain_text(binding)
+    dialog.get_by_label("Reason (optional)").fill("Not ordered by our ward")
+    dialog.get_by_role("button", name="Confirm rejection").click()
+    expect(card).to_have_count(0)
+    record = delegation(server, agent_token, started["delegation_id"])
+    assert record["status"] == "REJECTED"
+    assert record.get("decision_reason") in (None, "Not ordered by our ward")  # the agent may not see it
+    answer = poll(server, started["auth_req_id"])
+    assert (answer.status_code, answer.json()["error"]) == (400, "access_denied")
+
+
+def test_a_request_someone_else_decided_first_says_how(
+    approver: Page, server: LocalServer, agent_token: str
+) -> None:
+    binding = "Requisition R-4414: 2 defibrillator pads"
+    started = start_stepup(server, agent_token, binding_message=binding)
+    card = request_card(approver, binding)
+    expect(card).to_be_visible(timeout=APPEARS_WITHIN_MS)
+    card.get_by_role("button", name="Approve").click()
+    dialog = approver.get_by_role("dialog", name="Approve this request?")
+    expect(dialog).to_be_visible()
+    admin = bearer(client_token(server, "natsupply", "admin"))  # meanwhile, the admin rejects it
+    first = requests.post(
+        f"{server.url}/delegations/{started['delegation_id']}/reject",
+        json={"reason": "Duplicate of R-4413"},
+        headers=admin,
+        timeout=30,
+    )
+    assert first.status_code == 200, first.text
+    dialog.get_by_role("button", name="Confirm approval").click()
+    expect(dialog.get_by_role("alert")).to_contain_text(
+        "Someone else decided first: this request was rejected"
+    )
+    expect(dialog.get_by_role("alert")).to_contain_text("Duplicate of R-4413")
+    dialog.get_by_role("button", name="Close").click()
+    expect(card).to_have_count(0)
+    assert delegation(server, agent_token, started["delegation_id"])["status"] == "REJECTED"
+
+
+def test_a_new_request_is_announced_and_counted_in_the_title_and_shown_as_text(
+    approver: Page, server: LocalServer, agent_token: str
+) -> None:
+    alerts: list[str] = []
+    approver.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+    expect(approver.get_by_role("heading", name="Pending requests", level=1)).to_be_visible()
+    before = approver.get_by_role("article").count()
+    payload = "<img src=x onerror=alert(1)>"
+    start_stepup(server, agent_token, binding_message=payload, purpose="<b>bold?</b>")
+    card = request_card(approver, payload)
+    expect(card).to_be_visible(timeout=APPEARS_WITHIN_MS)
+    expect(approver.get_by_role("status")).to_have_text(
+        "New request: MediCore agent of MediCore asks for requisition.submit"
+    )
+    expect(approver).to_have_title(re.compile(rf"^\({before + 1}\) Pending requests"))
+    expect(card.get_by_text(payload, exact=True).first).to_be_visible()
+    expect(card).to_contain_text("<b>bold?</b>")
+    assert approver.locator(".requests img").count() == 0 and alerts == []
+
+
+def test_axe_finds_nothing_serious_on_the_queue_its_dialog_and_the_delegations_page(
+    approver: Page, server: LocalServer, agent_token: str, csp_violations: list[str]
+) -> None:
+    binding = "Requisition R-4413: 3 pulse oximeters"
+    start_stepup(server, agent_token, binding_message=binding)
+    card = request_card(approver, binding)
+    expect(card).to_be_visible(timeout=APPEARS_WITHIN_MS)
+    assert axe_violations(approver) == []
+    card.get_by_role("button", name="Approve").click()
+    dialog = approver.get_by_role("dialog", name="Approve this request?")
+    expect(dialog).to_be_visible()
+    assert axe_violations(approver) == []
+    approver.keyboard.press("Escape")  # the dialog closes from the keyboard, nothing decided
+    expect(dialog).to_be_hidden()
+    expect(card).to_be_visible()
+
+    approver.get_by_role("link", name="Delegations").click()
+    expect(approver.get_by_role("heading", name="Delegations", level=1)).to_be_visible()
+    table = approver.get_by_role("table", name=re.compile("Inbound delegations"))
+    expect(table.get_by_role("row").filter(has_text="ACTIVE").first).to_be_visible()
+    approver.get_by_label("Status").select_option("REJECTED")
+    expect(table.get_by_role("row").filter(has_text="ACTIVE")).to_have_count(0)
+    expect(table.get_by_role("row").filter(has_text="REJECTED").first).to_be_visible()
+    assert axe_violations(approver) == []
+    approver.get_by_role("link", name="Pending requests").click()
+    expect(request_card(approver, binding)).to_be_visible()
+    assert csp_violations == []
+
+
+def test_an_auditor_sees_no_queue_and_signs_out(approver: Page, server: LocalServer) -> None:
+    """The approver becomes an auditor (the admin changes the role): no queue, read-only pages."""
+    admin = bearer(client_token(server, "natsupply", "admin"))
+    people = requests.get(f"{server.url}/users", headers=admin, timeout=30).json()["users"]
+    approver_id = next(p["user_id"] for p in people if p["email"] == "approver@natsupply.example")
+    changed = requests.patch(
+        f"{server.url}/users/{approver_id}", json={"role": "auditor"}, headers=admin, timeout=30
+    )
+    assert changed.status_code == 200, changed.text
+    try:
+        approver.goto(f"{server.url}/dashboard/")
+        expect(approver.get_by_role("banner")).to_contain_text("Role: auditor")
+        expect(approver.get_by_role("heading", name="Delegations", level=1)).to_be_visible()
+        expect(approver.get_by_role("heading", name="Pending requests")).to_have_count(0)
+        expect(approver.get_by_role("link", name="Pending requests")).to_have_count(0)
+        expect(approver.get_by_role("button", name="Approve")).to_have_count(0)
+        approver.goto(f"{server.url}/dashboard/queue")
+        expect(approver.get_by_role("heading", name="Not available to your role")).to_be_visible()
+
+        approver.get_by_role("button", name="Sign out").click()
+        expect(approver.get_by_role("button", name="Sign in")).to_be_visible()
+        reply = approver.request.get(f"{server.url}/auth/session")
+        assert reply.status == 401
+    finally:
+        requests.patch(
+            f"{server.url}/users/{approver_id}", json={"role": "approver"}, headers=admin, timeout=30
+        )
