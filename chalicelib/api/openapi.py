@@ -107,9 +107,10 @@ def build(app: Chalice, server_url: str) -> dict[str, Any]:
     tags: set[str] = set()
     for path, methods in sorted(app.routes.items()):
         for method, entry in sorted(methods.items()):
-            op = OPERATIONS.get((path, method))
-            paths.setdefault(path, {})[method.lower()] = _operation(op or _undeclared(entry), op is not None)
-            tags.add((op or _undeclared(entry)).tag)
+            declared = OPERATIONS.get((path, method))
+            op = declared or _undeclared(entry)
+            paths.setdefault(path, {})[method.lower()] = _operation(op, declared is not None)
+            tags.add(op.tag)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -120,7 +121,6 @@ def build(app: Chalice, server_url: str) -> dict[str, Any]:
             '`{"error", "error_description", "request_id"}`. Machines call with '
             "`Authorization: Bearer <token>` from `POST /oauth/token`. `x-vaultguard-roles` on an "
             "operation names the roles that may call it.",
-            "license": {"name": "MIT", "identifier": "MIT"},
         },
         "servers": [{"url": server_url}],
         "tags": [{"name": tag} for tag in sorted(tags)],
