@@ -7,6 +7,7 @@ Screenshots of each test land in the test's tmp dir (printed on failure)."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -297,6 +298,40 @@ def test_axe_finds_nothing_serious_on_the_queue_its_dialog_and_the_delegations_p
     assert csp_violations == []
 
 
+def test_the_queue_stops_polling_in_a_background_tab_and_catches_up_when_shown(approver: Page) -> None:
+    polls: list[float] = []
+
+    def count(request: Any) -> None:
+        if "/delegations?" in request.url and "status=PENDING" in request.url:
+            polls.append(time.monotonic())
+
+    approver.on("request", count)
+    try:
+        expect(approver.get_by_role("heading", name="Pending requests", level=1)).to_be_visible()
+        set_visibility(approver, "hidden")
+        hidden_at = time.monotonic()
+        approver.wait_for_timeout(4500)  # longer than the 4 s refresh
+        assert [t for t in polls if t > hidden_at + 0.5] == []
+        set_visibility(approver, "visible")  # shown again: refreshed at once, then every few seconds
+        approver.wait_for_timeout(1000)
+        assert [t for t in polls if t > hidden_at + 4.5], "no refresh when the tab came back"
+    finally:
+        approver.remove_listener("request", count)
+        set_visibility(approver, "visible")
+
+
+def set_visibility(page: Page, state: str) -> None:
+    """What the browser does when the tab goes to the background or comes back."""
+    page.evaluate(
+        """state => {
+            Object.defineProperty(document, 'visibilityState', {value: state, configurable: true});
+            Object.defineProperty(document, 'hidden', {value: state === 'hidden', configurable: true});
+            document.dispatchEvent(new Event('visibilitychange', {bubbles: true}));
+        }""",
+        state,
+    )
+
+
 def test_an_auditor_sees_no_queue_and_signs_out(approver: Page, server: LocalServer) -> None:
     """The approver becomes an auditor (the admin changes the role): no queue, read-only pages."""
     admin = bearer(client_token(server, "natsupply", "admin"))
@@ -324,3 +359,55 @@ def test_an_auditor_sees_no_queue_and_signs_out(approver: Page, server: LocalSer
         requests.patch(
             f"{server.url}/users/{approver_id}", json={"role": "approver"}, headers=admin, timeout=30
         )
+
+
+# -- a sign-in too old to approve with -------------------------------------------------------
+
+APPROVAL_MAX_AGE = 6  # seconds; the default is 12 hours
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    srv = LocalServer(free_port(), tmp_path_factory.mktemp("dashboard-reauth") / "state")
+    srv.extra_env = {
+        "VAULTGUARD_IDP_PORT": str(free_port()),
+        "VAULTGUARD_APPROVAL_MAX_AGE_SECONDS": str(APPROVAL_MAX_AGE),
+    }
+    srv.start()
+    yield srv
+    if srv.process is not None and srv.process.poll() is None:
+        srv.stop()
+
+
+def test_an_old_sign_in_goes_through_the_identity_provider_and_back_before_approving(
+    browser: Browser, strict_server: LocalServer
+) -> None:
+    server = strict_server
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        sign_in(page, server, "natsupply_approver")
+        signed_in = time.monotonic()
+        binding = "Requisition R-5001: 1 ventilator"
+        started = start_stepup(server, client_token(server, "medicore", "agent"), binding_message=binding)
+        card = request_card(page, binding)
+        expect(card).to_be_visible(timeout=APPEARS_WITHIN_MS)
+        time.sleep(max(0.0, APPROVAL_MAX_AGE + 1.5 - (time.monotonic() - signed_in)))
+
+        card.get_by_role("button", name="Approve").click()
+        page.get_by_role("dialog").get_by_role("button", name="Confirm approval").click()
+        who = server.state["users"]["natsupply_approver"]
+        page.get_by_label("Password").fill(who["password"])  # the provider asks again
+        email = page.get_by_label("Email")
+        if email.is_editable():
+            email.fill(who["email"])
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{server.url}/dashboard/**")
+        card = request_card(page, binding)  # back at the queue; the request still waits
+        card.get_by_role("button", name="Approve").click()
+        page.get_by_role("dialog").get_by_role("button", name="Confirm approval").click()
+        expect(card).to_have_count(0)
+        agent = client_token(server, "medicore", "agent")
+        assert delegation(server, agent, started["delegation_id"])["status"] == "ACTIVE"
+    finally:
+        context.close()
