@@ -186,12 +186,17 @@ def test_the_approver_approves_a_request_after_reading_its_binding_message(
         expect(card).to_contain_text(fact)
     expect(card.get_by_text(re.compile(r"^Expires in \d+:\d\d$"))).to_be_visible()
 
-    card.get_by_role("button", name="Approve").click()
+    # With the keyboard alone: Approve, the reason, then Confirm approval.
+    card.get_by_role("button", name="Approve").focus()
+    approver.keyboard.press("Enter")
     dialog = approver.get_by_role("dialog", name="Approve this request?")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text(binding)
-    dialog.get_by_label("Reason (optional)").fill("Matches PO 7781")
-    dialog.get_by_role("button", name="Confirm approval").click()
+    expect(dialog.get_by_label("Reason (optional)")).to_be_focused()
+    approver.keyboard.type("Matches PO 7781")
+    approver.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Confirm approval")).to_be_focused()
+    approver.keyboard.press("Enter")
     expect(dialog).to_be_hidden()
     expect(card).to_have_count(0)
 

@@ -13,6 +13,7 @@ export function QueuePage() {
   const [announcement, setAnnouncement] = useState("");
   const [pending, setPending] = useState<Pending | null>(null);
   const seen = useRef<Set<string> | null>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
   const requests = queue.data ?? [];
   const count = requests.length;
 
@@ -36,7 +37,9 @@ export function QueuePage() {
 
   return (
     <main>
-      <h1>Pending requests</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        Pending requests
+      </h1>
       <div className="announcer" role="status" aria-live="polite" aria-atomic="true">
         {announcement}
       </div>
@@ -65,7 +68,10 @@ export function QueuePage() {
           pending={pending}
           onClose={(message) => {
             setPending(null);
-            if (message) setAnnouncement(message);
+            if (message) {
+              setAnnouncement(message);
+              heading.current?.focus(); // the decided request is gone: keyboard users start here
+            }
           }}
         />
       )}
