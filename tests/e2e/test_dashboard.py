@@ -358,6 +358,9 @@ def test_an_auditor_sees_no_queue_and_signs_out(approver: Page, server: LocalSer
 
         approver.get_by_role("button", name="Sign out").click()
         expect(approver.get_by_role("button", name="Sign in")).to_be_visible()
+        expect(approver.get_by_role("status")).to_contain_text("You are signed out of VaultGuard.")
+        provider = approver.get_by_role("link", name="Sign out of your identity provider too")
+        assert (provider.get_attribute("href") or "").startswith(server.state["identity_provider"])
         reply = approver.request.get(f"{server.url}/auth/session")
         assert reply.status == 401
     finally:

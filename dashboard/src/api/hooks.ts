@@ -10,6 +10,7 @@ import {
   type Decision,
   type DelegationQuery,
   type Session,
+  type SignedOut,
 } from "./client";
 
 /** The queue refreshes at least this often while the tab is visible (not in background tabs). */
@@ -17,6 +18,7 @@ export const QUEUE_REFRESH_MS = 4000;
 
 export const keys = {
   session: ["session"] as const,
+  signedOut: ["signed-out"] as const,
   pending: ["delegations", "pending"] as const,
   delegations: (q: DelegationQuery) => ["delegations", "list", q] as const,
 };
@@ -66,9 +68,15 @@ export function useSignOut() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: signOut,
-    onSuccess: () => {
+    onSuccess: (answer) => {
+      client.setQueryData(keys.signedOut, answer);
       client.setQueryData(keys.session, null);
       client.removeQueries({ queryKey: ["delegations"] });
     },
   });
+}
+
+/** What the last sign-out answered in this tab (the identity provider's end-session URL). */
+export function useSignedOut(): SignedOut | undefined {
+  return useQueryClient().getQueryData<SignedOut>(keys.signedOut);
 }

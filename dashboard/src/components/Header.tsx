@@ -7,7 +7,6 @@ type Props = { session: Session; pages: PageId[]; current: PageId | null };
 
 export function Header({ session, pages, current }: Props) {
   const signOut = useSignOut();
-  const endSession = signOut.data?.end_session_url;
   return (
     <header className="shell-header">
       <p className="brand">VaultGuard</p>
@@ -44,7 +43,6 @@ export function Header({ session, pages, current }: Props) {
         <button type="button" onClick={() => signOut.mutate()} disabled={signOut.isPending}>
           Sign out
         </button>
-        {endSession && <a href={endSession}>Also sign out of the identity provider</a>}
       </section>
     </header>
   );
