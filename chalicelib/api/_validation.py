@@ -205,10 +205,6 @@ def token(name: str, value: Any) -> str:
     return value
 
 
-def limit_param(query: Mapping[str, str], default: int = 50, maximum: int = 200) -> int:
-    return int(limit(maximum, default)("limit", query.get("limit", str(default))))
-
-
 def limit(maximum: int = 200, default: int = 50) -> Check:
     """A page size in a query string."""
 
@@ -240,11 +236,6 @@ def instant(name: str, raw: str) -> str:
     if not MIN_YEAR <= moment.year <= MAX_YEAR:
         raise InvalidRequest(f"{name} must lie between the years {MIN_YEAR} and {MAX_YEAR}.")
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def instant_param(query: Mapping[str, str], name: str) -> str | None:
-    raw = query.get(name)
-    return None if raw is None else str(instant(name, raw))
 
 
 @check({"type": "string", "minLength": 1, "description": "The `next_cursor` of the previous page."})
