@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check --no-compile
 PORT ?= 8000
 
-.PHONY: run test unit functional e2e lint typecheck bench clean help
+.PHONY: run test unit functional e2e lint typecheck bench clean help package
 
 help:
 	@echo "make run    - start VaultGuard locally on http://127.0.0.1:$(PORT) (moto, demo data)"
@@ -91,6 +91,11 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The deployable template in build/ (no AWS account needed): `chalice package --stage prod`
+# merged with infra/template.json, then one Lambda and least-privilege role per route (infra/package.py).
+package: $(STAMP)
+	$(PY) -m infra.package build
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from chalice import Blueprint, Response
 from chalice.app import Request
 
+from chalicelib.api import _permissions
 from chalicelib.api._context import REQUEST_ID_HEADER, current_request_id
 from chalicelib.api._middleware import SECURITY_HEADERS
 from chalicelib.api._spec import BEARER, PUBLIC, Answer, Operation, answers, camel, declare
@@ -311,6 +312,7 @@ def endpoint(
     errors: Iterable[int] = (),
     auth: str | None = None,
     operation_id: str | None = None,
+    permissions: Iterable[_permissions.Permission] = _permissions.AUTHENTICATED,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register `handler(ctx, **path_params)` as a route. `roles=None` means public (or
     authenticated by the handler itself, as the token endpoint does: say how with `auth`).
@@ -322,7 +324,10 @@ def endpoint(
     The caller's bearer token is verified here; its credential is confirmed by the request's
     first batched read. On a `prefetch` route that read is the use case's own (which then
     costs no extra round trip); elsewhere it happens here, before the handler runs. Either
-    way nothing reaches the caller unless the confirmation passed."""
+    way nothing reaches the caller unless the confirmation passed.
+
+    `permissions` is the AWS access the route's own Lambda gets (`chalicelib/api/_permissions.py`,
+    turned into its IAM role by `infra/package.py`); the default suits an authenticated route."""
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
@@ -364,6 +369,7 @@ def endpoint(
         if form is not None and content_types is None:
             raise TypeError("a form route declares content_types=[FORM]")
         bp.route(path, methods=list(methods), content_types=content_types or [JSON])(view)
+        _permissions.declare(path, methods, permissions)
         for method in methods:
             declare(
                 Operation(

@@ -8,6 +8,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
+from chalicelib.api._permissions import AUTHENTICATED, Permission
 from chalicelib.api._spec import INTEGER, STRING, Answer, obj
 from chalicelib.api._validation import Check, Query, check, cursor, instant, limit
 from chalicelib.auth.scope import own_scope
@@ -91,7 +92,14 @@ def _filter(ctx: Ctx, query: dict[str, Any]) -> AuditFilter:
     )
 
 
-@endpoint(bp, "/audit", roles=AUDIT_READERS, query=SEARCH, responses={200: EVENTS})
+@endpoint(
+    bp,
+    "/audit",
+    roles=AUDIT_READERS,
+    query=SEARCH,
+    responses={200: EVENTS},
+    permissions=AUTHENTICATED | {Permission.AUDIT_READ},
+)
 def search_audit(ctx: Ctx) -> dict[str, Any]:
     """The caller's own audit log, newest first, a page at a time."""
     query = SEARCH(ctx.query())
@@ -104,6 +112,7 @@ def search_audit(ctx: Ctx) -> dict[str, Any]:
 @endpoint(
     bp,
     "/audit/export.csv",
+    permissions=AUTHENTICATED | {Permission.AUDIT_READ, Permission.CSV_EXPORT},
     roles=AUDIT_READERS,
     query=EXPORT,
     responses={

@@ -8,6 +8,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
+from chalicelib.api._permissions import AUTHENTICATED, Permission
 from chalicelib.api._spec import (
     DELEGATION,
     ERROR,
@@ -127,6 +128,7 @@ REASON = Fields({}, {"reason": text(500)})
 @endpoint(
     bp,
     "/delegations/request",
+    permissions=AUTHENTICATED | {Permission.KMS_SIGN},
     methods=["POST"],
     roles=AGENT,
     prefetch=True,

@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, endpoint
+from chalicelib.api._permissions import Permission
 from chalicelib.api._spec import STRING, obj
 from chalicelib.domain.principal import Role
 
@@ -16,6 +17,7 @@ bp = Blueprint(__name__)
 @endpoint(
     bp,
     "/health",
+    permissions=[Permission.MAIN_READ],
     roles=None,
     responses={200: obj({"status": STRING, "checks": obj({"dynamodb": STRING})})},
     operation_id="getHealth",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api._http import FORM, Ctx, Reply, endpoint
+from chalicelib.api._permissions import AUTHENTICATED, Permission
 from chalicelib.api._spec import (
     API_TOKEN,
     CLIENT,
@@ -56,6 +57,7 @@ TOKEN_PARAM_FORM = Fields(
 @endpoint(
     bp,
     "/oauth/token",
+    permissions=AUTHENTICATED | {Permission.KMS_SIGN},
     methods=["POST"],
     roles=None,
     auth=CLIENT,

@@ -52,6 +52,7 @@ PAGE = """<!DOCTYPE html>
 @endpoint(
     bp,
     "/openapi.json",
+    permissions=(),
     roles=None,
     responses={200: Answer({"type": "object"}, "This document (OpenAPI 3.1).")},
     operation_id="getOpenApiDocument",
@@ -64,6 +65,7 @@ def openapi_document(ctx: Ctx) -> Reply:
 @endpoint(
     bp,
     "/docs",
+    permissions=(),
     roles=None,
     responses={200: Answer({"type": "string"}, "The reference page.", "text/html")},
     operation_id="getApiReference",
@@ -78,6 +80,7 @@ def api_reference(ctx: Ctx) -> Reply:
 @endpoint(
     bp,
     BUNDLE_ROUTE,
+    permissions=(),
     roles=None,
     responses={200: Answer({"type": "string"}, "Redoc's standalone bundle.", "application/javascript")},
     operation_id="getApiReferenceScript",

@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import FORM, Ctx, Reply, endpoint
+from chalicelib.api._permissions import AUTHENTICATED, Permission
 from chalicelib.api._spec import CLIENT, DELEGATION, INTEGER, STRING, Answer, enum, links, obj
 from chalicelib.api._validation import (
     DIGITS,
@@ -100,6 +101,7 @@ BC_AUTHORIZE_PARAMS = BC_AUTHORIZE_FORM.names
 @endpoint(
     bp,
     "/stepup/initiate",
+    permissions=AUTHENTICATED | {Permission.KMS_SIGN},
     methods=["POST"],
     roles=AGENT,
     prefetch=True,
@@ -117,6 +119,7 @@ def initiate(ctx: Ctx) -> Reply:
 @endpoint(
     bp,
     "/bc-authorize",
+    permissions=AUTHENTICATED | {Permission.KMS_SIGN},
     methods=["POST"],
     roles=None,
     auth=CLIENT,
@@ -171,6 +174,7 @@ def backchannel_authorize(ctx: Ctx) -> Reply:
 @endpoint(
     bp,
     "/stepup/{auth_req_id}/status",
+    permissions=AUTHENTICATED | {Permission.KMS_SIGN},
     roles=AGENT,
     prefetch=True,
     responses={200: STEPUP_STATUS},

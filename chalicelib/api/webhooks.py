@@ -8,6 +8,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
+from chalicelib.api._permissions import AUTHENTICATED, Permission
 from chalicelib.api._spec import BOOLEAN, STRING, obj
 from chalicelib.api._validation import Fields, check
 from chalicelib.domain.principal import Role
@@ -43,6 +44,7 @@ NEW_WEBHOOK_ANSWER = obj(
     bp,
     "/webhooks",
     methods=["PUT"],
+    permissions=AUTHENTICATED | {Permission.KMS_ENCRYPT},
     roles=ADMIN,
     body=NEW_WEBHOOK,
     responses={200: NEW_WEBHOOK_ANSWER, 201: NEW_WEBHOOK_ANSWER},

@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
+from chalicelib.api._permissions import Permission
 from chalicelib.api._spec import STRING, obj
 
 bp = Blueprint(__name__)
@@ -52,6 +53,7 @@ def metadata(issuer: str) -> dict[str, Any]:
 @endpoint(
     bp,
     "/.well-known/oauth-authorization-server",
+    permissions=(),
     roles=None,
     responses={200: METADATA},
     operation_id="getAuthorizationServerMetadata",
@@ -63,6 +65,7 @@ def authorization_server(ctx: Ctx) -> Reply:
 @endpoint(
     bp,
     "/.well-known/openid-configuration",
+    permissions=(),
     roles=None,
     responses={200: METADATA},
     operation_id="getOpenIdConfiguration",
@@ -71,6 +74,13 @@ def openid_configuration(ctx: Ctx) -> Reply:
     return Reply(metadata(ctx.container.settings.issuer), headers=CACHEABLE)
 
 
-@endpoint(bp, "/.well-known/jwks.json", roles=None, responses={200: JWKS}, operation_id="getJwks")
+@endpoint(
+    bp,
+    "/.well-known/jwks.json",
+    roles=None,
+    responses={200: JWKS},
+    operation_id="getJwks",
+    permissions=[Permission.KMS_PUBLIC_KEY],
+)
 def jwks(ctx: Ctx) -> Reply:
     return Reply(ctx.container.keys.document(), headers=CACHEABLE)

@@ -1,0 +1,56 @@
+"""One Lambda per route: `chalicelib.api._lambda.<function name>` is the handler of the route
+of that name (`_permissions.function_name`), and it serves that route only.
+
+API Gateway sends each function only its own route already; refusing any other event here
+keeps a function from serving a route whose permissions its role was not built for, should an
+integration ever point at the wrong function. The app is the same Chalice app as everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from chalicelib.api._http import JSON, response_headers, route_not_found
+from chalicelib.api._permissions import function_name
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def route_handler(app: Any, method: str, path: str) -> Handler:
+    """A handler that passes `method path` events to `app` and answers any other with 404."""
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if event.get("httpMethod") != method or event.get("resource") != path:
+            request_id = str((event.get("requestContext") or {}).get("requestId") or uuid.uuid4())
+            return {
+                "statusCode": 404,
+                "headers": {"Content-Type": JSON, **response_headers(request_id)},
+                "body": json.dumps(route_not_found().body(request_id)),
+            }
+        result: dict[str, Any] = app(event, context)
+        return result
+
+    handle.__name__ = function_name(method, path)
+    return handle
+
+
+@cache
+def _handler(name: str) -> Handler:
+    import app as application  # the Lambda package's app.py, imported on the first event
+
+    for path, methods in application.app.routes.items():
+        for method in methods:
+            if function_name(method, path) == name:
+                return route_handler(application.app, method, path)
+    raise AttributeError(f"no route is named {name!r}")
+
+
+def __getattr__(name: str) -> Handler:
+    """Lambda resolves `chalicelib.api._lambda.RoutePostDelegationsRequest` through this."""
+    if not name.startswith("Route"):
+        raise AttributeError(name)
+    return _handler(name)

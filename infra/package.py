@@ -1,0 +1,273 @@
+"""The packager step after `chalice package --stage prod --merge-template infra/template.json`:
+one Lambda per route, each with its own least-privilege role, the tables from
+`chalicelib/store/schema.py`, log groups, the audit export's event source and API Gateway's own
+answers in the error shape.
+
+`python -m infra.package build` (what `make package` runs) packages the prod stage into `build/`
+and rewrites `build/sam.json` in place. The functions and
+roles come from the app's route table and the permissions each route declares beside its
+definition (`endpoint(permissions=...)`), so a new route cannot be left without either.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from chalicelib.api._http import gateway_responses
+from chalicelib.api._permissions import Permission, function_name, permissions_for
+from chalicelib.store import schema
+
+Json = dict[str, Any]
+
+PROJECT = Path(__file__).resolve().parent.parent
+MERGE_TEMPLATE = PROJECT / "infra" / "template.json"
+HANDLER_MODULE = "chalicelib.api._lambda"
+LOG_RETENTION_DAYS = 90
+EXPORT_RETRIES = 5
+CLEANUP, EXPORT = "ExpireDelegations", "ExportAuditEvents"  # chalice's names for app.py's jobs
+MAIN, AUDIT, BUCKET = "MainTable", "AuditTable", "AuditBucket"  # logical ids
+SIGNING_KEY, DATA_KEY, EXPORT_FAILURES = "SigningKey", "DataKey", "AuditExportFailures"
+
+
+def _arn(logical_id: str) -> Json:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def _sub(text: str) -> Json:
+    return {"Fn::Sub": text}
+
+
+def _allow(sid: str, actions: Iterable[str], resources: Iterable[Any], **extra: Any) -> Json:
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": list(resources), **extra}
+
+
+MAIN_INDEXES = _sub("${MainTable.Arn}/index/*")
+
+# A transaction needs the per-item actions on every table it touches; there is no IAM action
+# for TransactWriteItems or TransactGetItems themselves.
+STATEMENTS: Mapping[Permission, list[Json]] = {
+    Permission.MAIN_READ: [
+        _allow("MainRead", ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"], [_arn(MAIN)]),
+        _allow("MainIndexQuery", ["dynamodb:Query"], [MAIN_INDEXES]),
+    ],
+    Permission.MAIN_WRITE: [
+        _allow(
+            "MainWrite",
+            ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
+            [_arn(MAIN)],
+        )
+    ],
+    Permission.AUDIT_READ: [_allow("AuditRead", ["dynamodb:Query"], [_arn(AUDIT)])],
+    Permission.AUDIT_WRITE: [_allow("AuditAppend", ["dynamodb:PutItem"], [_arn(AUDIT)])],
+    Permission.KMS_PUBLIC_KEY: [_allow("SigningPublicKey", ["kms:GetPublicKey"], [_arn(SIGNING_KEY)])],
+    Permission.KMS_SIGN: [_allow("Sign", ["kms:Sign", "kms:GetPublicKey"], [_arn(SIGNING_KEY)])],
+    Permission.KMS_DECRYPT: [_allow("DataKeyDecrypt", ["kms:Decrypt"], [_arn(DATA_KEY)])],
+    Permission.KMS_ENCRYPT: [_allow("DataKeyGenerate", ["kms:GenerateDataKey"], [_arn(DATA_KEY)])],
+    Permission.CSV_EXPORT: [
+        _allow("CsvExport", ["s3:PutObject", "s3:GetObject"], [_sub("${AuditBucket.Arn}/exports/*")])
+    ],
+}
+
+# The jobs of app.py: the cleanup expires delegations (with audit events); the export reads the
+# audit stream and writes the immutable log objects and their signed digests.
+CLEANUP_NEEDS = frozenset({Permission.MAIN_READ, Permission.MAIN_WRITE, Permission.AUDIT_WRITE})
+EXPORT_STATEMENTS: list[Json] = [
+    _allow(
+        "AuditStreamRead",
+        ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+        [{"Fn::GetAtt": [AUDIT, "StreamArn"]}],
+    ),
+    _allow(
+        "AuditObjectsWrite",
+        ["s3:PutObject", "s3:GetObject"],
+        [_sub("${AuditBucket.Arn}/audit/*"), _sub("${AuditBucket.Arn}/digests/*")],
+    ),
+    _allow(
+        "AuditObjectsList",
+        ["s3:ListBucket"],
+        [_arn(BUCKET)],
+        Condition={"StringLike": {"s3:prefix": ["audit/*", "digests/*"]}},
+    ),
+    _allow("ExportFailures", ["sqs:SendMessage"], [_arn(EXPORT_FAILURES)]),
+    *STATEMENTS[Permission.KMS_SIGN],
+]
+
+
+def role(statements: list[Json], log_group: str) -> Json:
+    logs = _allow("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [_arn(log_group)])
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            },
+            "Policies": [
+                {
+                    "PolicyName": "least-privilege",
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [*statements, logs]},
+                }
+            ],
+        },
+    }
+
+
+def statements_for(needs: Iterable[Permission]) -> list[Json]:
+    return [copy.deepcopy(s) for p in sorted(set(needs)) for s in STATEMENTS[p]]
+
+
+def log_group(name: str) -> Json:
+    return {
+        "Type": "AWS::Logs::LogGroup",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "LogGroupName": _sub(f"/vaultguard/${{AWS::StackName}}/{name}"),
+            "RetentionInDays": LOG_RETENTION_DAYS,
+        },
+    }
+
+
+def table(definition: Json, *, ttl: bool) -> Json:
+    """A table of `chalicelib/store/schema.py` as CloudFormation, kept when the stack goes."""
+    keys = ("TableName", "BillingMode", "KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes")
+    props: Json = {key: copy.deepcopy(definition[key]) for key in keys if key in definition}
+    if "StreamSpecification" in definition:  # CloudFormation has no StreamEnabled
+        props["StreamSpecification"] = {"StreamViewType": definition["StreamSpecification"]["StreamViewType"]}
+    props["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
+    props["DeletionProtectionEnabled"] = True
+    props["SSESpecification"] = {"SSEEnabled": True}
+    if ttl:
+        props["TimeToLiveSpecification"] = {"AttributeName": "ttl", "Enabled": True}
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": props,
+    }
+
+
+def _source_arn(method: str, path: str) -> Json:
+    resource = "/".join("*" if part.startswith("{") else part for part in path.split("/"))
+    api = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${RestAPI}"
+    return _sub(f"{api}/*/{method}{resource}")
+
+
+def _with_logging(function: Json, group: str) -> Json:
+    function["Properties"]["LoggingConfig"] = {"LogGroup": {"Ref": group}, "LogFormat": "JSON"}
+    return function
+
+
+def transform(template: Json, routes: Mapping[str, Mapping[str, Any]]) -> Json:
+    """`chalice package`'s template (merged with infra/template.json) -> the deployable one.
+
+    `routes` is the app's route table (`app.routes`: path -> method -> entry)."""
+    out = copy.deepcopy(template)
+    res: Json = out["Resources"]
+    api_handler = res.pop("APIHandler")
+    for gone in ("ApiHandlerRole", "APIHandlerRole", "APIHandlerInvokePermission"):
+        res.pop(gone, None)
+    out["Outputs"] = {k: v for k, v in out.get("Outputs", {}).items() if not k.startswith("APIHandler")}
+    env = api_handler["Properties"]["Environment"]["Variables"]
+    overrides = {"VAULTGUARD_AUDIT_BUCKET": {"Ref": BUCKET}}
+
+    res[MAIN] = table(schema.main_table(env["VAULTGUARD_TABLE"]), ttl=True)
+    res[AUDIT] = table(schema.audit_table(env["VAULTGUARD_AUDIT_TABLE"]), ttl=False)
+
+    paths = res["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    for path, methods in routes.items():
+        for method in methods:
+            name = function_name(method, path)
+            if name in res:
+                raise ValueError(f"two routes are named {name}")
+            fn = copy.deepcopy(api_handler)
+            props = fn["Properties"]
+            props["Handler"] = f"{HANDLER_MODULE}.{name}"
+            props["Role"] = _arn(f"{name}Role")
+            props["Environment"]["Variables"].update(overrides)
+            props.pop("Events", None)
+            res[name] = _with_logging(fn, f"{name}Logs")
+            res[f"{name}Logs"] = log_group(name)
+            res[f"{name}Role"] = role(statements_for(permissions_for(method, path)), f"{name}Logs")
+            res[f"{name}InvokePermission"] = {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "FunctionName": {"Ref": name},
+                    "Action": "lambda:InvokeFunction",
+                    "Principal": "apigateway.amazonaws.com",
+                    "SourceArn": _source_arn(method, path),
+                },
+            }
+            integration = paths[path][method.lower()]["x-amazon-apigateway-integration"]
+            integration["uri"] = _sub(
+                f"arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}:lambda:path/2015-03-31/functions/${{{name}.Arn}}/invocations"
+            )
+
+    jobs = ((CLEANUP, statements_for(CLEANUP_NEEDS)), (EXPORT, copy.deepcopy(EXPORT_STATEMENTS)))
+    for job, statements in jobs:
+        res[f"{job}Role"] = role(statements, f"{job}Logs")
+        res[f"{job}Logs"] = log_group(job)
+        res[job]["Properties"]["Environment"]["Variables"].update(overrides)
+        _with_logging(res[job], f"{job}Logs")
+    source = next(iter(res[EXPORT]["Properties"]["Events"].values()))["Properties"]
+    source.update(
+        {
+            "Stream": {"Fn::GetAtt": [AUDIT, "StreamArn"]},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "MaximumRetryAttempts": EXPORT_RETRIES,
+            "BisectBatchOnFunctionError": True,
+            "DestinationConfig": {"OnFailure": {"Destination": _arn(EXPORT_FAILURES)}},
+        }
+    )
+    res[EXPORT]["Properties"]["Environment"]["Variables"].pop("VAULTGUARD_AUDIT_STREAM_ARN", None)
+
+    for response_type, props in gateway_responses().items():
+        name = "GatewayResponse" + "".join(w.capitalize() for w in response_type.split("_"))
+        res[name] = {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": props}
+    return out
+
+
+def build(out: Path, stage: str = "prod") -> Path:
+    """`chalice package` into `out` (no AWS account: dummy credentials), then `transform`;
+    the path of the deployable template."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID="packaging", AWS_SECRET_ACCESS_KEY="packaging")
+    env["AWS_DEFAULT_REGION"] = "us-east-1"
+    chalice = Path(sys.executable).with_name("chalice")
+    subprocess.run(
+        [str(chalice), "package", "--stage", stage, "--merge-template", str(MERGE_TEMPLATE), str(out)],
+        cwd=PROJECT,
+        env=env,
+        check=True,
+    )
+    from app import app  # the route table
+
+    path = out / "sam.json"
+    template = json.loads(path.read_text())
+    path.write_text(json.dumps(transform(template, app.routes), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m infra.package <output dir>", file=sys.stderr)
+        return 2
+    print(build(Path(argv[0]).resolve()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,166 @@
+"""`make package` without an AWS account: one Lambda per route, each role exactly what its route
+declared (on the concrete ARNs, real IAM actions only), the data resources, the audit export's
+event source, API Gateway's own answers in the error shape, and cfn-lint clean."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import cfnlint
+import pytest
+
+from app import app
+from chalicelib.api._permissions import Permission, function_name, permissions_for
+from chalicelib.store import schema
+from infra import package
+
+ROUTES = [(method, path) for path, methods in app.routes.items() for method in methods]
+JOBS = (package.CLEANUP, package.EXPORT)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return package.build(tmp_path_factory.mktemp("build"))
+
+
+@pytest.fixture(scope="module")
+def template(built: Path) -> dict[str, Any]:
+    return json.loads(built.read_text())
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    role = template["Resources"][f"{function}Role"]["Properties"]
+    return [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def actions(template: dict[str, Any], function: str) -> set[str]:
+    return {a for s in statements(template, function) if s["Effect"] == "Allow" for a in s["Action"]}
+
+
+def test_every_route_has_a_function_of_its_own_that_api_gateway_calls(template: dict[str, Any]) -> None:
+    functions = resources(template, "AWS::Serverless::Function")
+    assert set(functions) == {function_name(m, p) for m, p in ROUTES} | set(JOBS)
+    assert "APIHandler" not in template["Resources"]
+    assert set(resources(template, "AWS::IAM::Role")) == {f"{name}Role" for name in functions}
+    paths = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    for method, path in ROUTES:
+        name = function_name(method, path)
+        assert functions[name]["Properties"]["Handler"] == f"chalicelib.api._lambda.{name}"
+        assert functions[name]["Properties"]["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
+        uri = paths[path][method.lower()]["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        assert f"${{{name}.Arn}}" in uri
+        source = template["Resources"][f"{name}InvokePermission"]["Properties"]["SourceArn"]["Fn::Sub"]
+        assert f"/*/{method}/" in source
+
+
+def test_each_route_role_is_what_the_route_declared() -> None:
+    request = permissions_for("POST", "/delegations/request")
+    assert Permission.KMS_SIGN in request and Permission.CSV_EXPORT not in request
+    assert permissions_for("GET", "/.well-known/jwks.json") == {Permission.KMS_PUBLIC_KEY}
+    assert permissions_for("GET", "/openapi.json") == frozenset()
+
+
+def test_no_internet_facing_function_can_write_the_audit_log_objects(template: dict[str, Any]) -> None:
+    for method, path in ROUTES:
+        name = function_name(method, path)
+        s3 = [s for s in statements(template, name) if any(a.startswith("s3:") for a in s["Action"])]
+        resources_ = json.dumps([s["Resource"] for s in s3])
+        assert "/audit/" not in resources_ and "/digests/" not in resources_, name
+        if (method, path) != ("GET", "/audit/export.csv"):
+            assert s3 == [], name
+    request = actions(template, function_name("POST", "/delegations/request"))
+    assert not any(a.startswith("s3:") for a in request)
+    assert {"s3:PutObject"} <= actions(template, package.EXPORT)
+
+
+def test_no_function_can_change_or_delete_audit_items(template: dict[str, Any]) -> None:
+    for name in [function_name(m, p) for m, p in ROUTES] + list(JOBS):
+        for s in statements(template, name):
+            if s["Resource"] == [{"Fn::GetAtt": [package.AUDIT, "Arn"]}]:
+                assert set(s["Action"]) <= {"dynamodb:PutItem", "dynamodb:Query"}, name
+
+
+def test_only_token_issuing_functions_can_sign(template: dict[str, Any]) -> None:
+    signers = {n for n in [function_name(m, p) for m, p in ROUTES] if "kms:Sign" in actions(template, n)}
+    assert signers == {
+        function_name("POST", "/oauth/token"),
+        function_name("POST", "/delegations/request"),
+        function_name("POST", "/stepup/initiate"),
+        function_name("POST", "/bc-authorize"),
+        function_name("GET", "/stepup/{auth_req_id}/status"),
+    }
+    static = actions(template, function_name("GET", "/openapi.json"))
+    assert static == {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def test_every_action_is_a_real_iam_action_on_a_named_resource(template: dict[str, Any]) -> None:
+    known = json.loads((Path(cfnlint.__file__).parent / "data/AdditionalSpecs/Policies.json").read_text())
+    for name in resources(template, "AWS::Serverless::Function"):
+        for s in statements(template, name):
+            assert "*" not in s["Resource"], name
+            for action in s["Action"]:
+                service, verb = action.split(":")
+                assert verb.lower() in known[service]["Actions"], action
+    assert "dynamodb:TransactWriteItems" not in json.dumps(template)
+
+
+def test_the_tables_are_those_of_the_schema(template: dict[str, Any]) -> None:
+    res = template["Resources"]
+    main, audit = res[package.MAIN], res[package.AUDIT]
+    expected = schema.main_table("vaultguard-prod")
+    props = main["Properties"]
+    assert props["TableName"] == "vaultguard-prod" and props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["GlobalSecondaryIndexes"] == expected["GlobalSecondaryIndexes"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    for table in (main, audit):
+        assert table["DeletionPolicy"] == "Retain"
+        assert table["Properties"]["DeletionProtectionEnabled"] is True
+        assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert audit["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+
+
+def test_the_audit_export_reports_partial_failures_and_keeps_what_fails(template: dict[str, Any]) -> None:
+    events = template["Resources"][package.EXPORT]["Properties"]["Events"]
+    (source,) = events.values()
+    props = source["Properties"]
+    assert props["Stream"] == {"Fn::GetAtt": [package.AUDIT, "StreamArn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BisectBatchOnFunctionError"] is True and props["MaximumRetryAttempts"] > 0
+    destination = props["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": [package.EXPORT_FAILURES, "Arn"]}
+
+
+def test_the_audit_bucket_is_locked_versioned_private_and_encrypted(template: dict[str, Any]) -> None:
+    bucket = template["Resources"][package.BUCKET]["Properties"]
+    assert bucket["ObjectLockEnabled"] is True and bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    keys = resources(template, "AWS::KMS::Key")
+    assert keys[package.SIGNING_KEY]["Properties"]["KeySpec"] == "RSA_2048"
+    groups = resources(template, "AWS::Logs::LogGroup")
+    assert len(groups) == len(ROUTES) + len(JOBS)
+    assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {package.LOG_RETENTION_DAYS}
+
+
+def test_api_gateway_answers_in_the_error_shape(template: dict[str, Any]) -> None:
+    answers = resources(template, "AWS::ApiGateway::GatewayResponse")
+    by_type = {a["Properties"]["ResponseType"]: a["Properties"] for a in answers.values()}
+    assert {"MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX", "THROTTLED"} <= set(by_type)
+    body = json.loads(by_type["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"])
+    assert set(body) == {"error", "error_description", "request_id"}
+    assert by_type["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+
+
+def test_cfn_lint_finds_nothing(built: Path) -> None:
+    lint = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(built)], capture_output=True, text=True
+    )
+    assert (lint.returncode, lint.stdout) == (0, "")
