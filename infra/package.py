@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -240,6 +241,25 @@ def transform(template: Json, routes: Mapping[str, Mapping[str, Any]]) -> Json:
     return out
 
 
+# Packed by chalice (it takes all of chalicelib/) but only ever run by `make run`: nothing a
+# Lambda imports reaches it (tests/infra checks the zip).
+LOCAL_ONLY = ("chalicelib/local/",)
+
+
+def strip_local_only(zip_path: Path) -> list[str]:
+    """Rewrite the deployment zip without the local stack's modules; the names dropped."""
+    kept = zip_path.with_suffix(".tmp")
+    dropped = []
+    with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(kept, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            if info.filename.startswith(LOCAL_ONLY):
+                dropped.append(info.filename)
+            else:
+                dst.writestr(info, src.read(info))
+    kept.replace(zip_path)
+    return dropped
+
+
 def build(out: Path, stage: str = "prod") -> Path:
     """`chalice package` into `out` (no AWS account: dummy credentials), then `transform`;
     the path of the deployable template."""
@@ -253,6 +273,7 @@ def build(out: Path, stage: str = "prod") -> Path:
         env=env,
         check=True,
     )
+    strip_local_only(out / "deployment.zip")
     from app import app  # the route table
 
     path = out / "sam.json"

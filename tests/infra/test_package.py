@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,10 @@ def test_cfn_lint_finds_nothing(built: Path) -> None:
         [str(Path(sys.executable).with_name("cfn-lint")), str(built)], capture_output=True, text=True
     )
     assert (lint.returncode, lint.stdout) == (0, "")
+
+
+def test_the_zip_holds_the_app_but_not_the_local_stack(built: Path) -> None:
+    with zipfile.ZipFile(built.with_name("deployment.zip")) as zipped:
+        names = zipped.namelist()
+    assert "app.py" in names and "chalicelib/api/_lambda.py" in names
+    assert not [n for n in names if n.startswith(("chalicelib/local/", "local_aws/", "tests/"))]

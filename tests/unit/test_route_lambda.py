@@ -46,3 +46,24 @@ def test_the_handler_named_after_a_route_serves_that_route() -> None:
     answer = handler(proxy_event("GET", "/health"), None)
     assert answer["statusCode"] == 404
     assert not hasattr(_lambda, "RouteGetNoSuchThing")
+
+
+def test_the_packaged_handler_serves_its_route_through_the_app() -> None:
+    """What API Gateway sends the `GET /.well-known/openid-configuration` function (no AWS needed)."""
+    event = {
+        **proxy_event("GET", "/.well-known/openid-configuration"),
+        "path": "/.well-known/openid-configuration",
+        "headers": {"host": "vaultguard.example.org"},
+        "multiValueHeaders": {"host": ["vaultguard.example.org"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "body": None,
+        "isBase64Encoded": False,
+    }
+    event["requestContext"] = {"requestId": "req-2", "resourcePath": event["resource"], "httpMethod": "GET"}
+    handler = getattr(_lambda, function_name("GET", "/.well-known/openid-configuration"))
+    answer = handler(event, None)
+    assert answer["statusCode"] == 200
+    assert "token_endpoint" in json.loads(answer["body"])
