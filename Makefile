@@ -87,7 +87,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy chalicelib app.py local_aws sdk/src examples bench
+	$(VENV)/bin/mypy chalicelib app.py local_aws infra sdk/src examples bench
 
 bench: $(STAMP)
 	$(PY) -m bench
