@@ -308,7 +308,7 @@ class SignInService:
             call = Call(principal, request_id, now)
             own = person_scope(principal)
             self._people.consume_registration(tx, registration)
-            self._people.add_user(
+            self._people.add_bound_user(
                 tx,
                 own,
                 user_id=user_id,
@@ -320,14 +320,6 @@ class SignInService:
                 invited_by=None,
                 now=call.timestamp,
                 idp_organization=registration.idp_organization,
-            )
-            self._people.bind_identity(
-                tx,
-                own,
-                issuer=registration.issuer,
-                subject=registration.subject,
-                user_id=user_id,
-                now=call.timestamp,
             )
             secret = ids.new_session_secret(scope.tenant_id, user_id)
             session_secret.append(secret)
@@ -434,7 +426,7 @@ class SignInService:
         self._people.consume_login(tx, login)
         if joined is not None:
             email = normalise_email(claims.email or "")
-            self._people.add_user(
+            self._people.add_bound_user(
                 tx,
                 scope,
                 user_id=principal.subject,
@@ -446,14 +438,6 @@ class SignInService:
                 invited_by=joined.invited_by,
                 now=call.timestamp,
                 idp_organization=claims.tenant_hint,
-            )
-            self._people.bind_identity(
-                tx,
-                scope,
-                issuer=claims.issuer,
-                subject=claims.subject,
-                user_id=principal.subject,
-                now=call.timestamp,
             )
             self._people.use_invitation(tx, joined, principal.subject, call.timestamp)
             self._auditor.record(

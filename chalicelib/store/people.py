@@ -69,6 +69,39 @@ class PeopleRepository:
         tx.create(user)
         return user
 
+    def add_bound_user(
+        self,
+        tx: WriteTransaction,
+        scope: TenantScope,
+        *,
+        user_id: str,
+        email: str,
+        name: str | None,
+        role: str,
+        issuer: str,
+        subject: str,
+        invited_by: str | None,
+        now: str,
+        idp_organization: str | None,
+    ) -> UserModel:
+        """A person joining (by invitation or by registering): their user and the binding of
+        their identity to it, which fails the transaction if the identity is bound already."""
+        user = self.add_user(
+            tx,
+            scope,
+            user_id=user_id,
+            email=email,
+            name=name,
+            role=role,
+            issuer=issuer,
+            subject=subject,
+            invited_by=invited_by,
+            now=now,
+            idp_organization=idp_organization,
+        )
+        self.bind_identity(tx, scope, issuer=issuer, subject=subject, user_id=user_id, now=now)
+        return user
+
     @store_errors
     def list_users(self, scope: TenantScope, limit: int = 1000) -> list[UserModel]:
         return list(
