@@ -84,10 +84,14 @@ def table_items(ddb: Any) -> list[dict[str, Any]]:
     return sorted(ddb.scan(TableName=TABLE, ConsistentRead=True)["Items"], key=lambda i: i["sk"]["S"])
 
 
-def stream_records(ddb: Any) -> list[dict[str, Any]]:
-    streams = boto3.client(  # botocore's account-id endpoints are unknown to moto
+def streams_client() -> Any:
+    return boto3.client(  # botocore's account-id endpoints are unknown to moto
         "dynamodbstreams", region_name="us-east-1", config=Config(account_id_endpoint_mode="disabled")
     )
+
+
+def stream_records(ddb: Any, streams: Any = None) -> list[dict[str, Any]]:
+    streams = streams or streams_client()
     arn = ddb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
     [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
     it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
@@ -280,8 +284,9 @@ def test_shard_iterators_do_not_pile_up(ddb: Any) -> None:
     from moto.dynamodbstreams.models import dynamodbstreams_backends
 
     ddb.put_item(TableName=TABLE, Item=key("A"))
+    streams = streams_client()
     for _ in range(moto_patch.MAX_SHARD_ITERATORS // 2 + 10):
-        stream_records(ddb)  # two iterators each
+        stream_records(ddb, streams)  # two iterators each
     backend = dynamodbstreams_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
     assert len(backend.shard_iterators) == moto_patch.MAX_SHARD_ITERATORS
     assert [r["eventName"] for r in stream_records(ddb)] == ["INSERT"]
