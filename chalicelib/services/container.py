@@ -203,7 +203,7 @@ class Container:
     def webhook_dispatcher(self) -> WebhookDispatcher:
         return WebhookDispatcher(
             RetryPolicy(backoff_base=self.settings.webhook_backoff_ms / 1000),
-            allow_private=self.settings.stage != "prod",  # as registration: loopback receivers locally
+            allow_private=self.settings.stage == "local",  # as registration: loopback receivers locally only
         )
 
     @cached_property

@@ -231,10 +231,11 @@ def test_body_shape_is_checked(stack: Stack) -> None:
     )
 
 
-def test_prod_stage_requires_https_to_a_public_host(stack: Stack) -> None:
+@pytest.mark.parametrize("stage", ["prod", "staging"])
+def test_every_stage_but_local_requires_https_to_a_public_host(stack: Stack, stage: str) -> None:
     natsupply = stack.tenant("NatSupply")
     container = stack.container
-    container.settings = dataclasses.replace(container.settings, stage="prod")
+    container.settings = dataclasses.replace(container.settings, stage=stage)
     container.__dict__.pop("webhooks", None)
     for url in (
         "http://hooks.example/vg",
