@@ -10,8 +10,9 @@ from chalicelib.api._http import Ctx, Reply, endpoint
 from chalicelib.api._spec import STRING, Answer, enum, links, obj
 from chalicelib.api._validation import Check, Fields, Query, one_of, text
 from chalicelib.api.users import EMAIL, INVITATION
-from chalicelib.domain.principal import Role
+from chalicelib.domain.principal import Role, TenantScope
 from chalicelib.errors import InvalidRequest, NotFound
+from chalicelib.store.db import WriteTransaction
 
 bp = Blueprint(__name__)
 
@@ -86,8 +87,13 @@ COUNTS = {"type": "object", "description": "Counts by kind (and delegations by s
 def create_tenant(ctx: Ctx) -> Reply:
     """Register an organisation with its first admin client (the secret is in this answer only)."""
     body = NEW_TENANT(ctx.json())
-    tenants = ctx.container.tenants
-    return Reply(tenants.create(ctx.call, body["name"], body["audience"], body["admin_email"]), 201)
+    call, email, users = ctx.call, body["admin_email"], ctx.container.users
+
+    def first_admin_invitation(tx: WriteTransaction, scope: TenantScope) -> dict[str, Any]:
+        return {"admin_invitation": users.add_invitation(tx, call, scope, email, Role.ADMIN)}
+
+    also = first_admin_invitation if email is not None else None
+    return Reply(ctx.container.tenants.create(call, body["name"], body["audience"], also=also), 201)
 
 
 @endpoint(bp, "/tenants", roles=PLATFORM, query=NO_PARAMS, responses={200: TENANTS})

@@ -111,10 +111,11 @@ class IdentityClaims:
 def new_pkce_pair() -> tuple[str, str]:
     """(code_verifier, code_challenge) for PKCE S256 (RFC 7636 §4.1-4.2); 256 random bits."""
     verifier = secrets.token_urlsafe(32)  # 43 characters
-    return verifier, _s256(verifier)
+    return verifier, pkce_challenge(verifier)
 
 
-def _s256(verifier: str) -> str:
+def pkce_challenge(verifier: str) -> str:
+    """The S256 code challenge of a PKCE verifier (RFC 7636 §4.2)."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 

@@ -13,9 +13,14 @@ def own_scope(principal: Principal) -> TenantScope:
     return TenantScope(tenant_id=principal.tenant_id, principal=principal)
 
 
+def people_partition(tenant_id: str | None) -> str:
+    """Where the people of `tenant_id` live: its partition, or `T#platform` for the operators."""
+    return tenant_id or PLATFORM_PEOPLE_TENANT
+
+
 def person_scope(principal: Principal) -> TenantScope:
-    """A signed-in person's partition: their tenant's, or `T#platform` for the operators."""
-    return TenantScope(tenant_id=principal.tenant_id or PLATFORM_PEOPLE_TENANT, principal=principal)
+    """A signed-in person's partition."""
+    return TenantScope(tenant_id=people_partition(principal.tenant_id), principal=principal)
 
 
 def counterpart_scope(principal: Principal, tenant_id: str) -> TenantScope:

@@ -54,6 +54,11 @@ class SecretHasher:
         _, key_id = self._material()
         return f"{HMAC_SCHEME}${key_id}${_b64(self._digest(secret))}"
 
+    def fingerprint(self, secret: str) -> str:
+        """The keyed hash of a secret in URL-safe form, for keys: a session, an invitation or
+        a sign-in under way is stored under it, never under the secret itself."""
+        return base64.urlsafe_b64encode(self._digest(secret)).decode().rstrip("=")
+
     def verify(self, secret: str, stored: str) -> bool:
         """Constant-time check of `secret` against a stored hash; False for anything malformed."""
         if not isinstance(secret, str) or not isinstance(stored, str):

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from chalicelib.auth.scope import PLATFORM_PEOPLE_TENANT
+from chalicelib.auth.scope import people_partition
 from chalicelib.auth.secrets import SecretHasher
 from chalicelib.config import Settings
 from chalicelib.domain import ids
-from chalicelib.domain.principal import PERSON_ROLES, Principal, Role
+from chalicelib.domain.principal import PERSON_ROLE_VALUES, Principal, Role
 from chalicelib.errors import CsrfFailed, NotSignedIn
 from chalicelib.store.keys import session_key, tenant_key, user_key
 from chalicelib.store.models import SessionModel, TenantModel, UserModel
@@ -30,11 +30,6 @@ CSRF_HEADER = "x-csrf-token"
 SESSION_CLIENT_ID = "session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOUCH_AFTER = 60  # seconds: how stale `last_seen_at` may get before a request refreshes it
-
-
-def people_partition(tenant_id: str | None) -> str:
-    """The partition of a person of `tenant_id` (None: the platform's operators)."""
-    return tenant_id or PLATFORM_PEOPLE_TENANT
 
 
 def cookie_value(headers: Mapping[str, str], name: str) -> str | None:
@@ -55,10 +50,6 @@ def set_cookie(name: str, value: str, max_age: int) -> str:
 def clear_cookie(name: str) -> str:
     return set_cookie(name, "", 0)
 
-
-def fingerprint(hasher: SecretHasher, secret: str) -> str:
-    """The keyed hash a secret is stored under, usable in a sort key."""
-    return hasher.hash(secret).rsplit("$", 1)[1].replace("+", "-").replace("/", "_").rstrip("=")
 
 
 @dataclass
@@ -90,7 +81,7 @@ class SessionClaim:
             or session.user_id != self.user_id
             or self.now >= int(session.expires_at)
             or self.now - int(session.last_seen_at) >= self.idle_seconds
-            or user.role not in {r.value for r in PERSON_ROLES}
+            or user.role not in PERSON_ROLE_VALUES
             or (user.role == Role.PLATFORM.value) != (self.tenant_id is None)
             or (self.tenant_key is not None and (tenant is None or tenant.status != "ACTIVE"))
         ):
@@ -127,7 +118,7 @@ class SessionAuthenticator:
             secret=secret,
             tenant_id=tenant_id,
             user_id=user_id,
-            session_key=session_key(partition, fingerprint(self._hasher, secret)),
+            session_key=session_key(partition, self._hasher.fingerprint(secret)),
             user_key=user_key(partition, user_id),
             tenant_key=tenant_key(tenant_id) if tenant_id else None,
             now=now,
@@ -135,7 +126,7 @@ class SessionAuthenticator:
         )
 
     def csrf_token(self, secret: str) -> str:
-        return fingerprint(self._hasher, f"csrf|{secret}")
+        return self._hasher.fingerprint(f"csrf|{secret}")
 
     def check_csrf(self, method: str, headers: Mapping[str, str], secret: str) -> None:
         """State-changing requests by cookie must carry the session's CSRF token and the

@@ -16,6 +16,7 @@ class Role(StrEnum):
 
 # Roles a person (signed in through the identity provider) can hold.
 PERSON_ROLES = frozenset({Role.PLATFORM, Role.ADMIN, Role.APPROVER, Role.AUDITOR})
+PERSON_ROLE_VALUES = frozenset(r.value for r in PERSON_ROLES)
 TENANT_PERSON_ROLES = frozenset({Role.ADMIN, Role.APPROVER, Role.AUDITOR})
 # Who reads a tenant's delegations as a whole (agents see only their own), and who decides
 # step-up requests.

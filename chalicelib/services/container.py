@@ -156,7 +156,6 @@ class Container:
             self.secret_hasher,
             self.counter,
             self.batch_reader,
-            invite=self.users.add_invitation,
         )
 
     @cached_property

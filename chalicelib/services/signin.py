@@ -12,7 +12,6 @@ one transaction (sign-in consumed, session, audit event).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from chalicelib.auth.scope import person_scope
+from chalicelib.auth.scope import people_partition, person_scope
 from chalicelib.auth.secrets import SecretHasher
 from chalicelib.auth.session import (
     LOGIN_COOKIE,
@@ -28,14 +27,13 @@ from chalicelib.auth.session import (
     SESSION_COOKIE,
     SessionClaim,
     clear_cookie,
-    fingerprint,
-    people_partition,
     set_cookie,
 )
 from chalicelib.config import Settings
+from chalicelib.crypto.base import b64encode
 from chalicelib.domain import audit, ids
 from chalicelib.domain.people import normalise_email, safe_return_to
-from chalicelib.domain.principal import PERSON_ROLES, Principal, Role, TenantScope
+from chalicelib.domain.principal import PERSON_ROLE_VALUES, Principal, Role, TenantScope
 from chalicelib.errors import InvalidRequest, SignInUnavailable, VaultGuardError
 from chalicelib.observability import logger
 from chalicelib.services.audit import AuditService
@@ -101,16 +99,8 @@ class Redirect:
     cookies: tuple[str, ...]
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
 def _derive(secret: str, purpose: str) -> str:
-    return _b64(hashlib.sha256(f"vaultguard-login|{purpose}|{secret}".encode()).digest())
-
-
-def code_challenge(verifier: str) -> str:
-    return _b64(hashlib.sha256(verifier.encode()).digest())
+    return b64encode(hashlib.sha256(f"vaultguard-login|{purpose}|{secret}".encode()).digest())
 
 
 def _split_login_cookie(value: str | None) -> tuple[str, str | None] | None:
@@ -153,19 +143,21 @@ class SignInService:
 
     # -- the way out -----------------------------------------------------------------------------
     def begin(self, *, return_to: str | None, invitation: str | None, reauth: bool, now: int) -> Redirect:
+        from chalicelib.auth.oidc import pkce_challenge
+
         client = self._client()
         target = safe_return_to(return_to)
         if invitation is not None and ids.invitation_tenant(invitation) is None:
             raise InvalidRequest("The invitation link is malformed; ask for a new one.")
         secret = ids.new_login_secret()
         self._people.add_login(
-            fingerprint(self._hasher, secret), return_to=target, reauth=reauth, expires_at=now + LOGIN_TTL
+            self._hasher.fingerprint(secret), return_to=target, reauth=reauth, expires_at=now + LOGIN_TTL
         )
         url = client.authorization_url(
             redirect_uri=self.redirect_uri,
             state=_derive(secret, "state"),
             nonce=_derive(secret, "nonce"),
-            code_challenge=code_challenge(_derive(secret, "pkce")),
+            code_challenge=pkce_challenge(_derive(secret, "pkce")),
             prompt="login" if reauth else None,
             max_age=0 if reauth else None,
         )
@@ -220,14 +212,14 @@ class SignInService:
             raise SignInFailed("The identity provider did not sign you in.")
         client = self._client()
         claims = self._verified_identity(client, secret, code, iss)
-        login_k = login_key(fingerprint(self._hasher, secret))
+        login_k = login_key(self._hasher.fingerprint(secret))
         identity_k = identity_key(claims.issuer, claims.subject)
         keys: list[Key] = [login_k, identity_k]
         invite_k: Key | None = None
         invite_tenant: str | None = None
         if invitation is not None:
             (invite_tenant,) = ids.invitation_tenant(invitation) or (None,)
-            invite_k = invitation_key(people_partition(invite_tenant), fingerprint(self._hasher, invitation))
+            invite_k = invitation_key(people_partition(invite_tenant), self._hasher.fingerprint(invitation))
             keys += [invite_k] + ([tenant_key(invite_tenant)] if invite_tenant else [])
         first = self._reader.read(keys)
         login = first.get(LoginModel, login_k)
@@ -270,7 +262,7 @@ class SignInService:
         self._people.consume_login(tx, login)
         self._people.add_registration(
             tx,
-            fingerprint(self._hasher, secret),
+            self._hasher.fingerprint(secret),
             issuer=claims.issuer,
             subject=claims.subject,
             email=normalise_email(claims.email),
@@ -286,7 +278,7 @@ class SignInService:
     def pending_registration(self, cookie: str | None, now: float) -> RegistrationModel | None:
         if not self._settings.self_signup or not cookie or not ids.LOGIN_SECRET.fullmatch(cookie):
             return None
-        key = registration_key(fingerprint(self._hasher, cookie))
+        key = registration_key(self._hasher.fingerprint(cookie))
         registration = self._reader.read([key]).get(RegistrationModel, key)
         if registration is None or now >= int(registration.expires_at):
             return None
@@ -326,7 +318,7 @@ class SignInService:
             self._people.add_session(
                 tx,
                 own,
-                fingerprint=fingerprint(self._hasher, secret),
+                fingerprint=self._hasher.fingerprint(secret),
                 user_id=user_id,
                 now=int(now),
                 expires_at=int(now) + self._settings.session_max_seconds,
@@ -378,7 +370,7 @@ class SignInService:
         snapshot = self._reader.read([user_k] + ([tenant_k] if tenant_k else []))
         user = snapshot.get(UserModel, user_k)
         tenant = snapshot.get(TenantModel, tenant_k)
-        if user is None or user.role not in {r.value for r in PERSON_ROLES}:
+        if user is None or user.role not in PERSON_ROLE_VALUES:
             raise NotInvited()
         if tenant_k is not None and (tenant is None or tenant.status != "ACTIVE"):
             raise SignInFailed("Your organisation's access to VaultGuard is disabled.")
@@ -456,7 +448,7 @@ class SignInService:
         self._people.add_session(
             tx,
             scope,
-            fingerprint=fingerprint(self._hasher, secret),
+            fingerprint=self._hasher.fingerprint(secret),
             user_id=principal.subject,
             now=epoch,
             expires_at=epoch + self._settings.session_max_seconds,

@@ -39,7 +39,9 @@ def tenant_view(item: TenantModel | TenantRefModel) -> dict[str, Any]:
     return out
 
 
-InviteFirstAdmin = Callable[[WriteTransaction, Call, TenantScope, str, Role], dict[str, Any]]
+# What must exist with a new tenant or not at all (its first admin's invitation, a registering
+# person), added to the tenant's own transaction; what it returns joins the answer.
+WithTenant = Callable[[WriteTransaction, TenantScope], dict[str, Any] | None]
 
 
 class TenantService:
@@ -53,9 +55,7 @@ class TenantService:
         hasher: SecretHasher,
         counter: EventCounter,
         reader: BatchReader,
-        invite: InviteFirstAdmin | None = None,
     ) -> None:
-        self._invite = invite
         self._settings = settings
         self._hasher = hasher
         self._db = db
@@ -70,13 +70,12 @@ class TenantService:
         call: Call,
         name: str,
         audience: str | None = None,
-        admin_email: str | None = None,
         *,
-        also: Callable[[WriteTransaction, TenantScope], None] | None = None,
+        also: WithTenant | None = None,
         conflict: VaultGuardError | None = None,
     ) -> dict[str, Any]:
         """Register an organisation and its first admin client (secret shown once), and
-        invite its first admin person when `admin_email` is given (the link shown once).
+        add what `also` adds (its answer joins this one).
 
         The audience (default `urn:vaultguard:tenant:<id>`) is claimed in the same transaction:
         an audience another tenant holds or ever held gets 409 `audience_taken`, and nothing
@@ -100,11 +99,7 @@ class TenantService:
             now=call.timestamp,
         )
         self._auditor.record(tx, call, audit.TENANT_CREATED, (scope,), detail={"name": name})
-        invitation = None
-        if admin_email is not None and self._invite is not None:
-            invitation = self._invite(tx, call, scope, admin_email, Role.ADMIN)
-        if also is not None:
-            also(tx, scope)  # what must exist with the tenant or not at all (self-registration)
+        extra = (also(tx, scope) if also is not None else None) or {}
         # The ids written beside the claim are fresh and random (80+ bits), so a condition
         # that fails here is the audience claim's (or, with `also`, one of its items').
         taken = AudienceTaken(f"The audience {audience!r} belongs to another tenant; choose another.")
@@ -112,7 +107,7 @@ class TenantService:
         return {
             **tenant_view(tenant),
             "admin": {"client_id": client_id, "client_secret": secret, "subject": admin_id},
-            **({"admin_invitation": invitation} if invitation is not None else {}),
+            **extra,
         }
 
     def _check_requested_audience(self, audience: str) -> None:

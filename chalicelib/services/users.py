@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 
 from chalicelib.auth.scope import person_scope
 from chalicelib.auth.secrets import SecretHasher
-from chalicelib.auth.session import fingerprint
 from chalicelib.config import Settings
 from chalicelib.domain import audit, ids
 from chalicelib.domain.people import INVITATION_TTL, normalise_email
@@ -63,7 +62,6 @@ class UserService:
             raise InvalidRequest(
                 f"role must be one of: {', '.join(sorted(invitable_roles(call.principal.role)))}."
             )
-        call.read(self._reader, [])  # confirms the caller before anything is written
         scope = person_scope(call.principal)
         tx = self._db.transaction()
         invitation = self.add_invitation(tx, call, scope, email, role)
@@ -84,7 +82,7 @@ class UserService:
         self._people.add_invitation(
             tx,
             scope,
-            fingerprint=fingerprint(self._hasher, code),
+            fingerprint=self._hasher.fingerprint(code),
             invitation_id=invitation_id,
             email=normalised,
             role=role.value,
@@ -109,7 +107,6 @@ class UserService:
 
     def list(self, call: Call) -> dict[str, Any]:
         assert call.principal is not None
-        call.read(self._reader, [])
         users = self._people.list_users(person_scope(call.principal))
         return {"users": [user_view(u) for u in sorted(users, key=lambda u: (u.email, u.user_id))]}
 

@@ -59,14 +59,14 @@ def _no_session(browser: Browser) -> None:
 
 
 def _session_item(people: Stack, browser: Browser) -> SessionModel:
-    from chalicelib.auth.session import fingerprint, people_partition
+    from chalicelib.auth.scope import people_partition
     from chalicelib.domain import ids
     from chalicelib.store.keys import session_key
 
     secret = browser.cookies[SESSION]
     owner = ids.session_owner(secret)
     assert owner is not None
-    key = session_key(people_partition(owner[0]), fingerprint(people.container.secret_hasher, secret))
+    key = session_key(people_partition(owner[0]), people.container.secret_hasher.fingerprint(secret))
     return SessionModel.get(key.pk, key.sk, consistent_read=True)
 
 
