@@ -92,27 +92,24 @@ class RateLimiter:
     def client_charge_for(
         self, tenant_id: str | None, client_id: str, *, write: bool, now: int
     ) -> Charge | None:
-        limit = (
-            self._settings.rate_client_writes_per_15_minutes
-            if write
-            else self._settings.rate_client_reads_per_15_minutes
-        )
-        kind = "client-write" if write else "client-read"
-        pk = tenant_pk(tenant_id) if tenant_id else PLATFORM_PK
-        return self._charge(pk, kind, client_id, limit, CLIENT_WINDOW, now)
+        s = self._settings
+        limit = s.rate_client_writes_per_15_minutes if write else s.rate_client_reads_per_15_minutes
+        return self._caller_charge("client", tenant_id, client_id, limit, write, now)
 
-    def session_charge(
-        self, principal_tenant: str | None, user_id: str, *, write: bool, now: int
-    ) -> Charge | None:
+    def session_charge(self, tenant_id: str | None, user_id: str, *, write: bool, now: int) -> Charge | None:
         """A person's own budget: a dashboard polls, so it is larger than a client's."""
-        limit = (
-            self._settings.rate_session_writes_per_15_minutes
-            if write
-            else self._settings.rate_session_reads_per_15_minutes
-        )
-        kind = "session-write" if write else "session-read"
-        pk = tenant_pk(principal_tenant) if principal_tenant else PLATFORM_PK
-        return self._charge(pk, kind, user_id, limit, CLIENT_WINDOW, now)
+        s = self._settings
+        limit = s.rate_session_writes_per_15_minutes if write else s.rate_session_reads_per_15_minutes
+        return self._caller_charge("session", tenant_id, user_id, limit, write, now)
+
+    def _caller_charge(
+        self, caller: str, tenant_id: str | None, subject: str, limit: int, write: bool, now: int
+    ) -> Charge | None:
+        """`<caller>-read` / `<caller>-write` over 15 minutes, in the caller's tenant partition
+        (the platform's for operators)."""
+        kind = f"{caller}-write" if write else f"{caller}-read"
+        pk = tenant_pk(tenant_id) if tenant_id else PLATFORM_PK
+        return self._charge(pk, kind, subject, limit, CLIENT_WINDOW, now)
 
     def delegation_charge(self, principal: Principal, now: int) -> Charge | None:
         assert principal.tenant_id is not None
