@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from chalice import Blueprint, Response
 from chalice.app import Request
 
-from chalicelib.api import _permissions
+from chalicelib.api import _cors, _permissions
 from chalicelib.api._context import REQUEST_ID_HEADER, current_request_id
 from chalicelib.api._middleware import SECURITY_HEADERS
 from chalicelib.api._spec import BEARER, PUBLIC, Answer, Operation, answers, camel, declare
@@ -294,6 +294,37 @@ def _flush_charges(ctx: Ctx) -> None:
         logger.warning("could not charge the request's budget", extra={"detail": str(exc)})
 
 
+# path -> the methods its routes answer, for the path's preflight (`_preflight_route`)
+_PATH_METHODS: dict[str, set[str]] = {}
+NO_CONTENT = Answer(None, "No content: a CORS preflight's answer is in its headers.", headers=("Allow",))
+
+
+def _preflight_route(bp: Blueprint, path: str) -> None:
+    """One `OPTIONS` route per path: the CORS preflight (`chalicelib/api/_cors.py`). It reads
+    nothing and authenticates nobody (browsers send preflights without credentials)."""
+
+    def preflight(**params: str) -> Response:
+        headers = {**_cors.preflight_headers(bp.current_request, _PATH_METHODS[path])}
+        return Response(body="", status_code=204, headers=headers)
+
+    preflight.__name__ = "preflight" + _permissions.function_name("OPTIONS", path).removeprefix("RouteOptions")
+    preflight.__doc__ = "CORS preflight: the path's methods for an allow-listed origin."
+    preflight.__module__ = bp._import_name  # documented under the path's own tag
+    bp.route(path, methods=["OPTIONS"])(preflight)
+    _permissions.declare(path, ["OPTIONS"], _permissions.STATIC)
+    declare(
+        Operation(
+            path=path,
+            method="OPTIONS",
+            handler=preflight,
+            roles=None,
+            auth=PUBLIC,
+            operation_id=camel(preflight.__name__),
+            responses={204: NO_CONTENT},
+        )
+    )
+
+
 def endpoint(
     bp: Blueprint,
     path: str,
@@ -369,6 +400,10 @@ def endpoint(
         if form is not None and content_types is None:
             raise TypeError("a form route declares content_types=[FORM]")
         bp.route(path, methods=list(methods), content_types=content_types or [JSON])(view)
+        if path not in _PATH_METHODS:
+            _PATH_METHODS[path] = set()
+            _preflight_route(bp, path)
+        _PATH_METHODS[path].update(m.upper() for m in methods)
         _permissions.declare(path, methods, permissions)
         for method in methods:
             declare(

@@ -1,5 +1,6 @@
-"""HTTP middleware: request id, security headers, CORS, access log, and the rewrite of
-Chalice's own error bodies (405, 415) into VaultGuard's single error shape."""
+"""HTTP middleware: request id, security headers, CORS, conditional GETs (ETag/304), access
+log, and the rewrite of Chalice's own error bodies (405, 415) into VaultGuard's single error
+shape."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import Any
 from chalice import Response
 from chalice.app import Request
 
+from chalicelib.api import _conditional, _cors
 from chalicelib.api._context import REQUEST_ID_HEADER, adopt_request_id
-from chalicelib.config import get_settings
 from chalicelib.observability import flush_metrics, logger, record_request
 
 SECURITY_HEADERS = {
@@ -42,8 +43,9 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
         headers[REQUEST_ID_HEADER] = request_id
         for name, value in SECURITY_HEADERS.items():
             headers.setdefault(name, value)
+        _conditional.apply(event, response)
         headers.setdefault("Cache-Control", "no-store")
-        _cors(event, headers)
+        _cors.add_response_headers(event, headers)
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
         logger.info(
             "request",
@@ -81,11 +83,3 @@ def _normalise_chalice_error(response: Response, request_id: str) -> None:
         )
         response.headers["Content-Type"] = "application/json"
 
-
-def _cors(event: Request, headers: dict[str, Any]) -> None:
-    origin = event.headers.get("origin")
-    if origin and origin in get_settings().cors_origins:
-        headers["Access-Control-Allow-Origin"] = origin
-        headers["Vary"] = "Origin"
-        headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
-        headers["Access-Control-Expose-Headers"] = "X-Request-Id, Retry-After"

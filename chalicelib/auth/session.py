@@ -130,13 +130,15 @@ class SessionAuthenticator:
 
     def check_csrf(self, method: str, headers: Mapping[str, str], secret: str) -> None:
         """State-changing requests by cookie must carry the session's CSRF token and the
-        deployment's own `Origin` (browsers send it with every non-GET fetch)."""
+        deployment's own `Origin` or one of the CORS allowlist's (browsers send it with every
+        non-GET fetch)."""
         if method.upper() in SAFE_METHODS:
             return
         presented = headers.get(CSRF_HEADER) or ""
         if not hmac.compare_digest(presented.encode(), self.csrf_token(secret).encode()):
             raise CsrfFailed()
-        if headers.get("origin") != origin_of(self._settings.public_url):
+        origin = headers.get("origin")
+        if origin != origin_of(self._settings.public_url) and origin not in self._settings.cors_origins:
             raise CsrfFailed()
 
 
