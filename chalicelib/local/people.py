@@ -28,6 +28,7 @@ CLIENT_ID = "vaultguard-local"
 DEMO_PEOPLE = (
     ("natsupply_admin", "natsupply", Role.ADMIN, "Nadia Admin", "admin@natsupply.example"),
     ("natsupply_approver", "natsupply", Role.APPROVER, "Ana Approver", "approver@natsupply.example"),
+    ("natsupply_auditor", "natsupply", Role.AUDITOR, "Aude Auditor", "auditor@natsupply.example"),
     ("medicore_admin", "medicore", Role.ADMIN, "Marc Admin", "admin@medicore.example"),
     ("platform", None, Role.PLATFORM, "Paula Operator", "operator@vaultguard.example"),
 )

@@ -79,7 +79,13 @@ def signed_in_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local
 def test_the_natsupply_approver_signs_in_and_acts_through_the_session(signed_in_server: LocalServer) -> None:
     state = signed_in_server.state
     api, person = signed_in_server.url, state["users"]["natsupply_approver"]
-    assert set(state["users"]) == {"natsupply_admin", "natsupply_approver", "medicore_admin", "platform"}
+    assert set(state["users"]) == {
+        "natsupply_admin",
+        "natsupply_approver",
+        "natsupply_auditor",
+        "medicore_admin",
+        "platform",
+    }
     browser = Browser()
     landed = browser.sign_in(api, person["email"], person["password"])
     assert landed.status_code == 200, landed.text[:500]

@@ -1,6 +1,6 @@
 import type { Session } from "../api/client";
 import { useSignOut } from "../api/hooks";
-import { PAGES, navigate, type PageId } from "./router";
+import { PAGES, onNavigate, type PageId } from "./router";
 import { formatTime } from "./time";
 
 type Props = { session: Session; pages: PageId[]; current: PageId | null };
@@ -18,10 +18,7 @@ export function Header({ session, pages, current }: Props) {
                 <a
                   href={PAGES[id].path}
                   aria-current={id === current ? "page" : undefined}
-                  onClick={(event) => {
-                    event.preventDefault();
-                    navigate(PAGES[id].path);
-                  }}
+                  onClick={onNavigate(PAGES[id].path)}
                 >
                   {PAGES[id].label}
                 </a>

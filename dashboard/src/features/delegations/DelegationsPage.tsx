@@ -1,3 +1,4 @@
+import type { PageProps } from "../../components/router";
 import { useEffect, useId, useState } from "react";
 
 import type { Delegation, DelegationQuery, Status } from "../../api/client";
@@ -8,7 +9,7 @@ type Direction = NonNullable<DelegationQuery["direction"]>;
 const STATUSES: Status[] = ["PENDING", "ACTIVE", "REJECTED", "REVOKED", "EXPIRED"];
 
 /** Read-only: the tenant's delegations, inbound or outbound, filtered by status. */
-export function DelegationsPage() {
+export function DelegationsPage(_props: PageProps) {
   const [direction, setDirection] = useState<Direction>("inbound");
   const [status, setStatus] = useState<Status | "">("");
   const [cursors, setCursors] = useState<string[]>([]);

@@ -1,3 +1,4 @@
+import type { PageProps } from "../../components/router";
 import { useEffect, useRef, useState } from "react";
 
 import { usePendingQueue } from "../../api/hooks";
@@ -8,7 +9,7 @@ import { RequestCard } from "./RequestCard";
 const TITLE = "Pending requests · VaultGuard";
 
 /** The approvers' home: step-up requests waiting for this tenant, refreshed while visible. */
-export function QueuePage() {
+export function QueuePage(_props: PageProps) {
   const queue = usePendingQueue(true);
   const [announcement, setAnnouncement] = useState("");
   const [pending, setPending] = useState<Pending | null>(null);

@@ -1,4 +1,4 @@
-"""The admin dashboard in a real browser (Debian's Chromium driven by Playwright): `make run`'s
+"""The pending queue in a real browser (Debian's Chromium driven by Playwright): `make run`'s
 server serves it at /dashboard/, people sign in through the real local identity provider's
 form, and MediCore's agent asks NatSupply for `requisition.submit` (STEP_UP) through the API.
 
@@ -9,96 +9,22 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import PROJECT_DIR, LocalServer, free_port
+from tests.e2e.conftest import LocalServer, free_port
+from tests.e2e.dashboard.support import APPEARS_WITHIN_MS, axe_violations, sign_in, signed_in
 from tests.e2e.test_stepup_lifecycle import bearer, client_token, poll, start_stepup
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-DIST = PROJECT_DIR / "dashboard" / "dist" / "index.html"
-AXE = PROJECT_DIR / "dashboard" / "node_modules" / "axe-core" / "axe.min.js"
-APPEARS_WITHIN_MS = 6000  # the queue refreshes at least every 5 s
-GRAVE = {"serious", "critical"}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    if not DIST.is_file():
-        pytest.fail("the dashboard is not built: run `make dashboard` (make test and make e2e do)")
-    srv = LocalServer(free_port(), tmp_path_factory.mktemp("dashboard") / "state")
-    srv.extra_env = {"VAULTGUARD_IDP_PORT": str(free_port())}
-    srv.start()
-    yield srv
-    if srv.process is not None and srv.process.poll() is None:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def sign_in(page: Page, server: LocalServer, person: str) -> None:
-    """From the signed-out page through the identity provider's form, back to the dashboard."""
-    who = server.state["users"][person]
-    page.goto(f"{server.url}/dashboard/")
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("Email").fill(who["email"])
-    page.get_by_label("Password").fill(who["password"])
-    page.get_by_role("button", name="Sign in").click()
-    consent = page.get_by_role("button", name="Continue")
-    page.wait_for_url(re.compile(r"/dashboard/|/interaction/"))
-    if "/interaction/" in page.url and consent.count():
-        consent.click()
-    page.wait_for_url(f"{server.url}/dashboard/**")
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
-@pytest.fixture(scope="module")
-def csp_violations() -> list[str]:
-    """What the browser reported as refused by the pages' Content-Security-Policy."""
-    return []
 
 
 @pytest.fixture(scope="module")
 def approver(browser: Browser, server: LocalServer, csp_violations: list[str]) -> Iterator[Page]:
-    """The NatSupply approver, signed in once for the module; axe-core is preloaded (an init
-    script is not subject to the page's Content-Security-Policy, which refuses inline scripts)."""
-    context = browser.new_context()
-    context.add_init_script(path=str(AXE))
-    page = context.new_page()
-    page.on(
-        "console", lambda m: csp_violations.append(m.text) if "Content Security Policy" in m.text else None
-    )
-    sign_in(page, server, "natsupply_approver")
-    yield page
-    context.close()
-
-
-@pytest.fixture(autouse=True)
-def screenshot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
-    yield
-    page: Page | None = request.node.funcargs.get("approver") or request.node.funcargs.get("page")
-    if page is not None and not page.is_closed():
-        page.screenshot(path=str(tmp_path / "screenshot.png"), full_page=True)
+    """The NatSupply approver, signed in once for the module."""
+    with signed_in(browser, server, "natsupply_approver", csp_violations) as page:
+        yield page
 
 
 @pytest.fixture(scope="module")
@@ -114,14 +40,6 @@ def delegation(server: LocalServer, token: str, delegation_id: str) -> dict[str,
     reply = requests.get(f"{server.url}/delegations/{delegation_id}", headers=bearer(token), timeout=30)
     assert reply.status_code == 200, reply.text
     return dict(reply.json())
-
-
-def axe_violations(page: Page) -> list[dict[str, Any]]:
-    found = page.evaluate(
-        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
-            .map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target)}))"""
-    )
-    return [v for v in found if v["impact"] in GRAVE]
 
 
 # -- serving ---------------------------------------------------------------------------------
@@ -349,7 +267,7 @@ def test_an_auditor_sees_no_queue_and_signs_out(approver: Page, server: LocalSer
     try:
         approver.goto(f"{server.url}/dashboard/")
         expect(approver.get_by_role("banner")).to_contain_text("Role: auditor")
-        expect(approver.get_by_role("heading", name="Delegations", level=1)).to_be_visible()
+        expect(approver.get_by_role("heading", name="Audit log", level=1)).to_be_visible()
         expect(approver.get_by_role("heading", name="Pending requests")).to_have_count(0)
         expect(approver.get_by_role("link", name="Pending requests")).to_have_count(0)
         expect(approver.get_by_role("button", name="Approve")).to_have_count(0)
