@@ -116,13 +116,13 @@ def sign_in_callback(ctx: Ctx) -> Reply:
     responses={200: SESSION},
     operation_id="getSession",
 )
-def get_session(ctx: Ctx) -> dict[str, Any]:
+def get_session(ctx: Ctx) -> Reply:
     NO_PARAMS(ctx.query())
     claim = ctx.session_claim
     if claim is None or claim.session is None or claim.user is None:
         raise NotSignedIn()  # a machine's bearer token has no session
     user, tenant = claim.user, claim.tenant
-    return {
+    body = {
         "user_id": user.user_id,
         "email": user.email,
         "name": user.name,
@@ -133,6 +133,7 @@ def get_session(ctx: Ctx) -> dict[str, Any]:
         "idle_timeout_seconds": claim.idle_seconds,
         "csrf_token": ctx.container.sessions.csrf_token(claim.secret),
     }
+    return Reply(body, headers={"Cache-Control": "no-store"})  # the CSRF token: kept nowhere
 
 
 @endpoint(

@@ -120,7 +120,9 @@ def build(app: Chalice, server_url: str) -> dict[str, Any]:
             "description": "Every response carries `x-request-id`; every error has the shape "
             '`{"error", "error_description", "request_id"}`. Machines call with '
             "`Authorization: Bearer <token>` from `POST /oauth/token`. `x-vaultguard-roles` on an "
-            "operation names the roles that may call it.",
+            "operation names the roles that may call it. A successful JSON `GET` (bar `no-store` answers) "
+            "carries a strong `ETag`; sent back in `If-None-Match`, it answers `304 Not Modified` "
+            "without a body while the data is unchanged.",
         },
         "servers": [{"url": server_url}],
         "tags": [{"name": tag} for tag in sorted(tags)],
