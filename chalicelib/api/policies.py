@@ -12,6 +12,7 @@ from chalicelib.api._validation import (
     Check,
     Fields,
     Query,
+    action,
     action_pattern,
     integer,
     nullable,
@@ -63,6 +64,25 @@ POLICY = obj(
     },
     title="Policy",
 )
+EVALUATION = Fields(
+    {
+        "requesting_tenant_id": Check(
+            tenant_id, {**tenant_id.schema, "description": "The tenant whose request is simulated."}
+        ),
+        "action": action,
+    }
+)
+EVALUATED = obj(
+    {
+        "decision": enum(*(e.value for e in Effect)),
+        "policy": {
+            "anyOf": [POLICY, {"type": "null"}],
+            "description": "The deciding policy; null: none matches (BLOCK).",
+        },
+        "explanation": STRING,
+    },
+    title="PolicyEvaluation",
+)
 DELETED = obj({"policy_id": STRING, "deleted": BOOLEAN}, title="PolicyDeleted")
 POLICIES = obj({"policies": {"type": "array", "items": POLICY}})
 
@@ -96,6 +116,22 @@ def upsert_policy(ctx: Ctx) -> Reply:
 def list_policies(ctx: Ctx) -> dict[str, Any]:
     NO_PARAMS(ctx.query())
     return ctx.container.policies.list(ctx.call)
+
+
+@endpoint(
+    bp,
+    "/policies/evaluate",
+    methods=["POST"],
+    roles=ADMIN,
+    prefetch=True,
+    body=EVALUATION,
+    responses={200: EVALUATED},
+)
+def evaluate_policies(ctx: Ctx) -> dict[str, Any]:
+    """A dry run: the decision a delegation request by `requesting_tenant_id` for `action`
+    would get from the caller's policies, and the policy that decides it. Creates nothing."""
+    body = EVALUATION(ctx.json())
+    return ctx.container.policies.evaluate(ctx.call, body["requesting_tenant_id"], body["action"])
 
 
 @endpoint(

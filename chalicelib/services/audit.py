@@ -17,6 +17,7 @@ from chalicelib.domain.principal import TenantScope
 from chalicelib.errors import InvalidRequest, ServiceUnavailable
 from chalicelib.services.call import Call, iso
 from chalicelib.services.counting import EventCounter
+from chalicelib.services.graph import EdgeCounter
 from chalicelib.store.audit import AuditRepository, decode_cursor
 from chalicelib.store.db import WriteTransaction
 
@@ -31,9 +32,11 @@ class AuditService:
         settings: Settings | None = None,
         s3: Callable[[], Any] | None = None,
         counter: EventCounter | None = None,
+        edges: EdgeCounter | None = None,
     ) -> None:
         self._repository = repository
         self._counter = counter
+        self._edges = edges
         self._settings = settings
         self._s3 = s3 or _no_s3
 
@@ -46,9 +49,9 @@ class AuditService:
         **fields: Any,
     ) -> None:
         """Add one event to each scope's log, inside `tx`; for two tenants each log names
-        the other as counterpart. The counts the event stands for (stats, metrics) move in
-        the same `tx` (chalicelib/services/counting.py: a delegation event names the
-        requesting tenant first)."""
+        the other as counterpart. The counts the event stands for (stats, metrics, the trust
+        graph's edges) move in the same `tx` (chalicelib/services/counting.py and graph.py:
+        a delegation event names the requesting tenant first)."""
         event_id = str(ULID())
         unique = {s.tenant_id: s for s in scopes}
         explicit_counterpart = fields.pop("counterpart_tenant_id", None)
@@ -67,6 +70,8 @@ class AuditService:
             self._repository.add(tx, scope, event)
         if self._counter is not None:
             self._counter.count(tx, event_type, scopes, fields.get("detail") or {})
+        if self._edges is not None:
+            self._edges.count(tx, event_type, scopes, explicit_counterpart, call.now)
 
     def search(
         self, scope: TenantScope, flt: AuditFilter, *, limit: int, cursor: str | None

@@ -17,6 +17,7 @@ from chalicelib.services.audit import AuditService
 from chalicelib.services.auth_failures import FailedAuthentications
 from chalicelib.services.counting import EventCounter
 from chalicelib.services.delegations import DelegationService
+from chalicelib.services.graph import EdgeCounter, GraphService
 from chalicelib.services.notify import Notifier
 from chalicelib.services.oauth import CibaGrant, ClientCredentialsGrant, TokenEndpoint
 from chalicelib.services.platform import PlatformService
@@ -37,6 +38,7 @@ from chalicelib.store.counters import CounterRepository
 from chalicelib.store.credentials import AuthenticationLookup, CredentialRepository
 from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
+from chalicelib.store.edges import EdgeRepository
 from chalicelib.store.people import PeopleRepository
 from chalicelib.store.policies import PolicyRepository
 from chalicelib.store.ratelimits import RateLimitRepository
@@ -60,7 +62,10 @@ class Container:
         self.audit_repo = AuditRepository()
         self.webhook_repo = WebhookRepository()
         self.counter = EventCounter(CounterRepository())
-        self.auditor = AuditService(self.audit_repo, settings, self.s3_client, self.counter)
+        self.edge_repo = EdgeRepository()
+        self.auditor = AuditService(
+            self.audit_repo, settings, self.s3_client, self.counter, EdgeCounter(self.edge_repo)
+        )
 
     # Keys are loaded once, as key objects, the first time a token is signed or checked.
     @cached_property
@@ -208,7 +213,13 @@ class Container:
     @cached_property
     def webhooks(self) -> WebhookService:
         return WebhookService(
-            self.settings, self.db, self.webhook_repo, self.encryptor, self.auditor, self.batch_reader
+            self.settings,
+            self.db,
+            self.webhook_repo,
+            self.encryptor,
+            self.auditor,
+            self.batch_reader,
+            self.webhook_dispatcher,
         )
 
     @cached_property
@@ -221,6 +232,10 @@ class Container:
     @cached_property
     def policies(self) -> PolicyService:
         return PolicyService(self.db, self.policy_repo, self.auditor, self.batch_reader)
+
+    @cached_property
+    def graph(self) -> GraphService:
+        return GraphService(self.edge_repo, self.batch_reader)
 
     @cached_property
     def verification(self) -> VerificationService:

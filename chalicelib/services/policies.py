@@ -6,7 +6,7 @@ from typing import Any
 
 from chalicelib.auth.scope import own_scope
 from chalicelib.domain import audit
-from chalicelib.domain.policy import Policy, parse_policy_id
+from chalicelib.domain.policy import Effect, Policy, parse_policy_id, resolve
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
@@ -74,6 +74,34 @@ class PolicyService:
         assert call.principal is not None
         items = self._policies.list_all(own_scope(call.principal))
         return {"policies": [policy_view(i) for i in items]}
+
+    def evaluate(self, call: Call, requesting_tenant_id: str, action: str) -> dict[str, Any]:
+        """What a delegation request for `action` by `requesting_tenant_id` would get from
+        the caller's policies now: the same candidates and resolution as a real request,
+        read with the caller's credential; nothing is written, nothing about the requesting
+        tenant is looked up."""
+        assert call.principal is not None
+        scope = own_scope(call.principal)
+        keys = self._policies.candidate_keys(scope, requesting_tenant_id, action)
+        snapshot = call.read(self._reader, keys)
+        policy = resolve(self._policies.candidates(keys, snapshot), requesting_tenant_id, action)
+        if policy is None:
+            return {
+                "decision": Effect.BLOCK.value,
+                "policy": None,
+                "explanation": f"No policy matches '{action}' for this requesting tenant, "
+                "so the request is blocked.",
+            }
+        key = self._policies.key(scope, policy.action, policy.requesting_tenant_id)
+        item = snapshot.get(PolicyModel, key)
+        assert item is not None
+        requester = "this requesting tenant" if policy.requesting_tenant_id else "any requesting tenant"
+        return {
+            "decision": policy.effect.value,
+            "policy": policy_view(item),
+            "explanation": f"The most specific matching policy, '{policy.action}' for {requester}, "
+            f"decides {policy.effect.value}.",
+        }
 
     def delete(self, call: Call, policy_id: str) -> dict[str, Any]:
         assert call.principal is not None

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import random
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 
 from chalicelib.domain.principal import TenantScope
 from chalicelib.store.db import WriteTransaction
@@ -81,16 +82,29 @@ def _add(tx: WriteTransaction, shards: list[Key], deltas: Mapping[str, int]) -> 
     unknown = set(deltas) - set(FIELDS)
     if unknown:
         raise ValueError(f"no such counter: {sorted(unknown)}")
+    add_merged(tx, CounterModel, shards[0], deltas, lambda: random.choice(shards))
+
+
+def add_merged(
+    tx: WriteTransaction,
+    model: type[Model],
+    counter: Key,
+    deltas: Mapping[str, int],
+    item: Callable[[], Key] | None = None,
+) -> None:
+    """Add `deltas` to numeric attributes of `model` with `ADD`, in `tx`, merged with what
+    `tx` already adds to the same `counter`: one update per counter and transaction, written
+    to `item()` (default: `counter` itself), chosen when `tx` first touches the counter."""
     if not deltas:
         return
     pending = _open.setdefault(tx, {})
-    entry = pending.get(shards[0])
+    entry = pending.get(counter)
     if entry is None:
-        key = random.choice(shards)
-        entry = pending[shards[0]] = ({}, [])
-        tx.update(CounterModel(pk=key.pk, sk=key.sk), entry[1], versioned=False)
+        key = item() if item is not None else counter
+        entry = pending[counter] = ({}, [])
+        tx.update(model(pk=key.pk, sk=key.sk), entry[1], versioned=False)
     counts, actions = entry
     for name, n in deltas.items():
         counts[name] = counts.get(name, 0) + n
     # Rewritten in place: the transaction holds this very list until it commits.
-    actions[:] = [getattr(CounterModel, name).add(n) for name, n in counts.items()]
+    actions[:] = [getattr(model, name).add(n) for name, n in counts.items()]

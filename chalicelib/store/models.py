@@ -10,7 +10,8 @@ operators); the partitions IDP#<sha256 of issuer and sub> (sk IDENTITY) and LOGI
 (sk LOGIN) and REGISTER#<hash> (sk REGISTER) belong to no tenant: sign-in looks them up
 before it knows one.
 COUNT#<shard> in a tenant's partition, and the partitions `PLATFORM#COUNT#<shard>` (sk COUNT):
-sharded counters (chalicelib/store/counters.py).
+sharded counters (chalicelib/store/counters.py). EDGE#<day>#<out|in>#<counterpart> in a
+tenant's partition: the trust graph's daily counts by outcome (chalicelib/store/edges.py).
 """
 
 from __future__ import annotations
@@ -228,6 +229,19 @@ class CounterModel(_MainTable):
     out_EXPIRED = NumberAttribute(null=True)
 
 
+class EdgeModel(_MainTable):
+    """`EDGE#<yyyy-mm-dd>#<out|in>#<counterpart>`: one day of the tenant's dealings with one
+    counterpart in one direction, by outcome (chalicelib/store/edges.py). Changed only by `ADD`."""
+
+    ALLOW = NumberAttribute(null=True)
+    STEP_UP = NumberAttribute(null=True)
+    BLOCK = NumberAttribute(null=True)
+    APPROVED = NumberAttribute(null=True)
+    REJECTED = NumberAttribute(null=True)
+    EXPIRED = NumberAttribute(null=True)
+    REVOKED = NumberAttribute(null=True)
+
+
 class WebhookModel(_MainTable):
     """`WEBHOOK`: the tenant's step-up webhook; the signing secret only encrypted."""
 
@@ -356,6 +370,7 @@ MAIN_MODELS: tuple[type[Model], ...] = (
     IdempotencyModel,
     RateCounterModel,
     CounterModel,
+    EdgeModel,
     WebhookModel,
 )
 
