@@ -150,6 +150,7 @@ class Approver(threading.Thread):
         self._delay = delay
         self._approve = approve
         self._hint = hint
+        self._dashboard = f"{api_url}/dashboard/"
         self._done = threading.Event()
         self.approved: str | None = None
         self.error: str | None = None
@@ -196,7 +197,8 @@ class Approver(threading.Thread):
         if not self._approve:
             self._say(
                 "natsupply-admin",
-                f"waiting for a human: {self._hint}make approve ID={pending['auth_req_id']}",
+                f"waiting for a human: approve it in the dashboard's queue ({self._dashboard}, signed in "
+                f"as approver@natsupply.example) or run {self._hint}make approve ID={pending['auth_req_id']}",
             )
             return
         self._say("natsupply-admin", f"reviewing... approving in {self._delay:g} s")

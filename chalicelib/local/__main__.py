@@ -209,7 +209,8 @@ Try it (MediCore's agent asks NatSupply for stock.write, which NatSupply's polic
       -d '{{"receiving_tenant_id": "{natsupply}", "action": "stock.write"}}'
 
 "admin.access" is refused (BLOCK: 403); "requisition.submit" waits for a NatSupply admin
-(STEP_UP: 202 with an auth_req_id), who decides from the repository root with:
+(STEP_UP: 202 with an auth_req_id), who decides in the dashboard's queue (signed in as
+approver@natsupply.example) or from the repository root with:
 
   make pending{other_dir}
   make approve ID=<auth_req_id or delegation_id>{other_dir}
@@ -224,11 +225,17 @@ def _people_lines(state: dict[str, Any], api: str) -> str:
     if not users:
         return "People cannot sign in: the local identity provider is not running.\n"
     lines = [
-        f"People sign in at {api}/auth/login?return_to=/auth/session"
-        f"   (identity provider: {state.get('identity_provider')})",
+        f"People sign in to the dashboard, {api}/dashboard/"
+        f"   (identity provider: {state.get('identity_provider')}),",
         'as one of (passwords are in the credentials file, under "users"):',
     ]
     lines += [f"  {u['email']:<30} {u['role']:<9} {u['tenant'] or 'platform'}" for u in users.values()]
+    if "natsupply_approver" in users:
+        lines += [
+            "The approver's password, for instance:",
+            '  python3 -c "import json,sys;print(json.load(open(sys.argv[1]))'
+            '[\'users\'][\'natsupply_approver\'][\'password\'])" "$S"',
+        ]
     return "\n".join(lines) + "\n"
 
 
