@@ -307,7 +307,8 @@ def _preflight_route(bp: Blueprint, path: str) -> None:
         headers = {**_cors.preflight_headers(bp.current_request, _PATH_METHODS[path])}
         return Response(body="", status_code=204, headers=headers)
 
-    preflight.__name__ = "preflight" + _permissions.function_name("OPTIONS", path).removeprefix("RouteOptions")
+    route_name = _permissions.function_name("OPTIONS", path)
+    preflight.__name__ = "preflight" + route_name.removeprefix("RouteOptions")
     preflight.__doc__ = "CORS preflight: the path's methods for an allow-listed origin."
     preflight.__module__ = bp._import_name  # documented under the path's own tag
     bp.route(path, methods=["OPTIONS"])(preflight)

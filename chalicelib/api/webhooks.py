@@ -1,5 +1,5 @@
-"""The caller's step-up webhook (admins only): set it, read it, remove it. The signing
-secret is in the PUT answer only; nothing ever shows it again."""
+"""The caller's step-up webhook (admins only): set it, read it, remove it, send it a test
+delivery. The signing secret is in the PUT answer only; nothing ever shows it again."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
 from chalicelib.api._permissions import AUTHENTICATED, Permission
-from chalicelib.api._spec import BOOLEAN, STRING, obj
+from chalicelib.api._spec import BOOLEAN, INTEGER, STRING, maybe, obj
 from chalicelib.api._validation import Fields, check
 from chalicelib.domain.principal import Role
 
@@ -72,3 +72,31 @@ def get_webhook(ctx: Ctx) -> dict[str, Any]:
 )
 def delete_webhook(ctx: Ctx) -> dict[str, Any]:
     return ctx.container.webhooks.delete(ctx.call)
+
+
+TEST_DELIVERY = obj(
+    {
+        "event_id": STRING,
+        "delivered": {**BOOLEAN, "description": "The receiver answered 2xx."},
+        "status_code": {**maybe(INTEGER), "description": "The receiver's status; null when none came."},
+        "error": {**maybe(STRING), "description": "Why the delivery failed; null when delivered."},
+        "duration_ms": {"type": "number", "description": "How long the attempt took."},
+    },
+    title="WebhookTestDelivery",
+)
+
+
+@endpoint(
+    bp,
+    "/webhooks/test",
+    methods=["POST"],
+    permissions=AUTHENTICATED,
+    roles=ADMIN,
+    prefetch=True,
+    responses={200: TEST_DELIVERY},
+    errors=(404,),
+)
+def test_webhook(ctx: Ctx) -> dict[str, Any]:
+    """Send a signed `webhook.test` event to the tenant's webhook now (one attempt, no
+    retries) and answer how the receiver responded; 404 when no webhook is set."""
+    return ctx.container.webhooks.send_test(ctx.call)

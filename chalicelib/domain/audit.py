@@ -25,6 +25,7 @@ TOKEN_ISSUED = "token.issued"
 AUTH_FAILED = "auth.failed"
 WEBHOOK_UPDATED = "webhook.updated"
 WEBHOOK_DELETED = "webhook.deleted"
+WEBHOOK_TESTED = "webhook.tested"
 USER_INVITED = "user.invited"
 USER_JOINED = "user.joined"
 USER_ROLE_CHANGED = "user.role_changed"
@@ -57,6 +58,7 @@ EVENT_TYPES = frozenset(
         AUTH_FAILED,
         WEBHOOK_UPDATED,
         WEBHOOK_DELETED,
+        WEBHOOK_TESTED,
         USER_INVITED,
         USER_JOINED,
         USER_ROLE_CHANGED,

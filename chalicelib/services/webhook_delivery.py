@@ -55,6 +55,16 @@ class Delivery:
     secret: str = field(repr=False)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt's result, as a test delivery reports it to the admin."""
+
+    delivered: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
 class _Result(Enum):
     DELIVERED = "delivered"
     RETRY = "retry"
@@ -170,6 +180,19 @@ class WebhookDispatcher:
             self._pending -= 1
             self._idle.notify_all()
 
+    def send_once(self, delivery: Delivery) -> Outcome:
+        """One attempt now, on the caller's thread, without retries: the admin's "send a test
+        delivery", through the same pinned transport and SSRF checks as every delivery."""
+        started = time.perf_counter()
+        result, detail = self._attempt(delivery)
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        status = int(detail) if detail.isdigit() else None
+        logger.info("webhook test delivery", extra={**_fields(delivery), "detail": detail})
+        if result is _Result.DELIVERED:
+            return Outcome(True, status, None, duration_ms)
+        error = f"The receiver answered {status}." if status is not None else _describe(detail)
+        return Outcome(False, status, error, duration_ms)
+
     def _deliver(self, delivery: Delivery) -> None:
         policy = self.policy
         for attempt in range(1, policy.max_attempts + 1):
@@ -227,3 +250,14 @@ def _fields(delivery: Delivery) -> dict[str, Any]:
         "event_type": delivery.event_type,
         "webhook": redact_url(delivery.url),
     }
+
+
+def _describe(detail: str) -> str:
+    """What the admin is told about a failure without an HTTP status (no internals)."""
+    if detail.startswith("UnsafeDestination"):
+        return "The webhook's address is not allowed (it resolves to a private or reserved address)."
+    if detail == "Timeout" or detail.endswith("Timeout"):
+        return "The receiver did not answer in time."
+    if detail == "ConnectionError":
+        return "The receiver could not be reached."
+    return f"The delivery failed ({detail})."

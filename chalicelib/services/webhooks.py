@@ -15,7 +15,7 @@ from ulid import ULID
 
 from chalicelib.auth.scope import own_scope, system_scope
 from chalicelib.config import Settings
-from chalicelib.crypto import EncryptionUnavailable, Encryptor
+from chalicelib.crypto import DecryptionFailed, EncryptionUnavailable, Encryptor
 from chalicelib.domain import audit
 from chalicelib.domain.webhooks import check_url, event_body, new_secret, redact_url
 from chalicelib.errors import InvalidRequest, NotFound, ServiceUnavailable
@@ -27,6 +27,8 @@ from chalicelib.store.db import Database
 from chalicelib.store.models import WebhookModel
 from chalicelib.store.reads import BatchReader, Key, Snapshot
 from chalicelib.store.webhooks import WebhookRepository, webhook_key
+
+TEST_EVENT = "webhook.test"
 
 
 def secret_context(tenant_id: str) -> dict[str, str]:
@@ -43,7 +45,9 @@ class WebhookService:
         encryptor: Encryptor,
         auditor: AuditService,
         reader: BatchReader,
+        dispatcher: WebhookDispatcher | None = None,
     ) -> None:
+        self._dispatcher = dispatcher
         self._settings = settings
         self._db = db
         self._webhooks = webhooks
@@ -95,6 +99,38 @@ class WebhookService:
         self._auditor.record(tx, call, audit.WEBHOOK_DELETED, (scope,), detail={"url": redact_url(item.url)})
         commit(tx, NotFound())
         return {"deleted": True}
+
+    def send_test(self, call: Call) -> dict[str, Any]:
+        """Deliver a signed `webhook.test` event to the caller's webhook now (one attempt)
+        and report how the receiver answered; the attempt is audited with its outcome."""
+        assert call.principal is not None and self._dispatcher is not None
+        item = self._read_own(call)
+        if item is None:
+            raise NotFound("No webhook is set for this tenant.")
+        scope = own_scope(call.principal)
+        try:
+            secret = self._encryptor.decrypt(item.secret_ciphertext, secret_context(scope.tenant_id)).decode()
+        except (EncryptionUnavailable, DecryptionFailed) as exc:
+            raise ServiceUnavailable() from exc
+        event_id = f"evt_{ULID()}"
+        data = {"tenant_id": scope.tenant_id, "message": "A test delivery requested from VaultGuard."}
+        body = event_body(event_id, TEST_EVENT, call.timestamp, data)
+        outcome = self._dispatcher.send_once(
+            Delivery(scope.tenant_id, item.url, event_id, TEST_EVENT, body, secret)
+        )
+        tx = self._db.transaction()
+        detail = {"url": redact_url(item.url), "event_id": event_id, "delivered": outcome.delivered}
+        if outcome.status_code is not None:
+            detail["status_code"] = outcome.status_code
+        self._auditor.record(tx, call, audit.WEBHOOK_TESTED, (scope,), detail=detail)
+        commit(tx)
+        return {
+            "event_id": event_id,
+            "delivered": outcome.delivered,
+            "status_code": outcome.status_code,
+            "error": outcome.error,
+            "duration_ms": outcome.duration_ms,
+        }
 
     def _read_own(self, call: Call) -> WebhookModel | None:
         assert call.principal is not None

@@ -78,7 +78,9 @@ def test_writes_errors_and_no_store_answers_carry_no_etag(world: World) -> None:
     assert header(write, "etag") is None
 
     token = stack.form(
-        "/oauth/token", "grant_type=client_credentials", {**basic(agent.client_id, agent.secret), "if-none-match": "*"}
+        "/oauth/token",
+        "grant_type=client_credentials",
+        {**basic(agent.client_id, agent.secret), "if-none-match": "*"},
     )
     assert token.status == 200 and token.body["access_token"]
     assert header(token, "etag") is None

@@ -70,7 +70,9 @@ def test_a_path_with_several_methods_lists_them_all(cors: Stack) -> None:
     assert header(reply, "access-control-allow-methods") == "GET, OPTIONS, POST"
 
 
-@pytest.mark.parametrize("origin", [EVIL, "https://dashboard.example.evil.example", "null", DASHBOARD + ":443"])
+@pytest.mark.parametrize(
+    "origin", [EVIL, "https://dashboard.example.evil.example", "null", DASHBOARD + ":443"]
+)
 def test_a_preflight_from_another_origin_gets_no_cors_headers(cors: Stack, origin: str) -> None:
     reply = preflight(cors, "/delegations", origin)
     assert reply.status == 204

@@ -200,6 +200,7 @@ CASES: dict[tuple[str, str], tuple[int, Case]] = {
     ("PUT", "/webhooks"): (OTHER, _call("PUT", "/webhooks", "nat", {"url": "http://127.0.0.1:9/hook"})),
     ("GET", "/webhooks"): (OTHER, _call("GET", "/webhooks", "nat")),
     ("DELETE", "/webhooks"): (OTHER, _call("DELETE", "/webhooks", "nat")),
+    ("POST", "/webhooks/test"): (OTHER, _call("POST", "/webhooks/test", "nat")),
 }
 
 
@@ -209,7 +210,7 @@ def _bodies(w: World, method: str, path: str) -> Case | None:
     if (method, path) == ("DELETE", "/policies/{policy_id}"):
         listed = w.stack.call("GET", "/policies", w.nat.admin_token).body["policies"]
         return lambda w: w.stack.call("DELETE", f"/policies/{listed[0]['policy_id']}", w.nat.admin_token)
-    if path == "/webhooks" and method in ("GET", "DELETE"):
+    if path.startswith("/webhooks") and method != "PUT":
         w.stack.call("PUT", "/webhooks", w.nat.admin_token, {"url": "http://127.0.0.1:9/hook"})
         return None
     if path == "/delegations/request":
