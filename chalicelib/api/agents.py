@@ -25,6 +25,7 @@ _VIEW = {
     "created_at": STRING,
     "secret_rotated_at": maybe(STRING),
     "disabled_at": maybe(STRING),
+    "last_used_at": {**maybe(STRING), "description": "When it last got an access token; null if never."},
 }
 AGENT = obj(_VIEW, title="Agent")
 SECRET = {**STRING, "description": "Shown in this answer only."}

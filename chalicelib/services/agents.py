@@ -31,6 +31,7 @@ def agent_view(agent: AgentModel) -> dict[str, Any]:
         "created_at": agent.created_at,
         "secret_rotated_at": agent.secret_rotated_at,
         "disabled_at": agent.disabled_at,
+        "last_used_at": agent.last_used_at,
     }
 
 

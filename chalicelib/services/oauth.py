@@ -24,6 +24,7 @@ from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
 from chalicelib.services.gate import RequestGate
 from chalicelib.services.stepup import StepUpService
+from chalicelib.store.agents import AgentRepository
 from chalicelib.store.credentials import CredentialRepository
 from chalicelib.store.db import Database
 from chalicelib.tokens import Signer, SigningUnavailable, encode_jwt, token_fingerprint
@@ -41,7 +42,8 @@ class ClientCredentialsGrant:
     """RFC 6749 §4.4: an access token for VaultGuard's own API, for the client itself.
 
     Two round trips: the batched read (credential, tenant, budgets) and one transaction
-    (the `token.issued` event, the budget charge, and a legacy secret hash rewritten)."""
+    (the `token.issued` event, the budget charge, an agent's `last_used_at`, and a legacy
+    secret hash rewritten)."""
 
     GRANT_TYPE = "client_credentials"
 
@@ -53,10 +55,12 @@ class ClientCredentialsGrant:
         hasher: SecretHasher,
         signer: Callable[[], Signer],
         auditor: AuditService,
+        agents: AgentRepository | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
         self._credentials = credentials
+        self._agents = agents or AgentRepository()
         self._hasher = hasher
         self._signer = signer
         self._auditor = auditor
@@ -84,6 +88,8 @@ class ClientCredentialsGrant:
         tx = self._db.transaction()
         if self._hasher.needs_rehash(cred.secret_hash):
             self._credentials.rehash(tx, cred, self._hasher.hash(claim.secret))
+        if cred.tenant_id and cred.role == Role.AGENT:
+            self._agents.record_use(tx, system_scope(cred.tenant_id), cred.subject, call.timestamp)
         if cred.tenant_id:
             self._auditor.record(
                 tx,

@@ -49,6 +49,12 @@ class AgentRepository:
             AgentModel.query(tenant_pk(scope.tenant_id), AgentModel.sk.startswith("AGENT#"), limit=limit)
         )
 
+    def record_use(self, tx: WriteTransaction, scope: TenantScope, agent_id: str, now: str) -> None:
+        """Note the agent's last access token inside the issuing transaction (no extra round
+        trip); only on an existing agent, never creating a partial record."""
+        agent = AgentModel(pk=tenant_pk(scope.tenant_id), sk=_sk(agent_id))
+        tx.update(agent, [AgentModel.last_used_at.set(now)], AgentModel.agent_id.exists(), versioned=False)
+
     def mark_rotated(self, tx: WriteTransaction, agent: AgentModel, now: str) -> None:
         tx.update(agent, [AgentModel.secret_rotated_at.set(now)], AgentModel.status == "ACTIVE")
 

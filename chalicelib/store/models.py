@@ -122,6 +122,7 @@ class AgentModel(_MainTable):
     created_at = UnicodeAttribute()
     disabled_at = UnicodeAttribute(null=True)
     secret_rotated_at = UnicodeAttribute(null=True)
+    last_used_at = UnicodeAttribute(null=True)  # its last access token from /oauth/token
 
 
 class PolicyModel(_MainTable):
