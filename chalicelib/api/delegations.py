@@ -30,9 +30,11 @@ from chalicelib.api._validation import (
     limit,
     one_of,
     receiving_tenant,
+    tenant_id,
     text,
     token,
 )
+from chalicelib.domain import ids
 from chalicelib.domain.delegation import MAX_TTL_SECONDS, MIN_TTL_SECONDS, Status
 from chalicelib.domain.principal import Role
 from chalicelib.errors import InvalidRequest, TenantMismatch
@@ -110,10 +112,25 @@ BLOCKED = obj(
     "and a disabled one. A role that may not request delegations gets the plain error (`forbidden`), "
     "a body naming another tenant as the caller's own `tenant_mismatch`.",
 )
+
+
+@check(
+    {
+        "type": "string",
+        "pattern": ids.TENANT_ID.pattern,
+        "description": "Only delegations with this tenant on the other side (the requesting tenant of "
+        "inbound ones, the receiving tenant of outbound ones).",
+    }
+)
+def counterpart(name: str, value: Any) -> str:
+    return tenant_id(name, value)
+
+
 LIST_QUERY = Query(
     {
         "direction": one_of("inbound", "outbound"),
         "status": one_of(*(s.value for s in Status)),
+        "counterpart_tenant_id": counterpart,
         "limit": limit(),
         "cursor": cursor,
     }
@@ -184,6 +201,7 @@ def list_delegations(ctx: Ctx) -> dict[str, Any]:
         status=Status(status) if status else None,
         limit=query["limit"],
         cursor=query["cursor"],
+        counterpart_tenant_id=query["counterpart_tenant_id"],
     )
 
 

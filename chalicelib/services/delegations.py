@@ -377,7 +377,14 @@ class DelegationService:
         return delegation_view(ref, call.epoch, "outbound")
 
     def list(
-        self, call: Call, *, direction: str, status: Status | None, limit: int, cursor: str | None
+        self,
+        call: Call,
+        *,
+        direction: str,
+        status: Status | None,
+        limit: int,
+        cursor: str | None,
+        counterpart_tenant_id: str | None = None,
     ) -> dict[str, Any]:
         principal = _principal(call)
         scope = own_scope(principal)
@@ -394,9 +401,13 @@ class DelegationService:
         if direction == "inbound":
             if principal.role not in TENANT_READERS:
                 raise Forbidden("Agents list only their own outbound delegations.")
-            items, next_cursor = self._delegations.list_inbound(scope, keep=keep, limit=limit, cursor=cursor)
+            items, next_cursor = self._delegations.list_inbound(
+                scope, keep=keep, limit=limit, cursor=cursor, requesting_tenant_id=counterpart_tenant_id
+            )
         else:
-            items, next_cursor = self._delegations.list_outbound(scope, keep=keep, limit=limit, cursor=cursor)
+            items, next_cursor = self._delegations.list_outbound(
+                scope, keep=keep, limit=limit, cursor=cursor, receiving_tenant_id=counterpart_tenant_id
+            )
         return {
             "delegations": [delegation_view(i, now, direction) for i in items],
             "next_cursor": next_cursor,

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from chalicelib.domain.principal import TenantScope
@@ -198,9 +199,17 @@ class DelegationRepository:
             )
 
     def list_inbound(
-        self, scope: TenantScope, *, keep: Callable[[DelegationModel], bool], limit: int, cursor: str | None
+        self,
+        scope: TenantScope,
+        *,
+        keep: Callable[[DelegationModel], bool],
+        limit: int,
+        cursor: str | None,
+        requesting_tenant_id: str | None = None,
     ) -> tuple[list[DelegationModel], str | None]:
-        return _collect(DelegationModel, scope, DLG, keep, limit, cursor)
+        """Received delegations, newest first; optionally only those asked by one tenant."""
+        only = DelegationModel.requesting_tenant_id == requesting_tenant_id if requesting_tenant_id else None
+        return _collect(DelegationModel, scope, DLG, keep, limit, cursor, only)
 
     def list_outbound(
         self,
@@ -209,8 +218,11 @@ class DelegationRepository:
         keep: Callable[[DelegationRefModel], bool],
         limit: int,
         cursor: str | None,
+        receiving_tenant_id: str | None = None,
     ) -> tuple[list[DelegationRefModel], str | None]:
-        return _collect(DelegationRefModel, scope, DLGREF, keep, limit, cursor)
+        """Delegations our agents asked for, newest first; optionally only those of one receiver."""
+        only = DelegationRefModel.receiving_tenant_id == receiving_tenant_id if receiving_tenant_id else None
+        return _collect(DelegationRefModel, scope, DLGREF, keep, limit, cursor, only)
 
     def iter_inbound(self, scope: TenantScope) -> Iterator[DelegationModel]:
         return guarded(DelegationModel.query(tenant_pk(scope.tenant_id), DelegationModel.sk.startswith(DLG)))
@@ -273,14 +285,21 @@ def _collect(
     keep: Callable[[_M], bool],
     limit: int,
     cursor: str | None,
+    only: Condition | None = None,
 ) -> tuple[list[_M], str | None]:
-    """Newest first, filtered by `keep`, up to `limit`; the cursor is the last sort key."""
+    """Newest first, filtered by `keep` (and by `only` in DynamoDB, a FilterExpression of the same
+    query), up to `limit`; the cursor is the last sort key."""
     pk = tenant_pk(scope.tenant_id)
     start = {"pk": {"S": pk}, "sk": {"S": prefix + cursor}} if cursor else None
     out: list[_M] = []
     more = False
     for item in model.query(
-        pk, model.sk.startswith(prefix), scan_index_forward=False, last_evaluated_key=start, page_size=100
+        pk,
+        model.sk.startswith(prefix),
+        filter_condition=only,
+        scan_index_forward=False,
+        last_evaluated_key=start,
+        page_size=100,
     ):
         if not keep(item):
             continue
