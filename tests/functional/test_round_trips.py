@@ -193,6 +193,17 @@ CASES: dict[tuple[str, str], tuple[int, Case]] = {
         ),
     ),
     ("GET", "/policies"): (OTHER, _call("GET", "/policies", "nat")),
+    ("POST", "/policies/evaluate"): (
+        OTHER,
+        lambda w: w.stack.call(
+            "POST",
+            "/policies/evaluate",
+            w.nat.admin_token,
+            {"requesting_tenant_id": w.med.tenant_id, "action": "stock.write"},
+        ),
+    ),
+    # The edge Query, then the counterpart's name read with the caller's credential.
+    ("GET", "/graph"): (OTHER, _call("GET", "/graph", "nat")),
     # The policy's id is listed first, outside the count (`_bodies`).
     ("DELETE", "/policies/{policy_id}"): (OTHER, _call("DELETE", "/policies/{{policy_id}}")),
     ("GET", "/audit"): (OTHER, _call("GET", "/audit", "nat")),
