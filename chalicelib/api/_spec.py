@@ -150,8 +150,17 @@ DELEGATION = obj(
         "expires_at": maybe(STRING),
         "stepup_expires_at": maybe(STRING),
         "revoked_at": maybe(STRING),
+        "revoked_by": {
+            **maybe(STRING),
+            "description": "The revoking person or client (its subject) when of the caller's tenant.",
+        },
+        "revoked_by_tenant_id": {**maybe(STRING), "description": "The tenant whose principal revoked it."},
         "decided_at": maybe(STRING),
-        "decision_reason": maybe(STRING),
+        "decided_by": {
+            **maybe(STRING),
+            "description": "Who approved or rejected it (its subject); on inbound delegations only.",
+        },
+        "decision_reason": {**maybe(STRING), "description": "The reason given with the approval or rejection."},
     },
     title="Delegation",
 )

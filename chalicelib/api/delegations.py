@@ -45,6 +45,7 @@ bp = Blueprint(__name__)
 AGENT = frozenset({Role.AGENT})
 ADMIN_OR_AGENT = frozenset({Role.ADMIN, Role.AGENT})
 READERS = frozenset({Role.ADMIN, Role.AGENT, Role.APPROVER, Role.AUDITOR})  # agents: their own only
+REVOKERS = frozenset({Role.ADMIN, Role.AGENT, Role.APPROVER})  # approvers: inbound, agents: their own
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 OWN_TENANT_FIELDS = ("requesting_tenant_id", "tenant_id")
@@ -229,14 +230,14 @@ def get_delegation(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
     bp,
     "/delegations/{delegation_id}/revoke",
     methods=["POST"],
-    roles=ADMIN_OR_AGENT,
+    roles=REVOKERS,
     prefetch=True,
     body=REASON,
     responses={200: DELEGATION},
     errors=(409,),
 )
 def revoke_delegation(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
-    """Revoke a live delegation at once (an admin of either side, or its requesting agent)."""
-    if ctx.request.raw_body:
-        REASON(ctx.json())
-    return ctx.container.revocation.revoke(ctx.call, delegation_id)
+    """Revoke a live delegation at once (an admin of either side, an approver of the receiving
+    side, or its requesting agent); the optional reason goes into the audit events."""
+    reason = REASON(ctx.json()).get("reason") if ctx.request.raw_body else None
+    return ctx.container.revocation.revoke(ctx.call, delegation_id, reason)

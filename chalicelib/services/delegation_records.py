@@ -55,5 +55,18 @@ def delegation_view(item: DelegationModel | DelegationRefModel, now: int, direct
         "stepup_expires_at": iso(item.stepup_expires_at) if item.stepup_expires_at else None,
         "revoked_at": item.revoked_at,
         "decided_at": item.decided_at,
+        "decided_by": getattr(item, "decided_by", None),  # the receiving side's record only
         "decision_reason": item.decision_reason,
+        **_revoker(item, direction),
+    }
+
+
+def _revoker(item: DelegationModel | DelegationRefModel, direction: str) -> dict[str, Any]:
+    """Who revoked it: the person or client by subject when they belong to the viewer's
+    tenant; of the counterpart, only which tenant (its people are not the viewer's to know)."""
+    viewer = item.receiving_tenant_id if direction == "inbound" else item.requesting_tenant_id
+    tenant = item.revoked_by_tenant_id
+    return {
+        "revoked_by": item.revoked_by if tenant is not None and tenant == viewer else None,
+        "revoked_by_tenant_id": tenant,
     }

@@ -40,9 +40,10 @@ class RevocationService:
         self._auditor = auditor
         self._reader = reader
 
-    def revoke(self, call: Call, delegation_id: str) -> dict[str, Any]:
-        """Instant revocation by an admin of either side or the requesting agent. Three round
-        trips: the caller's own side (with its credential), the other side, the change."""
+    def revoke(self, call: Call, delegation_id: str, reason: str | None = None) -> dict[str, Any]:
+        """Instant revocation by an admin of either side, an approver of the receiving side
+        or the requesting agent. Three round trips: the caller's own side (with its
+        credential), the other side, the change."""
         principal = _principal(call)
         own = own_scope(principal).tenant_id
         keys = (
@@ -52,7 +53,7 @@ class RevocationService:
         )
         snapshot = call.read(self._reader, keys)
         record, ref = self.find_pair(principal, delegation_id, snapshot)
-        self._revoke(call, record, ref)
+        self._revoke(call, record, ref, reason)
         return delegation_view(
             record, call.epoch, "inbound" if record.receiving_tenant_id == principal.tenant_id else "outbound"
         )
@@ -118,9 +119,10 @@ class RevocationService:
         scope = own_scope(principal)
         if not ids.DELEGATION_ID.fullmatch(delegation_id):
             raise NotFound()
-        record = (
-            self._record(snapshot, scope, delegation_id) if principal.role is Role.ADMIN else None
-        )
+        receiving_side = principal.role in (Role.ADMIN, Role.APPROVER)
+        record = self._record(snapshot, scope, delegation_id) if receiving_side else None
+        if record is None and principal.role is Role.APPROVER:
+            raise NotFound()  # approvers act on their own tenant's inbound delegations only
         if record is not None:
             counterpart = counterpart_scope(principal, record.requesting_tenant_id)
             ref = self._ref(snapshot, counterpart, delegation_id)
@@ -153,7 +155,9 @@ class RevocationService:
         if not self._add_revocation(tx, call, record, ref, reason):
             return False
         commit(tx, Conflict("The delegation changed concurrently; retry."))
+        changes = _revoked(call)
         record.status, record.revoked_at = Status.REVOKED.value, call.timestamp
+        record.revoked_by, record.revoked_by_tenant_id = changes["revoked_by"], changes["revoked_by_tenant_id"]
         return True
 
     def _add_revocation(
@@ -245,9 +249,12 @@ class RevocationService:
 
 
 def _revoked(call: Call) -> dict[str, Any]:
+    principal = _principal(call)
     return {
         "status": Status.REVOKED.value,
         "revoked_at": call.timestamp,
+        "revoked_by": principal.subject,
+        "revoked_by_tenant_id": principal.tenant_id,
         "updated_at": call.timestamp,
         "expiry_bucket": None,
         "expiry_at": None,

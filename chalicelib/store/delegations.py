@@ -42,6 +42,8 @@ REF_FIELDS = (
     "expires_at",
     "stepup_expires_at",
     "revoked_at",
+    "revoked_by",
+    "revoked_by_tenant_id",
     "updated_at",
     "decided_at",
     "decision_reason",

@@ -152,6 +152,8 @@ class _DelegationFields(_MainTable):
     expires_at = NumberAttribute(null=True)
     stepup_expires_at = NumberAttribute(null=True)
     revoked_at = UnicodeAttribute(null=True)
+    revoked_by = UnicodeAttribute(null=True)  # the revoking principal's subject
+    revoked_by_tenant_id = UnicodeAttribute(null=True)  # ... and its tenant (either side)
     updated_at = UnicodeAttribute(null=True)
     decided_at = UnicodeAttribute(null=True)
     decision_reason = UnicodeAttribute(null=True)
