@@ -304,7 +304,8 @@ def _preflight_route(bp: Blueprint, path: str) -> None:
     nothing and authenticates nobody (browsers send preflights without credentials)."""
 
     def preflight(**params: str) -> Response:
-        headers = {**_cors.preflight_headers(bp.current_request, _PATH_METHODS[path])}
+        methods = _PATH_METHODS[path]
+        headers: dict[str, str | list[str]] = {**_cors.preflight_headers(bp.current_request, methods)}
         return Response(body="", status_code=204, headers=headers)
 
     route_name = _permissions.function_name("OPTIONS", path)

@@ -160,7 +160,10 @@ DELEGATION = obj(
             **maybe(STRING),
             "description": "Who approved or rejected it (its subject); on inbound delegations only.",
         },
-        "decision_reason": {**maybe(STRING), "description": "The reason given with the approval or rejection."},
+        "decision_reason": {
+            **maybe(STRING),
+            "description": "The reason given with the approval or rejection.",
+        },
     },
     title="Delegation",
 )

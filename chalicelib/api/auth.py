@@ -8,7 +8,6 @@ and the CSRF token its writes must carry.
 from __future__ import annotations
 
 import html
-from typing import Any
 
 from chalice import Blueprint
 

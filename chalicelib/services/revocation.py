@@ -155,9 +155,9 @@ class RevocationService:
         if not self._add_revocation(tx, call, record, ref, reason):
             return False
         commit(tx, Conflict("The delegation changed concurrently; retry."))
-        changes = _revoked(call)
-        record.status, record.revoked_at = Status.REVOKED.value, call.timestamp
-        record.revoked_by, record.revoked_by_tenant_id = changes["revoked_by"], changes["revoked_by_tenant_id"]
+        for name, value in _revoked(call).items():  # the view answered shows what was written
+            if name in ("status", "revoked_at", "revoked_by", "revoked_by_tenant_id"):
+                setattr(record, name, value)
         return True
 
     def _add_revocation(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.functional.conftest import Reply, Stack
+from tests.functional.conftest import Reply
 from tests.functional.helpers import basic, form, header
 from tests.functional.test_round_trips import World, dynamodb_calls
 from tests.functional.test_round_trips import world as world  # noqa: F401 - fixture

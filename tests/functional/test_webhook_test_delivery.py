@@ -20,7 +20,9 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-def test_a_test_delivery_reaches_the_receiver_signed_and_is_reported(stack: Stack, receiver: Receiver) -> None:
+def test_a_test_delivery_reaches_the_receiver_signed_and_is_reported(
+    stack: Stack, receiver: Receiver
+) -> None:
     nat = stack.tenant("NatSupply")
     secret = register(stack, nat, receiver.url)
     reply = stack.call("POST", "/webhooks/test", nat.admin_token)
@@ -59,7 +61,9 @@ def test_a_failing_receiver_is_reported_without_retries(stack: Stack, receiver: 
     assert down.body["error"] == "The receiver could not be reached."
 
 
-def test_without_a_webhook_the_answer_is_404_and_only_admins_may_test(stack: Stack, receiver: Receiver) -> None:
+def test_without_a_webhook_the_answer_is_404_and_only_admins_may_test(
+    stack: Stack, receiver: Receiver
+) -> None:
     med, nat = stack.tenant("MediCore"), stack.tenant("NatSupply")
     agent = stack.agent(nat)
     register(stack, nat, receiver.url)
