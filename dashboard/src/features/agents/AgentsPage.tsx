@@ -1,11 +1,227 @@
-import type { PageProps } from "../../components/router";
+import { useId, useState, type FormEvent } from "react";
 
-/** Placeholder while the page is being built. */
+import { ApiError } from "../../api/client";
+import { ConfirmDialog } from "../../components/ConfirmDialog";
+import type { PageProps } from "../../components/router";
+import { ShowOnce } from "../../components/ShowOnce";
+import { formatTime } from "../../components/time";
+import {
+  lastUsedAt,
+  useAgents,
+  useCreateAgent,
+  useDisableAgent,
+  useRotateAgentSecret,
+  type Agent,
+  type AgentWithSecret,
+  type NewAgent,
+} from "./api";
+import "../../components/adminForms.css";
+
+type Confirming = { kind: "rotate" | "disable"; agent: Agent };
+/** What the show-once panel holds: in this page's state only, dropped when it closes. */
+type Issued = { title: string; agent: AgentWithSecret };
+
+/** The tenant's agents: register one (its secret shown once), rotate a secret, disable. */
 export function AgentsPage(_props: PageProps) {
+  const agents = useAgents();
+  const rotate = useRotateAgentSecret();
+  const disable = useDisableAgent();
+  const [issued, setIssued] = useState<Issued | null>(null);
+  const [confirming, setConfirming] = useState<Confirming | null>(null);
+  const [announcement, setAnnouncement] = useState("");
+
   return (
     <main>
       <h1>Agents</h1>
-      <p>This page is not built yet.</p>
+      <p>
+        Agents call VaultGuard with a client id and secret. Their secret is shown once, when the agent is registered
+        or its secret rotated.
+      </p>
+      <div className="announcer" role="status" aria-live="polite">
+        {announcement}
+      </div>
+      <NewAgentForm onCreated={(agent) => setIssued({ title: `Copy the secret of “${agent.name}” now`, agent })} />
+
+      {agents.isPending && <p>Loading the agents…</p>}
+      {agents.isError && <p role="alert">The agents could not be loaded: {agents.error.message}</p>}
+      {agents.isSuccess && (
+        <table className="agents">
+          <caption>Registered agents ({agents.data.agents.length})</caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Client id</th>
+              <th scope="col">Status</th>
+              <th scope="col">Created</th>
+              <th scope="col">Last used</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {agents.data.agents.length === 0 && (
+              <tr>
+                <td colSpan={6}>No agent is registered yet.</td>
+              </tr>
+            )}
+            {agents.data.agents.map((agent) => (
+              <tr key={agent.agent_id}>
+                <th scope="row">
+                  {agent.name}
+                  {agent.description && <span className="description">{agent.description}</span>}
+                </th>
+                <td>
+                  <code>{agent.client_id}</code>
+                </td>
+                <td>
+                  <span className={`status ${agent.status === "ACTIVE" ? "status-active" : "status-expired"}`}>
+                    {agent.status === "ACTIVE" ? "Active" : "Disabled"}
+                  </span>
+                </td>
+                <td>{formatTime(agent.created_at)}</td>
+                <td>{formatTime(lastUsedAt(agent))}</td>
+                <td>
+                  {agent.status === "ACTIVE" && (
+                    <div className="row-actions">
+                      <button
+                        type="button"
+                        aria-label={`Rotate the secret of ${agent.name}`}
+                        onClick={() => setConfirming({ kind: "rotate", agent })}
+                      >
+                        Rotate secret
+                      </button>
+                      <button
+                        type="button"
+                        className="danger"
+                        aria-label={`Disable ${agent.name}`}
+                        onClick={() => setConfirming({ kind: "disable", agent })}
+                      >
+                        Disable
+                      </button>
+                    </div>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+
+      {confirming?.kind === "rotate" && (
+        <ConfirmDialog
+          title={`Rotate the secret of “${confirming.agent.name}”?`}
+          confirm="Rotate secret"
+          onConfirm={async () => {
+            const agent = await rotate.mutateAsync(confirming.agent.agent_id);
+            rotate.reset();
+            setIssued({ title: `Copy the new secret of “${agent.name}” now`, agent });
+          }}
+          onClose={() => setConfirming(null)}
+        >
+          <p>
+            A new secret replaces the current one: the current secret stops working at once, and the agent needs the
+            new one before its next token request.
+          </p>
+        </ConfirmDialog>
+      )}
+      {confirming?.kind === "disable" && (
+        <ConfirmDialog
+          title={`Disable “${confirming.agent.name}”?`}
+          confirm="Disable agent"
+          danger
+          onConfirm={async () => {
+            const agent = await disable.mutateAsync(confirming.agent.agent_id);
+            const revoked = agent.revoked_delegations;
+            setAnnouncement(
+              `${agent.name} is disabled; ${revoked === 1 ? "1 live delegation was" : `${revoked} live delegations were`} revoked.`,
+            );
+          }}
+          onClose={() => setConfirming(null)}
+        >
+          <p>
+            Its secret and its access tokens stop working at once, and its live delegations are revoked. This cannot be
+            undone: register a new agent to take its place.
+          </p>
+        </ConfirmDialog>
+      )}
+      {issued && (
+        <ShowOnce
+          title={issued.title}
+          values={[{ label: "Client secret", value: issued.agent.client_secret }]}
+          onClose={() => setIssued(null)}
+        >
+          <p>
+            The agent “{issued.agent.name}” signs in with client id <code>{issued.agent.client_id}</code> and this
+            secret.
+          </p>
+        </ShowOnce>
+      )}
     </main>
+  );
+}
+
+function NewAgentForm({ onCreated }: { onCreated: (agent: AgentWithSecret) => void }) {
+  const create = useCreateAgent();
+  const nameHint = useId();
+  const [name, setName] = useState("");
+  const [description, setDescription] = useState("");
+  const [invalid, setInvalid] = useState<string | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setProblem(null);
+    if (!name.trim()) {
+      setInvalid("Give the agent a name.");
+      return;
+    }
+    setInvalid(null);
+    const body: NewAgent = description.trim() ? { name: name.trim(), description: description.trim() } : { name: name.trim() };
+    try {
+      const agent = await create.mutateAsync(body);
+      create.reset(); // the answer (with its secret) stays in no cache
+      setName("");
+      setDescription("");
+      onCreated(agent);
+    } catch (error) {
+      setProblem(error instanceof ApiError ? error.message : "VaultGuard could not be reached; no agent was registered.");
+    }
+  }
+
+  return (
+    <form className="admin-form" onSubmit={(event) => void submit(event)} noValidate aria-labelledby={`${nameHint}-h`}>
+      <h2 id={`${nameHint}-h`}>Register an agent</h2>
+      <label htmlFor={`${nameHint}-name`}>Name</label>
+      <input
+        id={`${nameHint}-name`}
+        value={name}
+        maxLength={100}
+        required
+        aria-invalid={invalid ? true : undefined}
+        aria-describedby={invalid ? nameHint : undefined}
+        onChange={(event) => setName(event.target.value)}
+      />
+      {invalid && (
+        <p id={nameHint} role="alert" className="problem">
+          {invalid}
+        </p>
+      )}
+      <label htmlFor={`${nameHint}-description`}>Description (optional)</label>
+      <input
+        id={`${nameHint}-description`}
+        value={description}
+        maxLength={500}
+        onChange={(event) => setDescription(event.target.value)}
+      />
+      {problem && (
+        <p role="alert" className="problem">
+          {problem}
+        </p>
+      )}
+      <div className="actions">
+        <button type="submit" className="primary" disabled={create.isPending}>
+          Register agent
+        </button>
+      </div>
+    </form>
   );
 }

@@ -1,0 +1,69 @@
+/** The agent registry's calls (admins only) and their TanStack Query hooks. Secrets that the
+ * API answers (create, rotate) go to the caller's component state only: the mutations keep
+ * nothing in the cache (`gcTime: 0`, and the page resets them once it has the answer). */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+
+import { call, type BodyOf, type Ok } from "../../api/client";
+
+export type AgentList = Ok<"/agents", "get">;
+export type Agent = AgentList["agents"][number];
+export type NewAgent = BodyOf<"/agents", "post">;
+export type AgentWithSecret = Ok<"/agents", "post">;
+export type DisabledAgent = Ok<"/agents/{agent_id}", "delete">;
+
+const AGENTS = ["agents"] as const;
+
+function agentPath(agentId: string): string {
+  return `/agents/${encodeURIComponent(agentId)}`;
+}
+
+export function listAgents(): Promise<AgentList> {
+  return call<AgentList>("GET", "/agents");
+}
+
+export function createAgent(body: NewAgent): Promise<AgentWithSecret> {
+  return call<AgentWithSecret>("POST", "/agents", body);
+}
+
+export function rotateAgentSecret(agentId: string): Promise<AgentWithSecret> {
+  return call<AgentWithSecret>("POST", `${agentPath(agentId)}/rotate-secret`);
+}
+
+export function disableAgent(agentId: string): Promise<DisabledAgent> {
+  return call<DisabledAgent>("DELETE", agentPath(agentId));
+}
+
+/** When the agent last called VaultGuard, if the API says (`last_used_at`), else null. */
+export function lastUsedAt(agent: Agent): string | null {
+  return "last_used_at" in agent && typeof agent.last_used_at === "string" ? agent.last_used_at : null;
+}
+
+export function useAgents() {
+  return useQuery({ queryKey: AGENTS, queryFn: listAgents });
+}
+
+export function useCreateAgent() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: createAgent,
+    gcTime: 0,
+    onSettled: () => client.invalidateQueries({ queryKey: AGENTS }),
+  });
+}
+
+export function useRotateAgentSecret() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: rotateAgentSecret,
+    gcTime: 0,
+    onSettled: () => client.invalidateQueries({ queryKey: AGENTS }),
+  });
+}
+
+export function useDisableAgent() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: disableAgent,
+    onSettled: () => client.invalidateQueries({ queryKey: AGENTS }),
+  });
+}
