@@ -1,70 +1,113 @@
-import type { PageProps } from "../../components/router";
 import { useEffect, useId, useState } from "react";
 
-import type { Delegation, DelegationQuery, Status } from "../../api/client";
+import type { Delegation } from "../../api/client";
 import { useDelegations } from "../../api/hooks";
+import { PAGES, navigate, onNavigate, useLocation, withQuery, type PageProps } from "../../components/router";
 import { formatTime } from "../../components/time";
+import { DelegationDetail } from "./DelegationDetail";
+import {
+  STATUSES,
+  filtersFrom,
+  filtersToParams,
+  filtersToQuery,
+  type DelegationFilters,
+  type Direction,
+} from "./filters";
+import "./delegations.css";
 
-type Direction = NonNullable<DelegationQuery["direction"]>;
-const STATUSES: Status[] = ["PENDING", "ACTIVE", "REJECTED", "REVOKED", "EXPIRED"];
+const PAGE_SIZE = 50;
 
-/** Read-only: the tenant's delegations, inbound or outbound, filtered by status. */
-export function DelegationsPage(_props: PageProps) {
-  const [direction, setDirection] = useState<Direction>("inbound");
-  const [status, setStatus] = useState<Status | "">("");
-  const [cursors, setCursors] = useState<string[]>([]);
-  const directionId = useId();
-  const statusId = useId();
-  const query: DelegationQuery = { direction, limit: 50 };
-  if (status) query.status = status;
-  const cursor = cursors[cursors.length - 1];
-  if (cursor) query.cursor = cursor;
-  const list = useDelegations(query);
+/** The tenant's delegations, filtered by the URL's query; `/delegations/<id>` is one delegation. */
+export function DelegationsPage({ rest }: PageProps) {
+  const { params } = useLocation();
+  const delegationId = rest[0];
+  if (delegationId) return <DelegationDetail key={delegationId} delegationId={delegationId} />;
+  return <DelegationList filters={filtersFrom(params)} />;
+}
 
+function DelegationList({ filters }: { filters: DelegationFilters }) {
   useEffect(() => {
     document.title = "Delegations · VaultGuard";
   }, []);
-
-  const rows = list.data?.delegations ?? [];
-  const next = list.data?.next_cursor ?? null;
+  const change = (next: Partial<DelegationFilters>) =>
+    navigate(withQuery(PAGES.delegations.path, filtersToParams({ ...filters, ...next })), { replace: true });
   return (
     <main>
       <h1>Delegations</h1>
-      <form className="filters" onSubmit={(e) => e.preventDefault()}>
-        <label htmlFor={directionId}>Direction</label>
-        <select
-          id={directionId}
-          value={direction}
-          onChange={(e) => {
-            setDirection(e.target.value === "outbound" ? "outbound" : "inbound");
-            setCursors([]);
-          }}
-        >
-          <option value="inbound">Inbound (asked of us)</option>
-          <option value="outbound">Outbound (asked by our agents)</option>
-        </select>
-        <label htmlFor={statusId}>Status</label>
-        <select
-          id={statusId}
-          value={status}
-          onChange={(e) => {
-            const value = STATUSES.find((s) => s === e.target.value);
-            setStatus(value ?? "");
-            setCursors([]);
-          }}
-        >
-          <option value="">Any</option>
-          {STATUSES.map((s) => (
-            <option key={s} value={s}>
-              {s}
-            </option>
-          ))}
-        </select>
-      </form>
+      <Filters filters={filters} change={change} />
+      <Listing key={JSON.stringify(filters)} filters={filters} />
+    </main>
+  );
+}
+
+function Filters({
+  filters,
+  change,
+}: {
+  filters: DelegationFilters;
+  change: (next: Partial<DelegationFilters>) => void;
+}) {
+  const ids = { direction: useId(), status: useId(), counterpart: useId() };
+  const [counterpart, setCounterpart] = useState(filters.counterpart ?? "");
+  useEffect(() => setCounterpart(filters.counterpart ?? ""), [filters.counterpart]);
+  return (
+    <form
+      className="filters delegations-filters"
+      aria-label="Filter the delegations"
+      onSubmit={(e) => {
+        e.preventDefault();
+        change({ counterpart: counterpart.trim() || null });
+      }}
+    >
+      <label htmlFor={ids.direction}>Direction</label>
+      <select
+        id={ids.direction}
+        value={filters.direction}
+        onChange={(e) => change({ direction: e.target.value === "outbound" ? "outbound" : "inbound" })}
+      >
+        <option value="inbound">Inbound (asked of us)</option>
+        <option value="outbound">Outbound (asked by our agents)</option>
+      </select>
+      <label htmlFor={ids.status}>Status</label>
+      <select
+        id={ids.status}
+        value={filters.status ?? ""}
+        onChange={(e) => change({ status: STATUSES.find((s) => s === e.target.value) ?? null })}
+      >
+        <option value="">Any</option>
+        {STATUSES.map((s) => (
+          <option key={s} value={s}>
+            {s}
+          </option>
+        ))}
+      </select>
+      <label htmlFor={ids.counterpart}>Counterpart tenant id</label>
+      <input
+        id={ids.counterpart}
+        value={counterpart}
+        size={26}
+        placeholder="tnt_…"
+        onChange={(e) => setCounterpart(e.target.value)}
+        onBlur={() => change({ counterpart: counterpart.trim() || null })}
+      />
+      <button type="submit">Apply</button>
+    </form>
+  );
+}
+
+function Listing({ filters }: { filters: DelegationFilters }) {
+  const [cursors, setCursors] = useState<string[]>([]);
+  const list = useDelegations(filtersToQuery(filters, PAGE_SIZE, cursors[cursors.length - 1]));
+  const rows = list.data?.delegations ?? [];
+  const next = list.data?.next_cursor ?? null;
+  const { direction, status, counterpart } = filters;
+  return (
+    <>
       {list.isError && <p role="alert">The delegations could not be loaded: {list.error.message}</p>}
       <table>
         <caption>
           {direction === "inbound" ? "Inbound" : "Outbound"} delegations{status ? `, ${status}` : ""}
+          {counterpart ? `, with ${counterpart}` : ""}
         </caption>
         <thead>
           <tr>
@@ -95,16 +138,21 @@ export function DelegationsPage(_props: PageProps) {
           </button>
         )}
       </div>
-    </main>
+    </>
   );
 }
 
 function Row({ d, direction }: { d: Delegation; direction: Direction }) {
   const counterpart =
     direction === "inbound" ? (d.requesting_tenant_name ?? d.requesting_tenant_id) : d.receiving_tenant_id;
+  const detail = `${PAGES.delegations.path}/${encodeURIComponent(d.delegation_id)}`;
   return (
     <tr>
-      <td>{counterpart}</td>
+      <td>
+        <a href={detail} onClick={onNavigate(detail)} aria-label={`${counterpart}: ${d.action}, ${d.status} (details)`}>
+          {counterpart}
+        </a>
+      </td>
       <td>{d.agent_name ?? d.agent_id}</td>
       <td>
         <code>{d.action}</code>

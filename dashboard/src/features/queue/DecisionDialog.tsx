@@ -90,7 +90,7 @@ export function DecisionDialog({ pending, onClose }: Props) {
   );
 }
 
-/** After a 409: how the request was decided, and when, as the API tells it. */
+/** After a 409: how the request was decided, by whom and when, as the API tells it. */
 async function whoDecided(delegationId: string): Promise<string> {
   try {
     const now = await getDelegation(delegationId);
@@ -101,9 +101,10 @@ async function whoDecided(delegationId: string): Promise<string> {
       EXPIRED: "expired",
       PENDING: "still pending",
     };
+    const who = now.decided_by ? ` by ${now.decided_by}` : "";
     const when = now.decided_at ? ` at ${formatTime(now.decided_at)}` : "";
     const why = now.decision_reason ? ` Reason given: “${now.decision_reason}”.` : "";
-    return `Someone else decided first: this request was ${how[now.status]}${when}.${why}`;
+    return `Someone else decided first: this request was ${how[now.status]}${who}${when}.${why}`;
   } catch {
     return "Someone else decided this request first.";
   }
