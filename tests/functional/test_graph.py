@@ -98,7 +98,8 @@ def test_an_unknown_or_disabled_tenant_blocks_exactly_like_a_real_block(stack: S
     edge, and no name (an agent's BLOCK against a random id must not reveal a tenant)."""
     nat = stack.tenant("NatSupply")
     closed = stack.tenant("Closed Clinic")
-    disable = stack.call("PATCH", f"/tenants/{closed.tenant_id}", stack.platform_token, {"status": "DISABLED"})
+    path = f"/tenants/{closed.tenant_id}"
+    disable = stack.call("PATCH", path, stack.platform_token, {"status": "DISABLED"})
     assert disable.status == 200, disable.body
     stack.policy(nat, "admin.access", "BLOCK")
     graphs = []
@@ -132,9 +133,8 @@ def test_since_excludes_older_days(stack: Stack, monkeypatch: pytest.MonkeyPatch
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() - 40 * DAY)
     old_token = stack.token(agent.client_id, agent.secret)  # a token valid at that time
-    assert stack.call(
-        "POST", "/delegations/request", old_token, {"receiving_tenant_id": nat.tenant_id, "action": "stock.write"}
-    ).status == 201
+    body = {"receiving_tenant_id": nat.tenant_id, "action": "stock.write"}
+    assert stack.call("POST", "/delegations/request", old_token, body).status == 201
     monkeypatch.setattr(time, "time", real)
     assert stack.request(agent, nat, "stock.write").status == 201
 
