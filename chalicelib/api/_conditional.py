@@ -2,8 +2,12 @@
 and `304 Not Modified` when the caller's `If-None-Match` names it, so that polling a list
 that has not changed costs no body (the dashboard's queue polls every few seconds).
 
-The tag is a digest of the body exactly as sent; the route still runs in full, so a 304
-costs the same reads as the 200 and can never be staler than it. Responses a route marks
+The tag is a digest of the body; the route still runs in full, so a 304 costs the same
+reads as the 200 and can never be staler than it. A countdown (`expires_in`) changes every
+second while nothing else does, so it is left out of the digest and such a tag is weak
+(`W/`, RFC 9110 §8.8.1: the representations are equivalent, not byte-identical); a client
+that keeps a body across 304s counts down from the absolute `*_expires_at` fields. Bodies
+without a countdown get a strong tag of their exact bytes. Responses a route marks
 `no-store` (tokens, secrets) get no tag: nothing about them is meant to be kept.
 """
 
@@ -19,14 +23,32 @@ from chalice.app import Request, handle_extra_types
 
 ETAG = "ETag"
 CACHE_CONTROL = "Cache-Control"
+VOLATILE = frozenset({"expires_in"})  # seconds left: derived from the clock, not the data
 REVALIDATE = "private, no-cache"  # may be kept by the caller, but checked before each use
 # What a 304 keeps of the 200's headers (RFC 9110 §15.4.5: no representation metadata).
 _DROPPED_ON_304 = ("content-type", "content-length")
 
 
-def entity_tag(body: str) -> str:
+def entity_tag(body: str, *, weak: bool = False) -> str:
     digest = hashlib.sha256(body.encode("utf-8")).digest()
-    return '"' + base64.urlsafe_b64encode(digest).decode("ascii")[:27] + '"'
+    return ("W/" if weak else "") + '"' + base64.urlsafe_b64encode(digest).decode("ascii")[:27] + '"'
+
+
+def _without_countdowns(value: Any) -> tuple[Any, bool]:
+    """`value` without VOLATILE keys at any depth; whether any was there."""
+    if isinstance(value, dict):
+        out, dropped = {}, False
+        for key, item in value.items():
+            if key in VOLATILE:
+                dropped = True
+                continue
+            out[key], inner = _without_countdowns(item)
+            dropped = dropped or inner
+        return out, dropped
+    if isinstance(value, list):
+        pairs = [_without_countdowns(item) for item in value]
+        return [p[0] for p in pairs], any(p[1] for p in pairs)
+    return value, False
 
 
 def none_match(header: str | None, tag: str) -> bool:
@@ -46,12 +68,19 @@ def _opaque(tag: str) -> str:
     return tag[2:] if tag.startswith("W/") else tag
 
 
-def _serialised(body: Any) -> str | None:
+def _dumps(body: Any) -> str:
+    return json.dumps(body, separators=(",", ":"), default=handle_extra_types)  # as Chalice sends it
+
+
+def _tagged(body: Any) -> tuple[str, str] | None:
+    """(the body as sent, its tag); None for a body that is not tagged."""
     if isinstance(body, str):
-        return body
+        return body, entity_tag(body)
     if isinstance(body, bytes):
         return None  # binary payloads (none today) are not tagged
-    return json.dumps(body, separators=(",", ":"), default=handle_extra_types)  # as Chalice sends it
+    sent = _dumps(body)
+    stable, dropped = _without_countdowns(body)
+    return sent, entity_tag(_dumps(stable), weak=True) if dropped else entity_tag(sent)
 
 
 def apply(event: Request, response: Response) -> None:
@@ -62,11 +91,11 @@ def apply(event: Request, response: Response) -> None:
     content_type = str(headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if content_type != "application/json" or "no-store" in str(headers.get(CACHE_CONTROL, "")):
         return
-    body = _serialised(response.body)
-    if body is None:
+    tagged = _tagged(response.body)
+    if tagged is None:
         return
-    tag = entity_tag(body)
-    response.body = body  # tagged and sent byte for byte the same
+    body, tag = tagged
+    response.body = body  # serialised once: what was tagged is what is sent
     headers[ETAG] = tag
     headers.setdefault(CACHE_CONTROL, REVALIDATE)
     if none_match(event.headers.get("if-none-match"), tag):
