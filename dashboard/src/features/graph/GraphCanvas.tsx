@@ -69,9 +69,12 @@ function OutcomeArrow({ id, source, target, sourceX, sourceY, targetX, targetY, 
   const pad = 6;
   const [sx, sy] = boxExit(ax, ay, bx, by, (from?.measured.width ?? 160) / 2 + pad, (from?.measured.height ?? 50) / 2 + pad);
   const [ex, ey] = boxExit(bx, by, ax, ay, (to?.measured.width ?? 160) / 2 + pad, (to?.measured.height ?? 50) / 2 + pad);
-  // Labels sit off the middle, each towards its own source, so the two never cover each other.
-  const lx = sx + (ex - sx) * 0.4 + nx * 1.2;
-  const ly = sy + (ey - sy) * 0.4 + ny * 1.2;
+  // Each label sits beside the middle of its arrow, on the arrow's own side (the two directions'
+  // labels on opposite sides), its near edge anchored there.
+  const [ux, uy] = [nx / GAP, ny / GAP];
+  const lx = (sx + ex) / 2 + ux * 6;
+  const ly = (sy + ey) / 2 + uy * 6;
+  const anchor = `translate(${-50 + 50 * ux}%, ${-50 + 50 * uy}%)`;
   const tone = data?.tone ?? "none";
   const href = data?.href ?? "";
   return (
@@ -80,7 +83,7 @@ function OutcomeArrow({ id, source, target, sourceX, sourceY, targetX, targetY, 
       <EdgeLabelRenderer>
         <a
           className={`graph-edge-label nodrag nopan tone-${tone}`}
-          style={{ transform: `translate(-50%, -50%) translate(${lx}px, ${ly}px)` }}
+          style={{ transform: `translate(${lx}px, ${ly}px) ${anchor}` }}
           href={href}
           onClick={onNavigate(href)}
         >

@@ -59,9 +59,9 @@ describe("the trust graph's rows", () => {
     const placed = layout(GRAPH);
     expect(placed[0]).toMatchObject({ id: NATSUPPLY, label: "NatSupply", x: 0, y: 0, centre: true });
     expect(placed.slice(1).map((p) => p.label)).toEqual(["MediCore", UNNAMED]);
-    for (const p of placed.slice(1)) expect(Math.hypot(p.x, p.y)).toBeGreaterThan(200);
-    expect(placed[1]).toMatchObject({ x: -260, y: 0 });
-    expect(placed[2]).toMatchObject({ x: 260 });
+    for (const p of placed.slice(1)) expect(Math.hypot(p.x, p.y)).toBeGreaterThan(300);
+    expect(placed[1]).toMatchObject({ x: -340, y: 0 });
+    expect(placed[2]).toMatchObject({ x: 340 });
   });
 
   it("turn a window into the instant it starts", () => {

@@ -102,7 +102,7 @@ export function layout(graph: TrustGraph): Placed[] {
   const names = namesOf(graph);
   const me = graph.tenant.tenant_id;
   const others = graph.nodes.filter((n) => n.tenant_id !== me);
-  const radius = Math.max(260, others.length * 55);
+  const radius = Math.max(340, others.length * 60);
   return [
     { id: me, label: names.get(me) ?? me, x: 0, y: 0, centre: true },
     ...others.map((node, i) => {
