@@ -72,4 +72,7 @@ def get_graph(ctx: Ctx) -> dict[str, Any]:
         raise InvalidRequest("since must not lie in the future.")
     if since is not None and since < now - timedelta(days=MAX_DAYS):
         raise InvalidRequest(f"since must lie at most {MAX_DAYS} days back.")
-    return ctx.container.graph.graph(ctx.call, since)
+    # A signed-in caller's session read fetched its tenant already; a bearer caller's is read
+    # by the service, in the read that confirms the caller.
+    tenant = ctx.session_claim.tenant if ctx.session_claim is not None else None
+    return ctx.container.graph.graph(ctx.call, since, tenant)

@@ -25,6 +25,7 @@ from chalicelib.observability import logger
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, iso
 from chalicelib.services.delegation_records import expiry_bucket
+from chalicelib.services.graph import delegation_names
 from chalicelib.store.db import ConditionFailed, Database, StoreError, guarded
 from chalicelib.store.delegations import DLG, DelegationRepository
 from chalicelib.store.models import DelegationModel
@@ -132,6 +133,7 @@ class CleanupJob:
             call,
             audit.DELEGATION_EXPIRED,
             (requesting, receiving),
+            names=delegation_names(record),
             delegation_id=record.delegation_id,
             action=record.action,
             token_sha256=record.token_sha256 if live is Status.ACTIVE else None,

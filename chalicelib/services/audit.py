@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,12 +46,16 @@ class AuditService:
         call: Call,
         event_type: str,
         scopes: tuple[TenantScope, ...],
+        *,
+        names: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> None:
         """Add one event to each scope's log, inside `tx`; for two tenants each log names
         the other as counterpart. The counts the event stands for (stats, metrics, the trust
         graph's edges) move in the same `tx` (chalicelib/services/counting.py and graph.py:
-        a delegation event names the requesting tenant first)."""
+        a delegation event names the requesting tenant first). `names`: tenant names by id,
+        which only the trust graph's edges keep (a delegation outcome passes both parties'
+        names that it knows; graph.py decides which edge may carry which)."""
         event_id = str(ULID())
         unique = {s.tenant_id: s for s in scopes}
         explicit_counterpart = fields.pop("counterpart_tenant_id", None)
@@ -71,7 +75,7 @@ class AuditService:
         if self._counter is not None:
             self._counter.count(tx, event_type, scopes, fields.get("detail") or {})
         if self._edges is not None:
-            self._edges.count(tx, event_type, scopes, explicit_counterpart, call.now)
+            self._edges.count(tx, event_type, scopes, explicit_counterpart, call.now, names)
 
     def search(
         self, scope: TenantScope, flt: AuditFilter, *, limit: int, cursor: str | None

@@ -32,6 +32,7 @@ from chalicelib.observability import count_decision
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit, iso
 from chalicelib.services.delegation_records import delegation_view, expiry_bucket, status_of
+from chalicelib.services.graph import delegation_names
 from chalicelib.services.notify import Notifier, notify_stepup
 from chalicelib.services.ratelimit import RateLimiter
 from chalicelib.store.agents import AgentRepository
@@ -150,12 +151,13 @@ class DelegationService:
         tenant = snapshot.get(TenantModel, receiving_key)
         live = tenant is not None and tenant.status == "ACTIVE"
         policy = resolve(self._policies.candidates(policy_keys, snapshot), requesting.tenant_id, req.action)
+        requester = snapshot.get(TenantModel, requesting_key)
         if not live or policy is None or policy.effect is Effect.BLOCK:
-            self._block(call, requesting, receiving if live else None, req)
+            self._block(call, requesting, receiving if live else None, req, requester)
             count_decision("BLOCK")
             raise AccessDenied()
         assert tenant is not None and policy is not None
-        names = (snapshot.get(TenantModel, requesting_key), snapshot.get(AgentModel, agent))
+        names = (requester, snapshot.get(AgentModel, agent))
         try:
             return self._create(
                 call, principal, requesting, receiving, tenant, policy, req, idempotency_key, stepup_handle,
@@ -170,19 +172,29 @@ class DelegationService:
             raise
 
     def _block(
-        self, call: Call, requesting: TenantScope, receiving: TenantScope | None, req: DelegationRequest
+        self,
+        call: Call,
+        requesting: TenantScope,
+        receiving: TenantScope | None,
+        req: DelegationRequest,
+        requester: TenantModel | None,
     ) -> None:
         """The BLOCK events: in both tenants' logs, or, when the receiving tenant does not
         exist or is disabled, in the requester's and the platform's security log (the same
-        writes either way, so that timing tells nothing)."""
+        writes either way, so that timing tells nothing). Only the requester's name goes to
+        the trust graph (the receiver's inbound edge): the receiving tenant's, even when it
+        exists, would tell the requester that it does."""
         logs: list[tuple[TenantScope, ...]] = (
             [(requesting, receiving)] if receiving is not None else [(requesting,), (platform_log_scope(),)]
         )
         fields = {"action": req.action, "counterpart_tenant_id": req.receiving_tenant_id}
+        names = {requesting.tenant_id: requester.name} if requester is not None else None
         tx = self._db.transaction()
         for scopes in logs:  # each log names the requested tenant as the counterpart
             self._auditor.record(tx, call, audit.DELEGATION_REQUESTED, scopes, **fields)
-            self._auditor.record(tx, call, audit.DELEGATION_BLOCKED, scopes, decision="BLOCK", **fields)
+            self._auditor.record(
+                tx, call, audit.DELEGATION_BLOCKED, scopes, names=names, decision="BLOCK", **fields
+            )
         commit(tx)
 
     def _create(
@@ -202,6 +214,7 @@ class DelegationService:
         now = call.epoch
         delegation_id = ids.new_delegation_id(int(call.now * 1000))
         ttl = granted_ttl(req.ttl_seconds, policy.ttl_seconds)
+        tenant_record, agent = names
         record = DelegationModel(
             delegation_id=delegation_id,
             requesting_tenant_id=requesting.tenant_id,
@@ -216,15 +229,25 @@ class DelegationService:
             ttl_seconds=ttl,
             purpose=req.purpose,
             binding_message=req.binding_message,
+            # both names, kept for the trust graph's edges of this and every later outcome
+            requesting_tenant_name=tenant_record.name if tenant_record else None,
+            receiving_tenant_name=tenant.name,
         )
         token: str | None = None
         fields = {"delegation_id": delegation_id, "action": req.action}
+        edge_names = delegation_names(record)
         tx = self._db.transaction()
         self._auditor.record(tx, call, audit.DELEGATION_REQUESTED, (requesting, receiving), **fields)
         if policy.effect is Effect.ALLOW:
             token = self.issue(record, now)
             self._auditor.record(
-                tx, call, audit.DELEGATION_ALLOWED, (requesting, receiving), decision="ALLOW", **fields
+                tx,
+                call,
+                audit.DELEGATION_ALLOWED,
+                (requesting, receiving),
+                names=edge_names,
+                decision="ALLOW",
+                **fields,
             )
             self._auditor.record(
                 tx,
@@ -242,14 +265,13 @@ class DelegationService:
             record.expiry_bucket = expiry_bucket(int(record.stepup_expires_at))
             record.expiry_at = record.stepup_expires_at
             record.ttl = record.stepup_expires_at + RECORD_RETENTION_SECONDS
-            tenant_record, agent = names
-            record.requesting_tenant_name = tenant_record.name if tenant_record else None
             record.agent_name = agent.name if agent else None
             self._auditor.record(
                 tx,
                 call,
                 audit.DELEGATION_STEPUP_REQUIRED,
                 (requesting, receiving),
+                names=edge_names,
                 decision="STEP_UP",
                 **fields,
             )

@@ -10,11 +10,16 @@ the requester gets the very same outbound BLOCK edge as for a real BLOCK, and th
 log gets no edge but the stand-in count of `chalicelib.store.edges` (as many items as the
 receiver's inbound edge of a real BLOCK).
 
-Reading: one Query on the caller's partition for the window's days, then the names of the
-counterparts in one batched read, which also authenticates a bearer caller (the route
-prefetches). A counterpart seen only in outbound edges that are all BLOCK keeps no name: a
-BLOCK answers alike for a real, an unknown and a disabled tenant, and its name would tell
-which.
+Names: tenant names never change, so the counting event stores the counterpart's name on
+the edge item (the `names` its caller passes to `AuditService.record`, taken from what it has
+read anyway: the request's snapshot, the delegation record). An outbound BLOCK never stores
+one: a BLOCK answers alike for a real, an unknown and a disabled tenant, and its name would
+tell which.
+
+Reading: one Query on the caller's partition for the window's days; the counterparts' names
+come from their edge items. The caller's own TENANT item comes from the request's first
+batched read (which also authenticates a bearer caller: the route prefetches), or from the
+session's, which a signed-in caller's request has already made.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from chalicelib.store.db import WriteTransaction
 from chalicelib.store.edges import OUTCOMES as OUTCOME_NAMES
 from chalicelib.store.edges import Direction, EdgeRepository
 from chalicelib.store.keys import tenant_key
-from chalicelib.store.models import TenantModel
+from chalicelib.store.models import DelegationModel, DelegationRefModel, TenantModel
 from chalicelib.store.reads import BatchReader
 
 OUTCOMES = {
@@ -45,8 +50,6 @@ OUTCOMES = {
 }
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-# Names per batched read: the first read also carries the caller's credential and budget.
-NAMES_PER_READ = 90
 DIRECTIONS = {Direction.OUT: "outbound", Direction.IN: "inbound"}
 
 # (tenant id, direction, counterpart id); a None direction: the platform log's stand-in.
@@ -71,6 +74,17 @@ def edges_of(event_type: str, tenant_ids: Sequence[str], counterpart: str | None
     raise ValueError(f"{event_type} must name the requesting and the receiving tenant")
 
 
+def delegation_names(item: DelegationModel | DelegationRefModel) -> dict[str, str]:
+    """The names of a delegation's two tenants, as written at its creation, for the edges of
+    its later outcomes. A delegation created before the receiving side's name was written
+    lacks it: its edges then name nobody (never a read of the tenant on the request path)."""
+    names = {
+        item.requesting_tenant_id: item.requesting_tenant_name,
+        item.receiving_tenant_id: item.receiving_tenant_name,
+    }
+    return {tenant_id: name for tenant_id, name in names.items() if name is not None}
+
+
 class EdgeCounter:
     def __init__(self, edges: EdgeRepository) -> None:
         self._edges = edges
@@ -82,8 +96,10 @@ class EdgeCounter:
         scopes: Sequence[TenantScope],
         counterpart: str | None,
         now: float,
+        names: Mapping[str, str] | None = None,
     ) -> None:
-        """Add to `tx` the edge counts of one event written to each of `scopes`."""
+        """Add to `tx` the edge counts of one event written to each of `scopes`, each edge
+        with its counterpart's name from `names` (by tenant id) when it may carry one."""
         outcome = OUTCOMES.get(event_type)
         if outcome is None:
             return
@@ -92,9 +108,12 @@ class EdgeCounter:
         for tenant_id, direction, other in edges_of(event_type, [s.tenant_id for s in scopes], counterpart):
             if direction is None:
                 self._edges.add_unreached(tx, by_id[tenant_id], day, outcome)
-            else:
-                assert other is not None
-                self._edges.add(tx, by_id[tenant_id], day, direction, other, outcome)
+                continue
+            assert other is not None
+            # The requester's BLOCK edge names nobody, whatever the caller passed.
+            nameable = not (direction is Direction.OUT and outcome == "BLOCK")
+            name = (names or {}).get(other) if nameable else None
+            self._edges.add(tx, by_id[tenant_id], day, direction, other, outcome, name)
 
 
 class GraphService:
@@ -102,47 +121,37 @@ class GraphService:
         self._edges = edges
         self._reader = reader
 
-    def graph(self, call: Call, since: datetime | None) -> dict[str, Any]:
+    def graph(self, call: Call, since: datetime | None, tenant: TenantModel | None = None) -> dict[str, Any]:
         """The caller's tenant, its counterparts and the edges with them from the UTC day
-        of `since` (default: DEFAULT_DAYS ago) to today."""
+        of `since` (default: DEFAULT_DAYS ago) to today. `tenant`: the caller's TENANT item
+        when the request has read it already (a session's); else it is read here, in the
+        request's first batched read, which confirms a prefetching caller."""
         assert call.principal is not None
         scope = own_scope(call.principal)
+        if tenant is None:
+            key = tenant_key(scope.tenant_id)
+            tenant = call.read(self._reader, [key]).get(TenantModel, key)
         now = datetime.fromtimestamp(call.now, tz=UTC)
         first = (since or now - timedelta(days=DEFAULT_DAYS)).date().isoformat()
         totals: dict[tuple[Direction, str], dict[str, int]] = {}
+        found: dict[str, str] = {}
         for item in self._edges.days(scope, first, now.date().isoformat()):
             counts = totals.setdefault((item.direction, item.counterpart_id), dict.fromkeys(OUTCOME_NAMES, 0))
             for name, n in item.counts.items():
                 counts[name] += n
+            if item.counterpart_name is not None:
+                found[item.counterpart_id] = item.counterpart_name
         counterparts = sorted({c for _, c in totals})
-        named = [c for c in counterparts if _may_name(c, totals)]
-        names = self._names(call, scope, named)
-        me = names.get(scope.tenant_id)
+        names = {c: found.get(c) if _may_name(c, totals) else None for c in counterparts}
         return {
-            "tenant": {"tenant_id": scope.tenant_id, "name": me.name if me is not None else None},
+            "tenant": {"tenant_id": scope.tenant_id, "name": tenant.name if tenant is not None else None},
             "since": f"{first}T00:00:00Z",
-            "nodes": [
-                {"tenant_id": c, "name": names[c].name if c in names else None} for c in counterparts
-            ],
+            "nodes": [{"tenant_id": c, "name": names[c]} for c in counterparts],
             "edges": [
                 _edge(scope.tenant_id, direction, other, counts)
                 for (direction, other), counts in sorted(totals.items(), key=_order)
             ],
         }
-
-    def _names(self, call: Call, scope: TenantScope, tenant_ids: list[str]) -> dict[str, TenantModel]:
-        """The TENANT items of the caller and of `tenant_ids`, in batched reads (one up to
-        NAMES_PER_READ counterparts); the first read authenticates a prefetching caller."""
-        wanted = [scope.tenant_id, *tenant_ids]
-        found: dict[str, TenantModel] = {}
-        for start in range(0, len(wanted), NAMES_PER_READ):
-            keys = {tenant_key(t): t for t in wanted[start : start + NAMES_PER_READ]}
-            snapshot = call.read(self._reader, keys)
-            for key, tenant_id in keys.items():
-                item = snapshot.get(TenantModel, key)
-                if item is not None:
-                    found[tenant_id] = item
-        return found
 
 
 def _may_name(counterpart: str, totals: Mapping[tuple[Direction, str], Mapping[str, int]]) -> bool:

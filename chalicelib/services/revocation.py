@@ -13,6 +13,7 @@ from chalicelib.errors import Conflict, NotFound
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
 from chalicelib.services.delegation_records import delegation_view, status_of
+from chalicelib.services.graph import delegation_names
 from chalicelib.store.db import MAX_TRANSACTION_ITEMS, Database, WriteTransaction
 from chalicelib.store.delegations import DelegationRepository
 from chalicelib.store.keys import delegation_key, delegation_ref_key, tenant_key
@@ -197,6 +198,7 @@ class RevocationService:
             call,
             audit.DELEGATION_REVOKED,
             scopes,
+            names=delegation_names(item),  # a reference carries both names as well
             delegation_id=item.delegation_id,
             action=item.action,
             token_sha256=token_sha256,

@@ -24,6 +24,7 @@ from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
 from chalicelib.services.delegation_records import delegation_view, expiry_bucket, int_or_none, status_of
 from chalicelib.services.delegations import RECORD_RETENTION_SECONDS, DelegationRequest, DelegationService
+from chalicelib.services.graph import delegation_names
 from chalicelib.services.notify import Notifier, notify_stepup
 from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
@@ -188,6 +189,7 @@ class StepUpService:
             counterpart_scope(principal, record.receiving_tenant_id),
         )
         fields = {"delegation_id": record.delegation_id, "action": record.action}
+        names = delegation_names(record)
         tx = self._db.transaction()
         if approve:
             self._service.issue(record, call.epoch)
@@ -205,6 +207,7 @@ class StepUpService:
                 call,
                 audit.DELEGATION_APPROVED,
                 scopes,
+                names=names,
                 decision="ALLOW",
                 detail=_reason(reason),
                 **fields,
@@ -219,6 +222,7 @@ class StepUpService:
                 call,
                 audit.DELEGATION_REJECTED,
                 scopes,
+                names=names,
                 decision="BLOCK",
                 detail=_reason(reason),
                 **fields,

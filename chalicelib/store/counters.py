@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 import weakref
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -34,9 +35,9 @@ PLATFORM_SHARDS = 32
 FIELDS = tuple(name for name in CounterModel.get_attributes() if name not in ("pk", "sk"))
 
 
-# Each open transaction's counter updates, by counter: the deltas, and the action list the
-# transaction holds for them.
-_Pending = dict[Key, tuple[dict[str, int], list[Action]]]
+# Each open transaction's counter updates, by counter: the deltas, the values to set beside
+# them, and the action list the transaction holds for them.
+_Pending = dict[Key, tuple[dict[str, int], dict[str, Any], list[Action]]]
 _open: weakref.WeakKeyDictionary[WriteTransaction, _Pending] = weakref.WeakKeyDictionary()
 
 
@@ -91,20 +92,27 @@ def add_merged(
     counter: Key,
     deltas: Mapping[str, int],
     item: Callable[[], Key] | None = None,
+    sets: Mapping[str, Any] | None = None,
 ) -> None:
     """Add `deltas` to numeric attributes of `model` with `ADD`, in `tx`, merged with what
     `tx` already adds to the same `counter`: one update per counter and transaction, written
-    to `item()` (default: `counter` itself), chosen when `tx` first touches the counter."""
+    to `item()` (default: `counter` itself), chosen when `tx` first touches the counter.
+    `sets`: attributes to `SET` in the same update (a later value for a name replaces one
+    set earlier in `tx`)."""
     if not deltas:
         return
     pending = _open.setdefault(tx, {})
     entry = pending.get(counter)
     if entry is None:
         key = item() if item is not None else counter
-        entry = pending[counter] = ({}, [])
-        tx.update(model(pk=key.pk, sk=key.sk), entry[1], versioned=False)
-    counts, actions = entry
+        entry = pending[counter] = ({}, {}, [])
+        tx.update(model(pk=key.pk, sk=key.sk), entry[2], versioned=False)
+    counts, values, actions = entry
     for name, n in deltas.items():
         counts[name] = counts.get(name, 0) + n
+    values.update(sets or {})
     # Rewritten in place: the transaction holds this very list until it commits.
-    actions[:] = [getattr(model, name).add(n) for name, n in counts.items()]
+    actions[:] = [
+        *(getattr(model, name).add(n) for name, n in counts.items()),
+        *(getattr(model, name).set(value) for name, value in values.items()),
+    ]

@@ -48,6 +48,7 @@ REF_FIELDS = (
     "decided_at",
     "decision_reason",
     "requesting_tenant_name",
+    "receiving_tenant_name",  # so that a reference alone can count the trust graph's edges
     "agent_name",
     "auth_req_id",
     "ttl",

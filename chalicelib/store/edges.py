@@ -3,7 +3,9 @@
 One item per tenant, UTC day, direction and counterpart, with one number per outcome
 (`EdgeModel`), moved by `ADD` in the transaction that writes the outcome's audit events; the
 deltas of one item within one transaction are merged into one update
-(`chalicelib.store.counters.add_merged`). A reader gets a window of days with one Query on
+(`chalicelib.store.counters.add_merged`). The same update sets `counterpart_name` when the
+counting event may name the counterpart (tenant names never change), so that a reader needs
+no read of the counterparts' TENANT items. A reader gets a window of days with one Query on
 its own partition, whatever the size of the table.
 
 `T#platform/UNREACHED#<day>` counts the BLOCKs whose receiving tenant does not exist or is
@@ -41,6 +43,7 @@ class EdgeDay:
     direction: Direction
     counterpart_id: str
     counts: dict[str, int]
+    counterpart_name: str | None = None  # None: no event that may name it wrote it
 
 
 def edge_sk(day: str, direction: Direction, counterpart_id: str) -> str:
@@ -56,11 +59,14 @@ class EdgeRepository:
         direction: Direction,
         counterpart_id: str,
         outcome: str,
+        counterpart_name: str | None = None,
     ) -> None:
-        """Count one `outcome` with `counterpart_id` on `day` when `tx` commits."""
+        """Count one `outcome` with `counterpart_id` on `day` when `tx` commits, and store
+        the counterpart's name on the item if given."""
         _check(outcome)
         key = Key(tenant_pk(scope.tenant_id), edge_sk(day, direction, counterpart_id))
-        add_merged(tx, EdgeModel, key, {outcome: 1})
+        sets = {"counterpart_name": counterpart_name} if counterpart_name is not None else None
+        add_merged(tx, EdgeModel, key, {outcome: 1}, sets=sets)
 
     def add_unreached(self, tx: WriteTransaction, scope: TenantScope, day: str, outcome: str) -> None:
         """Count one `outcome` against no existing tenant in `scope` (the platform's log)."""
@@ -78,7 +84,7 @@ class EdgeRepository:
         for item in guarded(items):
             day, direction, counterpart_id = item.sk[len(EDGE) :].split("#", 2)
             counts = {name: int(getattr(item, name) or 0) for name in OUTCOMES}
-            yield EdgeDay(day, Direction(direction), counterpart_id, counts)
+            yield EdgeDay(day, Direction(direction), counterpart_id, counts, item.counterpart_name)
 
 
 def _check(outcome: str) -> None:

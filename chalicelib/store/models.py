@@ -158,6 +158,10 @@ class _DelegationFields(_MainTable):
     decided_at = UnicodeAttribute(null=True)
     decision_reason = UnicodeAttribute(null=True)
     requesting_tenant_name = UnicodeAttribute(null=True)
+    # Both names are written at creation: every later outcome counts the trust graph's edges
+    # with them, without reading the tenants (chalicelib/services/graph.py). Delegations
+    # created before they were written have none, and their edges then name nobody.
+    receiving_tenant_name = UnicodeAttribute(null=True)
     agent_name = UnicodeAttribute(null=True)
     auth_req_id = UnicodeAttribute(null=True)
     ttl = NumberAttribute(null=True)
@@ -234,7 +238,8 @@ class CounterModel(_MainTable):
 
 class EdgeModel(_MainTable):
     """`EDGE#<yyyy-mm-dd>#<out|in>#<counterpart>`: one day of the tenant's dealings with one
-    counterpart in one direction, by outcome (chalicelib/store/edges.py). Changed only by `ADD`."""
+    counterpart in one direction, by outcome (chalicelib/store/edges.py). The counts change only
+    by `ADD`; the counterpart's name is `SET` beside them by the outcomes that may name it."""
 
     ALLOW = NumberAttribute(null=True)
     STEP_UP = NumberAttribute(null=True)
@@ -243,6 +248,7 @@ class EdgeModel(_MainTable):
     REJECTED = NumberAttribute(null=True)
     EXPIRED = NumberAttribute(null=True)
     REVOKED = NumberAttribute(null=True)
+    counterpart_name = UnicodeAttribute(null=True)  # never set by an outbound BLOCK
 
 
 class WebhookModel(_MainTable):
