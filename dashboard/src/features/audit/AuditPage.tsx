@@ -2,6 +2,7 @@ import { useEffect, useId, useState, type FormEvent } from "react";
 
 import { PAGES, navigate, onNavigate, useLocation, withQuery, type PageProps } from "../../components/router";
 import { formatTime } from "../../components/time";
+import { useTenantNames } from "../delegations/api";
 import { useAuditEvents, type AuditEvent } from "./api";
 import { EventType } from "./EventType";
 import {
@@ -29,16 +30,16 @@ export function AuditPage(_props: PageProps) {
   }, []);
 
   return (
-    <main>
+    <main className="audit-page">
       <h1>Audit log</h1>
-      <FilterForm key={key} filters={filters} />
+      <FilterForm key={`form ${key}`} filters={filters} />
       <p>
         <a className="export" href={exportHref(filters)} download>
           Export CSV
         </a>{" "}
         <span>(the events matching these filters, oldest first)</span>
       </p>
-      <Events key={key} filters={filters} />
+      <Events key={`events ${key}`} filters={filters} />
     </main>
   );
 }
@@ -97,6 +98,7 @@ function Events({ filters }: { filters: AuditFilters }) {
   const list = useAuditEvents(searchQuery(filters, PAGE_SIZE, cursors[cursors.length - 1]));
   const rows = list.data?.events ?? [];
   const next = list.data?.next_cursor ?? null;
+  const names = useTenantNames();
   return (
     <>
       {list.isPending && <p role="status">Loading the audit log…</p>}
@@ -117,7 +119,7 @@ function Events({ filters }: { filters: AuditFilters }) {
         </thead>
         <tbody>
           {rows.map((e) => (
-            <Row key={e.event_id} e={e} />
+            <Row key={e.event_id} e={e} names={names} />
           ))}
         </tbody>
       </table>
@@ -138,7 +140,7 @@ function Events({ filters }: { filters: AuditFilters }) {
   );
 }
 
-function Row({ e }: { e: AuditEvent }) {
+function Row({ e, names }: { e: AuditEvent; names: ReadonlyMap<string, string> }) {
   const detail = `${PAGES.delegations.path}/${encodeURIComponent(e.delegation_id ?? "")}`;
   return (
     <tr>
@@ -160,7 +162,9 @@ function Row({ e }: { e: AuditEvent }) {
           "—"
         )}
       </td>
-      <td>{e.counterpart_tenant_id ? <code>{e.counterpart_tenant_id}</code> : "—"}</td>
+      <td>
+        {e.counterpart_tenant_id ? (names.get(e.counterpart_tenant_id) ?? <code>{e.counterpart_tenant_id}</code>) : "—"}
+      </td>
       <td>
         <details>
           <summary>JSON</summary>

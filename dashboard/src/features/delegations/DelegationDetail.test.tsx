@@ -11,7 +11,7 @@ const ACTIVE = {
   delegation_id: "dlg_1",
   direction: "inbound",
   requesting_tenant_id: "tnt_med",
-  requesting_tenant_name: "MediCore",
+  requesting_tenant_name: null, // an ALLOW carries no name: the trust graph's nodes give it
   receiving_tenant_id: "tnt_nat",
   agent_id: "agt_1",
   agent_name: "MediCore agent",
@@ -48,6 +48,14 @@ function event(type: string, at: string): AuditEvent {
 }
 
 const AUDIT = "GET /audit?delegation_id=dlg_1&limit=200";
+const GRAPH = {
+  body: {
+    tenant: { tenant_id: "tnt_nat", name: "NatSupply" },
+    since: "2026-02-01T00:00:00Z",
+    nodes: [{ tenant_id: "tnt_med", name: "MediCore" }],
+    edges: [],
+  },
+};
 
 afterEach(() => {
   document.body.innerHTML = "";
@@ -58,6 +66,7 @@ describe("a delegation's detail", () => {
     let revoked = false;
     const { calls } = fakeApi({
       "GET /auth/session": { body: SESSION },
+      "GET /graph": GRAPH,
       "GET /delegations/dlg_1": () => ({
         body: revoked ? { ...ACTIVE, status: "REVOKED", revoked_at: "2026-03-01T10:30:00Z", revoked_by: "usr_1" } : ACTIVE,
       }),
@@ -107,6 +116,7 @@ describe("a delegation's detail", () => {
   it("shows a sentence, not an error, to a role that cannot read the audit log, and no Revoke", async () => {
     fakeApi({
       "GET /auth/session": { body: { ...SESSION, role: "approver" } },
+      "GET /graph": GRAPH,
       "GET /delegations/dlg_1": { body: ACTIVE },
       [AUDIT]: { status: 403, body: { error: "forbidden", error_description: "Not for your role." } },
     });
@@ -119,6 +129,7 @@ describe("a delegation's detail", () => {
   it("says 'not found' for a delegation the tenant is not party to", async () => {
     fakeApi({
       "GET /auth/session": { body: SESSION },
+      "GET /graph": GRAPH,
       "GET /delegations/dlg_other": { status: 404, body: { error: "not_found" } },
       "GET /audit?delegation_id=dlg_other&limit=200": { body: { events: [], next_cursor: null } },
     });

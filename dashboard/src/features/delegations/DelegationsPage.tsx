@@ -4,6 +4,7 @@ import type { Delegation } from "../../api/client";
 import { useDelegations } from "../../api/hooks";
 import { PAGES, navigate, onNavigate, useLocation, withQuery, type PageProps } from "../../components/router";
 import { formatTime } from "../../components/time";
+import { useTenantNames } from "./api";
 import { DelegationDetail } from "./DelegationDetail";
 import {
   STATUSES,
@@ -101,13 +102,14 @@ function Listing({ filters }: { filters: DelegationFilters }) {
   const rows = list.data?.delegations ?? [];
   const next = list.data?.next_cursor ?? null;
   const { direction, status, counterpart } = filters;
+  const names = useTenantNames();
   return (
     <>
       {list.isError && <p role="alert">The delegations could not be loaded: {list.error.message}</p>}
       <table>
         <caption>
           {direction === "inbound" ? "Inbound" : "Outbound"} delegations{status ? `, ${status}` : ""}
-          {counterpart ? `, with ${counterpart}` : ""}
+          {counterpart ? `, with ${names.get(counterpart) ?? counterpart}` : ""}
         </caption>
         <thead>
           <tr>
@@ -121,7 +123,7 @@ function Listing({ filters }: { filters: DelegationFilters }) {
         </thead>
         <tbody>
           {rows.map((d) => (
-            <Row key={d.delegation_id} d={d} direction={direction} />
+            <Row key={d.delegation_id} d={d} direction={direction} names={names} />
           ))}
         </tbody>
       </table>
@@ -142,9 +144,9 @@ function Listing({ filters }: { filters: DelegationFilters }) {
   );
 }
 
-function Row({ d, direction }: { d: Delegation; direction: Direction }) {
-  const counterpart =
-    direction === "inbound" ? (d.requesting_tenant_name ?? d.requesting_tenant_id) : d.receiving_tenant_id;
+function Row({ d, direction, names }: { d: Delegation; direction: Direction; names: ReadonlyMap<string, string> }) {
+  const id = direction === "inbound" ? d.requesting_tenant_id : d.receiving_tenant_id;
+  const counterpart = (direction === "inbound" ? d.requesting_tenant_name : null) ?? names.get(id) ?? id;
   const detail = `${PAGES.delegations.path}/${encodeURIComponent(d.delegation_id)}`;
   return (
     <tr>
