@@ -50,18 +50,24 @@ def traffic(server: LocalServer) -> dict[str, str]:
         reply = _post(server, f"/delegations/{started['delegation_id']}/{decision}", admin, {})
         assert reply.status_code == 200, reply.text
     for action, status in (("stock.write", 201), ("admin.access", 403)):
-        reply = _post(server, "/delegations/request", agent, {"receiving_tenant_id": natsupply, "action": action})
+        reply = _post(
+            server, "/delegations/request", agent, {"receiving_tenant_id": natsupply, "action": action}
+        )
         assert reply.status_code == status, reply.text
 
     # A third organisation whose agent NatSupply blocks: NatSupply's counterpart, not MediCore's.
-    platform = _client(server, server.state["platform"]["client_id"], server.state["platform"]["client_secret"])
+    platform = _client(
+        server, server.state["platform"]["client_id"], server.state["platform"]["client_secret"]
+    )
     third = _post(server, "/tenants", platform, {"name": THIRD})
     assert third.status_code == 201, third.text
     third_admin = _client(server, third.json()["admin"]["client_id"], third.json()["admin"]["client_secret"])
     third_agent = _post(server, "/agents", third_admin, {"name": "Third agent"})
     assert third_agent.status_code == 201, third_agent.text
     token = _client(server, third_agent.json()["client_id"], third_agent.json()["client_secret"])
-    blocked = _post(server, "/delegations/request", token, {"receiving_tenant_id": natsupply, "action": "stock.write"})
+    blocked = _post(
+        server, "/delegations/request", token, {"receiving_tenant_id": natsupply, "action": "stock.write"}
+    )
     assert blocked.status_code == 403, blocked.text
     return {
         "medicore": server.state["tenants"]["medicore"]["tenant_id"],
