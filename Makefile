@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check --no-compile
 PORT ?= 8000
 
-.PHONY: run test unit functional e2e lint typecheck bench clean help package
+.PHONY: run test unit functional e2e lint typecheck bench clean help package screenshots
 
 help:
 	@echo "make run    - start VaultGuard locally on http://127.0.0.1:$(PORT) (moto, demo data)"
@@ -19,6 +19,7 @@ help:
 	@echo "make pending / approve ID=... / reject ID=...  - decide step-up requests (local stack)"
 	@echo "make audit-verify TENANT=<id> [SINCE=...]  - check the audit export against its signed digests"
 	@echo "make dashboard - build the admin dashboard (make run serves it at /dashboard/)"
+	@echo "make screenshots - the README's dashboard screenshots (docs/), from a throw-away stack"
 	@echo "make lint / typecheck / bench / clean"
 
 $(RUN_STAMP): requirements.txt requirements-run.txt sdk/pyproject.toml
@@ -82,6 +83,9 @@ functional: $(STAMP) $(DOCS_STAMP)
 
 e2e: $(STAMP) $(DOCS_STAMP) $(IDP_STAMP) $(DASHBOARD_STAMP) $(CHROMIUM)
 	$(PY) -m pytest tests/e2e -q
+
+screenshots: $(STAMP) $(IDP_STAMP) $(DASHBOARD_STAMP) $(CHROMIUM)
+	$(PY) dashboard/scripts/screenshots.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
