@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from chalicelib.auth.scope import people_partition, person_scope
+from chalicelib.auth.scope import PLATFORM_PEOPLE_TENANT, people_partition, person_scope
 from chalicelib.auth.secrets import SecretHasher
 from chalicelib.auth.session import (
     LOGIN_COOKIE,
@@ -364,9 +364,11 @@ class SignInService:
             raise SignInFailed("The identity provider's answer could not be verified. Start again.") from None
 
     def _bound_person(self, identity: IdentityModel) -> tuple[Principal, UserModel, TenantModel | None]:
-        partition = people_partition(identity.tenant_id)
+        # An operator's binding names the operators' partition, which is no tenant.
+        tenant_id = None if identity.tenant_id == PLATFORM_PEOPLE_TENANT else identity.tenant_id
+        partition = people_partition(tenant_id)
         user_k = user_key(partition, identity.user_id)
-        tenant_k = tenant_key(identity.tenant_id) if identity.tenant_id else None
+        tenant_k = tenant_key(tenant_id) if tenant_id else None
         snapshot = self._reader.read([user_k] + ([tenant_k] if tenant_k else []))
         user = snapshot.get(UserModel, user_k)
         tenant = snapshot.get(TenantModel, tenant_k)
@@ -378,7 +380,7 @@ class SignInService:
             role=Role(user.role),
             subject=user.user_id,
             client_id=SESSION_CLIENT_ID,
-            tenant_id=identity.tenant_id,
+            tenant_id=tenant_id,
         )
         return principal, user, tenant
 
