@@ -64,7 +64,7 @@ describe("the agents page", () => {
     const user = userEvent.setup();
     vi.spyOn(navigator.clipboard, "writeText").mockRejectedValue(new DOMException("denied", "NotAllowedError"));
     renderWithQuery(<AgentsPage rest={[]} />);
-    await user.click(await screen.findByRole("button", { name: "Rotate the secret of billing-bot" }));
+    await user.click(await screen.findByRole("button", { name: "Rotate secret of billing-bot" }));
     await user.click(screen.getByRole("button", { name: "Rotate secret" }));
     const panel = await screen.findByRole("dialog", { name: "Copy the new secret of “billing-bot” now" });
     await user.click(within(panel).getByRole("button", { name: "Copy client secret" }));

@@ -50,6 +50,7 @@ export function AgentsPage(_props: PageProps) {
           <thead>
             <tr>
               <th scope="col">Name</th>
+              <th scope="col">Description</th>
               <th scope="col">Client id</th>
               <th scope="col">Status</th>
               <th scope="col">Created</th>
@@ -60,15 +61,13 @@ export function AgentsPage(_props: PageProps) {
           <tbody>
             {agents.data.agents.length === 0 && (
               <tr>
-                <td colSpan={6}>No agent is registered yet.</td>
+                <td colSpan={7}>No agent is registered yet.</td>
               </tr>
             )}
             {agents.data.agents.map((agent) => (
               <tr key={agent.agent_id}>
-                <th scope="row">
-                  {agent.name}
-                  {agent.description && <span className="description">{agent.description}</span>}
-                </th>
+                <th scope="row">{agent.name}</th>
+                <td>{agent.description ?? "—"}</td>
                 <td>
                   <code>{agent.client_id}</code>
                 </td>
@@ -84,7 +83,7 @@ export function AgentsPage(_props: PageProps) {
                     <div className="row-actions">
                       <button
                         type="button"
-                        aria-label={`Rotate the secret of ${agent.name}`}
+                        aria-label={`Rotate secret of ${agent.name}`}
                         onClick={() => setConfirming({ kind: "rotate", agent })}
                       >
                         Rotate secret
