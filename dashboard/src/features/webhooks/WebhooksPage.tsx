@@ -19,8 +19,8 @@ import "../../components/adminForms.css";
 export function describeDelivery(result: TestDelivery): string {
   const took = `${Math.round(result.duration_ms)} ms`;
   if (result.delivered) return `Delivered: the receiver answered ${result.status_code ?? "2xx"} in ${took}.`;
-  const answered = result.status_code === null ? "No answer came" : `The receiver answered ${result.status_code}`;
-  return `Not delivered: ${answered} after ${took}${result.error ? ` (${result.error})` : ""}.`;
+  if (result.status_code !== null) return `Not delivered: the receiver answered ${result.status_code} after ${took}.`;
+  return `Not delivered: no answer after ${took}${result.error ? ` (${result.error})` : ""}.`;
 }
 
 /** The tenant's step-up webhook: see it, set or replace it (its signing secret shown once),
