@@ -187,7 +187,7 @@ class DelegationService:
         logs: list[tuple[TenantScope, ...]] = (
             [(requesting, receiving)] if receiving is not None else [(requesting,), (platform_log_scope(),)]
         )
-        fields = {"action": req.action, "counterpart_tenant_id": req.receiving_tenant_id}
+        fields: dict[str, Any] = {"action": req.action, "counterpart_tenant_id": req.receiving_tenant_id}
         names = {requesting.tenant_id: requester.name} if requester is not None else None
         tx = self._db.transaction()
         for scopes in logs:  # each log names the requested tenant as the counterpart
@@ -234,7 +234,7 @@ class DelegationService:
             receiving_tenant_name=tenant.name,
         )
         token: str | None = None
-        fields = {"delegation_id": delegation_id, "action": req.action}
+        fields: dict[str, Any] = {"delegation_id": delegation_id, "action": req.action}
         edge_names = delegation_names(record)
         tx = self._db.transaction()
         self._auditor.record(tx, call, audit.DELEGATION_REQUESTED, (requesting, receiving), **fields)

@@ -188,7 +188,7 @@ class StepUpService:
             counterpart_scope(principal, record.requesting_tenant_id),
             counterpart_scope(principal, record.receiving_tenant_id),
         )
-        fields = {"delegation_id": record.delegation_id, "action": record.action}
+        fields: dict[str, Any] = {"delegation_id": record.delegation_id, "action": record.action}
         names = delegation_names(record)
         tx = self._db.transaction()
         if approve:
