@@ -325,7 +325,8 @@ def test_a_delegation_from_before_the_names_were_kept_leaves_its_counterpart_unn
         graph = _graph(stack, tenant, today)
         assert [e["counts"] for e in graph["edges"]] == [_counts(REVOKED=1)]
         assert graph["nodes"] == [{"tenant_id": other.tenant_id, "name": None}]
-    assert _graph(stack, med)["nodes"] == [{"tenant_id": nat.tenant_id, "name": "NatSupply"}]  # yesterday's ALLOW
+    # the default window holds yesterday's ALLOW, counted with the names
+    assert _graph(stack, med)["nodes"] == [{"tenant_id": nat.tenant_id, "name": "NatSupply"}]
 
 
 def test_round_trips_do_not_grow_with_history(stack: Stack) -> None:
