@@ -54,7 +54,8 @@ GRAPH = obj(
             "items": TENANT_NODE,
             "description": "The counterparts (not the caller). A counterpart the caller only "
             "met with BLOCKs of its own requests has no name: a BLOCK tells nothing of whether "
-            "the tenant exists.",
+            "the tenant exists. Nor has one whose every dealing in the window concerns "
+            "delegations created before names were kept with the counts.",
         },
         "edges": {"type": "array", "items": EDGE},
     },
