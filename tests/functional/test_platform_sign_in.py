@@ -10,7 +10,9 @@ from tests.functional.people import Browser, invite
 PAULA = Person(sub="idp|paula", email="paula@vaultguard.example", name="Paula Operator")
 
 
-def test_an_operator_signs_in_again_after_joining_and_acts_as_the_platform(people: Stack, idp: FakeIdp) -> None:
+def test_an_operator_signs_in_again_after_joining_and_acts_as_the_platform(
+    people: Stack, idp: FakeIdp
+) -> None:
     code = invite(people, people.platform_token, PAULA.email, "platform")
     joined = Browser(people, idp).sign_in(PAULA, invitation=code)
     assert joined.status == 302, joined.body

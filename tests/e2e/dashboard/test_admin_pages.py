@@ -84,6 +84,8 @@ def test_an_agents_secret_is_shown_once_copied_and_works_until_the_agent_is_disa
 
     row = row_of(admin, "restock-bot")
     expect(row).to_contain_text("Active")
+    last_used = row.get_by_role("cell").nth(4)
+    expect(last_used).to_have_text("Never")
     client_id = row.locator("code").inner_text()
     issued = token_request(server, client_id, secret)
     assert issued.status_code == 200, issued.text
@@ -96,6 +98,7 @@ def test_an_agents_secret_is_shown_once_copied_and_works_until_the_agent_is_disa
     expect(dialog).to_be_hidden()
     expect(admin.get_by_role("status").filter(has_text="restock-bot is disabled")).to_be_visible()
     expect(row).to_contain_text("Disabled")
+    expect(last_used).not_to_have_text("Never")  # the token it got before
     refused = token_request(server, client_id, secret)
     assert refused.status_code in (400, 401) and refused.json()["error"] == "invalid_client", refused.text
     assert no_storage_secrets(admin) == {}
@@ -199,10 +202,15 @@ def test_a_webhook_is_set_with_its_secret_shown_once_and_a_test_delivery_arrives
 # -- platform and roles ----------------------------------------------------------------------
 
 
+def figure_of(page: Page, name: str) -> Locator:
+    """A platform total's value ("3 (active 3, disabled 0)")."""
+    term = page.locator("dl.figures dt", has_text=re.compile(f"^{name}$"))
+    return term.locator("xpath=following-sibling::dd[1]")
+
+
 def figure(page: Page, name: str) -> int:
     """The number a platform total starts with ("3 (active 3, disabled 0)" -> 3)."""
-    term = page.locator("dl.figures dt", has_text=re.compile(f"^{name}$"))
-    text = term.locator("xpath=following-sibling::dd[1]").inner_text()
+    text = figure_of(page, name).inner_text()
     match = re.match(r"\d+", text)
     assert match, text
     return int(match.group())
@@ -234,9 +242,7 @@ def test_the_platform_operator_registers_disables_and_enables_an_organisation(
         assert link not in page.content()
         harbor = row_of(page, "Harbor Clinics")
         expect(harbor).to_contain_text("Active")
-        expect(page.locator("dl.figures dt", has_text="Tenants").locator("xpath=following-sibling::dd[1]")).to_have_text(
-            re.compile(f"^{before + 1}\\b")
-        )
+        expect(figure_of(page, "Tenants")).to_have_text(re.compile(f"^{before + 1}\\b"))
 
         harbor.get_by_role("button", name="Disable Harbor Clinics").click()
         dialog = page.get_by_role("dialog", name="Disable Harbor Clinics?")

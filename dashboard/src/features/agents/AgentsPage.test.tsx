@@ -15,6 +15,7 @@ const AGENT = {
   created_at: "2026-12-01T10:00:00Z",
   secret_rotated_at: null,
   disabled_at: null,
+  last_used_at: "2026-12-02T08:30:00Z",
 };
 const SECRET = "vgs_s3cr3t-only-once";
 

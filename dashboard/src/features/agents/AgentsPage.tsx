@@ -6,7 +6,6 @@ import type { PageProps } from "../../components/router";
 import { ShowOnce } from "../../components/ShowOnce";
 import { formatTime } from "../../components/time";
 import {
-  lastUsedAt,
   useAgents,
   useCreateAgent,
   useDisableAgent,
@@ -77,7 +76,7 @@ export function AgentsPage(_props: PageProps) {
                   </span>
                 </td>
                 <td>{formatTime(agent.created_at)}</td>
-                <td>{formatTime(lastUsedAt(agent))}</td>
+                <td>{agent.last_used_at ? formatTime(agent.last_used_at) : "Never"}</td>
                 <td>
                   {agent.status === "ACTIVE" && (
                     <div className="row-actions">

@@ -33,10 +33,6 @@ export function disableAgent(agentId: string): Promise<DisabledAgent> {
   return call<DisabledAgent>("DELETE", agentPath(agentId));
 }
 
-/** When the agent last called VaultGuard, if the API says (`last_used_at`), else null. */
-export function lastUsedAt(agent: Agent): string | null {
-  return "last_used_at" in agent && typeof agent.last_used_at === "string" ? agent.last_used_at : null;
-}
 
 export function useAgents() {
   return useQuery({ queryKey: AGENTS, queryFn: listAgents });
