@@ -62,6 +62,14 @@ export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
  * changed costs the server no body (304) and the page no re-render. */
 const lastSeen = new Map<string, { etag: string; body: unknown }>();
 const LAST_SEEN_MAX = 50;
+/** When each answer's body arrived (a 304 hands back the body of an earlier 200, whose relative
+ * fields such as `expires_in` count from then: the server leaves them out of its weak ETag). */
+const received = new WeakMap<object, number>();
+
+/** When `body` (an answer of `call`) arrived from the server, in ms since the epoch. */
+export function receivedAt(body: object): number | undefined {
+  return received.get(body);
+}
 
 /** Call the API with the session cookie (and the CSRF token on writes); JSON in, JSON out. */
 export async function call<T>(method: Method, path: string, body?: unknown): Promise<T> {
@@ -84,6 +92,7 @@ export async function call<T>(method: Method, path: string, body?: unknown): Pro
     if (reply.status === 401 && error.error !== "reauth_required") csrfToken = null;
     throw new ApiError(reply.status, error);
   }
+  if (typeof parsed === "object" && parsed !== null) received.set(parsed, Date.now());
   const etag = reply.headers.get("ETag");
   if (method === "GET" && etag) {
     lastSeen.delete(path);

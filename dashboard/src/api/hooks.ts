@@ -40,11 +40,12 @@ export function useSession() {
   });
 }
 
-/** Step-up requests waiting for a person of this tenant. */
+/** Step-up requests waiting for a person of this tenant (the page, so that `receivedAt` knows
+ * when its countdowns started). */
 export function usePendingQueue(enabled: boolean) {
   return useQuery({
     queryKey: keys.pending,
-    queryFn: async () => (await listDelegations({ direction: "inbound", status: "PENDING", limit: 100 })).delegations,
+    queryFn: () => listDelegations({ direction: "inbound", status: "PENDING", limit: 100 }),
     enabled,
     refetchInterval: QUEUE_REFRESH_MS,
     refetchIntervalInBackground: false,

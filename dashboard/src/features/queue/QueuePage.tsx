@@ -1,6 +1,7 @@
 import type { PageProps } from "../../components/router";
 import { useEffect, useRef, useState } from "react";
 
+import { receivedAt } from "../../api/client";
 import { usePendingQueue } from "../../api/hooks";
 import { DecisionDialog, type Pending } from "./DecisionDialog";
 import { describe } from "./describe";
@@ -15,7 +16,9 @@ export function QueuePage(_props: PageProps) {
   const [pending, setPending] = useState<Pending | null>(null);
   const seen = useRef<Set<string> | null>(null);
   const heading = useRef<HTMLHeadingElement>(null);
-  const requests = queue.data ?? [];
+  const requests = queue.data?.delegations ?? [];
+  // The countdowns start when the page's body arrived, not at the last poll (a 304 keeps the body).
+  const fetchedAt = (queue.data && receivedAt(queue.data)) ?? queue.dataUpdatedAt;
   const count = requests.length;
 
   useEffect(() => {
@@ -27,11 +30,12 @@ export function QueuePage(_props: PageProps) {
 
   useEffect(() => {
     if (queue.data === undefined) return;
-    const ids = new Set(queue.data.map((d) => d.delegation_id));
+    const pending = queue.data.delegations;
+    const ids = new Set(pending.map((d) => d.delegation_id));
     const before = seen.current;
     seen.current = ids;
     if (before === null) return; // the first load announces nothing; the list itself says it
-    const fresh = queue.data.filter((d) => !before.has(d.delegation_id));
+    const fresh = pending.filter((d) => !before.has(d.delegation_id));
     if (fresh.length === 1 && fresh[0]) setAnnouncement(`New request: ${describe(fresh[0])}`);
     else if (fresh.length > 1) setAnnouncement(`${fresh.length} new requests`);
   }, [queue.data]);
@@ -58,7 +62,7 @@ export function QueuePage(_props: PageProps) {
           <li key={d.delegation_id}>
             <RequestCard
               delegation={d}
-              fetchedAt={queue.dataUpdatedAt}
+              fetchedAt={fetchedAt}
               onDecide={(decision) => setPending({ delegation: d, decision })}
             />
           </li>
