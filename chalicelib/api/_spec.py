@@ -140,6 +140,11 @@ DELEGATION = obj(
         "status": DELEGATION_STATUS,
         "expires_in": maybe(INTEGER),
         "requesting_tenant_name": maybe(STRING),
+        "receiving_tenant_name": {
+            **maybe(STRING),
+            "description": "As when the delegation was created; null for delegations created "
+            "before the receiving tenant's name was kept with them.",
+        },
         "agent_name": maybe(STRING),
         "auth_req_id": maybe(STRING),
         "purpose": maybe(STRING),

@@ -44,6 +44,7 @@ def delegation_view(item: DelegationModel | DelegationRefModel, now: int, direct
         "status": status.value,
         "expires_in": max(0, int(deadline) - now) if deadline else None,
         "requesting_tenant_name": item.requesting_tenant_name,
+        "receiving_tenant_name": item.receiving_tenant_name,
         "agent_name": item.agent_name,
         "auth_req_id": item.auth_req_id,
         "purpose": item.purpose,

@@ -1,5 +1,5 @@
 """What the dashboard shows of a delegation: who decided it, when and why, who revoked it,
-and the requesting tenant's and agent's names; and who may revoke from a session."""
+both tenants' and the agent's names; and who may revoke from a session."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ def test_a_decision_shows_who_when_and_why_and_the_names(people: Stack, idp: Fak
     assert inbound["decided_by"] == _session_subject(approver)
     assert inbound["decided_at"] and inbound["decision_reason"] == "expected order"
     assert (inbound["requesting_tenant_name"], inbound["agent_name"]) == ("MediCore", "buyer")
+    assert inbound["receiving_tenant_name"] == "NatSupply"
     assert inbound["revoked_by"] is None and inbound["revoked_at"] is None
 
     listed = people.call("GET", "/delegations?direction=inbound&status=REJECTED", nat.admin_token).body
@@ -63,6 +64,30 @@ def test_a_decision_shows_who_when_and_why_and_the_names(people: Stack, idp: Fak
     outbound = people.call("GET", f"/delegations/{rejected}", med.admin_token).body
     assert outbound["decision_reason"] == "not ours" and outbound["decided_at"]
     assert outbound["decided_by"] is None  # NatSupply's people are not MediCore's to know
+    names = (outbound["requesting_tenant_name"], outbound["receiving_tenant_name"])
+    assert names == ("MediCore", "NatSupply")
+
+
+def test_the_outbound_list_names_the_receiving_tenant_unless_created_before_names_were_kept(
+    stack: Stack,
+) -> None:
+    """The requester learns nothing new: an ALLOW or STEP_UP already told it the tenant exists
+    (and its admins see the name in GET /graph); a BLOCK creates no delegation to list."""
+    from chalicelib.store.models import DelegationModel, DelegationRefModel
+
+    med, nat, agent = _world(stack)
+    older = stack.request(agent, nat, "stock.write").body["delegation_id"]
+    newer = _pending(stack, agent, nat)
+    assert stack.request(agent, nat, "payments.send").status == 403  # no policy: BLOCK
+    for model, pk, sk in ((DelegationModel, nat, "DLG#"), (DelegationRefModel, med, "DLGREF#")):
+        model(pk=f"T#{pk.tenant_id}", sk=sk + older).update(
+            actions=[model.receiving_tenant_name.remove()], add_version_condition=False
+        )
+
+    listed = stack.call("GET", "/delegations?direction=outbound", med.admin_token).body["delegations"]
+    names = {row["delegation_id"]: row["receiving_tenant_name"] for row in listed}
+    assert names == {newer: "NatSupply", older: None}
+    assert stack.call("GET", f"/delegations/{older}", nat.admin_token).body["receiving_tenant_name"] is None
 
 
 def test_an_approver_revokes_inbound_delegations_from_a_session(people: Stack, idp: FakeIdp) -> None:
