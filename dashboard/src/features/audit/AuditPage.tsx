@@ -2,8 +2,7 @@ import { useEffect, useId, useState, type FormEvent } from "react";
 
 import { PAGES, navigate, onNavigate, useLocation, withQuery, type PageProps } from "../../components/router";
 import { formatTime } from "../../components/time";
-import { useTenantNames } from "../delegations/api";
-import { useAuditEvents, type AuditEvent } from "./api";
+import { useAuditEvents, useTenantNames, type AuditEvent } from "./api";
 import { EventType } from "./EventType";
 import {
   EVENT_TYPES,

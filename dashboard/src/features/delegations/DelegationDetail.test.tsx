@@ -1,4 +1,4 @@
-import { screen, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it } from "vitest";
 
@@ -11,8 +11,9 @@ const ACTIVE = {
   delegation_id: "dlg_1",
   direction: "inbound",
   requesting_tenant_id: "tnt_med",
-  requesting_tenant_name: null, // an ALLOW carries no name: the trust graph's nodes give it
+  requesting_tenant_name: "MediCore",
   receiving_tenant_id: "tnt_nat",
+  receiving_tenant_name: "NatSupply",
   agent_id: "agt_1",
   agent_name: "MediCore agent",
   action: "stock.write",
@@ -48,14 +49,14 @@ function event(type: string, at: string): AuditEvent {
 }
 
 const AUDIT = "GET /audit?delegation_id=dlg_1&limit=200";
-const GRAPH = {
-  body: {
-    tenant: { tenant_id: "tnt_nat", name: "NatSupply" },
-    since: "2026-02-01T00:00:00Z",
-    nodes: [{ tenant_id: "tnt_med", name: "MediCore" }],
-    edges: [],
-  },
-};
+/** The "Requesting organisation" and "Receiving organisation" facts, once shown as `expected`. */
+async function expectParties(expected: [string, string]): Promise<void> {
+  const shown = () =>
+    ["Requesting organisation", "Receiving organisation"].map(
+      (term) => screen.queryByText(term)?.nextElementSibling?.textContent,
+    );
+  await waitFor(() => expect(shown()).toEqual(expected));
+}
 
 afterEach(() => {
   document.body.innerHTML = "";
@@ -66,7 +67,6 @@ describe("a delegation's detail", () => {
     let revoked = false;
     const { calls } = fakeApi({
       "GET /auth/session": { body: SESSION },
-      "GET /graph": GRAPH,
       "GET /delegations/dlg_1": () => ({
         body: revoked ? { ...ACTIVE, status: "REVOKED", revoked_at: "2026-03-01T10:30:00Z", revoked_by: "usr_1" } : ACTIVE,
       }),
@@ -89,7 +89,7 @@ describe("a delegation's detail", () => {
     renderWithQuery(<DelegationDetail delegationId="dlg_1" />);
 
     expect(await screen.findByRole("heading", { level: 1, name: /stock\.write\s+ACTIVE/ })).toBeTruthy();
-    expect(screen.getByText("MediCore")).toBeTruthy();
+    await expectParties(["MediCore", "NatSupply"]);
     expect(screen.getByText("<img src=x onerror=alert(1)>")).toBeTruthy();
     expect(document.querySelector("img")).toBeNull();
     const timeline = await screen.findByRole("list");
@@ -111,12 +111,36 @@ describe("a delegation's detail", () => {
     expect(calls.filter((c) => c.method === "POST").map((c) => [c.path, c.body])).toEqual([
       ["/delegations/dlg_1/revoke", undefined],
     ]);
+    expect(calls.filter((c) => c.path.startsWith("/graph"))).toEqual([]); // the names come with it
+  });
+
+  it("names an outbound delegation's receiving organisation as recorded, or by id from before names were kept", async () => {
+    const outbound = {
+      ...ACTIVE,
+      direction: "outbound",
+      requesting_tenant_id: "natsupply",
+      requesting_tenant_name: "NatSupply",
+      receiving_tenant_id: "tnt_med",
+      receiving_tenant_name: "MediCore",
+    } satisfies Delegation;
+    const routes = {
+      "GET /auth/session": { body: { ...SESSION, tenant_name: "NatSupply (renamed)" } },
+      "GET /delegations/dlg_1": { body: outbound },
+      [AUDIT]: { body: { events: [], next_cursor: null } },
+    };
+    fakeApi(routes);
+    const first = renderWithQuery(<DelegationDetail delegationId="dlg_1" />);
+    await expectParties(["NatSupply (renamed)", "MediCore"]); // its own as the session says
+    first.unmount();
+
+    fakeApi({ ...routes, "GET /delegations/dlg_1": { body: { ...outbound, receiving_tenant_name: null } } });
+    renderWithQuery(<DelegationDetail delegationId="dlg_1" />);
+    await expectParties(["NatSupply (renamed)", "tnt_med"]);
   });
 
   it("shows a sentence, not an error, to a role that cannot read the audit log, and no Revoke", async () => {
     fakeApi({
       "GET /auth/session": { body: { ...SESSION, role: "approver" } },
-      "GET /graph": GRAPH,
       "GET /delegations/dlg_1": { body: ACTIVE },
       [AUDIT]: { status: 403, body: { error: "forbidden", error_description: "Not for your role." } },
     });
@@ -129,7 +153,6 @@ describe("a delegation's detail", () => {
   it("says 'not found' for a delegation the tenant is not party to", async () => {
     fakeApi({
       "GET /auth/session": { body: SESSION },
-      "GET /graph": GRAPH,
       "GET /delegations/dlg_other": { status: 404, body: { error: "not_found" } },
       "GET /audit?delegation_id=dlg_other&limit=200": { body: { events: [], next_cursor: null } },
     });

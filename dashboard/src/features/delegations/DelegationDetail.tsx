@@ -7,7 +7,7 @@ import { PAGES, onNavigate, withQuery } from "../../components/router";
 import { formatTime } from "../../components/time";
 import { EventType } from "../audit/EventType";
 import { BindingMessage } from "../queue/RequestCard";
-import { isForbidden, isNotFound, useDelegation, useRevoke, useTenantNames, useTimeline } from "./api";
+import { isForbidden, isNotFound, useDelegation, useRevoke, useTimeline } from "./api";
 
 type Props = { delegationId: string };
 
@@ -16,7 +16,6 @@ type Props = { delegationId: string };
 export function DelegationDetail({ delegationId }: Props) {
   const delegation = useDelegation(delegationId);
   const session = useSession().data ?? null;
-  const names = useTenantNames();
 
   useEffect(() => {
     document.title = "Delegation · VaultGuard";
@@ -57,29 +56,25 @@ export function DelegationDetail({ delegationId }: Props) {
       <h1>
         Delegation: <code>{d.action}</code> <span className={`status status-${d.status.toLowerCase()}`}>{d.status}</span>
       </h1>
-      <Facts d={d} session={session} names={names} />
+      <Facts d={d} session={session} />
       <BindingMessage text={d.binding_message} />
-      {session?.role === "admin" && <Revoke d={d} session={session} names={names} />}
+      {session?.role === "admin" && <Revoke d={d} session={session} />}
       <Timeline delegationId={d.delegation_id} />
     </main>
   );
 }
 
-type Names = ReadonlyMap<string, string>;
-
-/** The organisation names as far as this tenant knows them (its own, its counterparts'), else ids. */
-export function parties(d: Delegation, session: Session | null, names: Names): { requesting: string; receiving: string } {
+/** The organisation names: this tenant's own as the session knows it, the counterpart's as the
+ * delegation recorded it at creation; the id where neither is known. */
+export function parties(d: Delegation, session: Session | null): { requesting: string; receiving: string } {
   const own = session?.tenant_name ?? null;
-  const requesting =
-    d.direction === "outbound" && own
-      ? own
-      : (d.requesting_tenant_name ?? names.get(d.requesting_tenant_id) ?? d.requesting_tenant_id);
-  const receiving = d.direction === "inbound" && own ? own : (names.get(d.receiving_tenant_id) ?? d.receiving_tenant_id);
+  const requesting = (d.direction === "outbound" ? own : null) ?? d.requesting_tenant_name ?? d.requesting_tenant_id;
+  const receiving = (d.direction === "inbound" ? own : null) ?? d.receiving_tenant_name ?? d.receiving_tenant_id;
   return { requesting, receiving };
 }
 
-function Facts({ d, session, names }: { d: Delegation; session: Session | null; names: Names }) {
-  const { requesting, receiving } = parties(d, session, names);
+function Facts({ d, session }: { d: Delegation; session: Session | null }) {
+  const { requesting, receiving } = parties(d, session);
   return (
     <dl className="facts">
       <dt>Delegation id</dt>
@@ -137,11 +132,11 @@ function Facts({ d, session, names }: { d: Delegation; session: Session | null; 
   );
 }
 
-function Revoke({ d, session, names }: { d: Delegation; session: Session; names: Names }) {
+function Revoke({ d, session }: { d: Delegation; session: Session }) {
   const [asking, setAsking] = useState(false);
   const [done, setDone] = useState(false);
   const revoke = useRevoke(d.delegation_id);
-  const { requesting, receiving } = parties(d, session, names);
+  const { requesting, receiving } = parties(d, session);
   const agent = d.agent_name ?? d.agent_id;
   return (
     <>

@@ -4,7 +4,6 @@ import type { Delegation } from "../../api/client";
 import { useDelegations } from "../../api/hooks";
 import { PAGES, navigate, onNavigate, useLocation, withQuery, type PageProps } from "../../components/router";
 import { formatTime } from "../../components/time";
-import { useTenantNames } from "./api";
 import { DelegationDetail } from "./DelegationDetail";
 import {
   STATUSES,
@@ -102,14 +101,16 @@ function Listing({ filters }: { filters: DelegationFilters }) {
   const rows = list.data?.delegations ?? [];
   const next = list.data?.next_cursor ?? null;
   const { direction, status, counterpart } = filters;
-  const names = useTenantNames();
+  const counterpartName = rows
+    .map((d) => counterpartOf(d, direction))
+    .find((c) => c.id === counterpart && c.name)?.name;
   return (
     <>
       {list.isError && <p role="alert">The delegations could not be loaded: {list.error.message}</p>}
       <table>
         <caption>
           {direction === "inbound" ? "Inbound" : "Outbound"} delegations{status ? `, ${status}` : ""}
-          {counterpart ? `, with ${names.get(counterpart) ?? counterpart}` : ""}
+          {counterpart ? `, with ${counterpartName ?? counterpart}` : ""}
         </caption>
         <thead>
           <tr>
@@ -123,7 +124,7 @@ function Listing({ filters }: { filters: DelegationFilters }) {
         </thead>
         <tbody>
           {rows.map((d) => (
-            <Row key={d.delegation_id} d={d} direction={direction} names={names} />
+            <Row key={d.delegation_id} d={d} direction={direction} />
           ))}
         </tbody>
       </table>
@@ -144,9 +145,17 @@ function Listing({ filters }: { filters: DelegationFilters }) {
   );
 }
 
-function Row({ d, direction, names }: { d: Delegation; direction: Direction; names: ReadonlyMap<string, string> }) {
-  const id = direction === "inbound" ? d.requesting_tenant_id : d.receiving_tenant_id;
-  const counterpart = (direction === "inbound" ? d.requesting_tenant_name : null) ?? names.get(id) ?? id;
+/** The other side: the requesting tenant of an inbound delegation, the receiving one of an
+ * outbound one, with the name recorded at creation (none for delegations from before names were kept). */
+function counterpartOf(d: Delegation, direction: Direction): { id: string; name: string | null } {
+  return direction === "inbound"
+    ? { id: d.requesting_tenant_id, name: d.requesting_tenant_name }
+    : { id: d.receiving_tenant_id, name: d.receiving_tenant_name };
+}
+
+function Row({ d, direction }: { d: Delegation; direction: Direction }) {
+  const { id, name } = counterpartOf(d, direction);
+  const counterpart = name ?? id;
   const detail = `${PAGES.delegations.path}/${encodeURIComponent(d.delegation_id)}`;
   return (
     <tr>

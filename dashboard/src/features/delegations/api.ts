@@ -1,9 +1,7 @@
 /** A delegation's own calls: read one, its audit timeline, revoke it. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useMemo } from "react";
 
 import { ApiError, call, getDelegation, query, type Delegation, type Ok } from "../../api/client";
-import { getGraph } from "../graph/api";
 
 export type Revoked = Ok<"/delegations/{delegation_id}/revoke", "post">;
 export type AuditEvent = Ok<"/audit", "get">["events"][number];
@@ -56,23 +54,4 @@ export function isForbidden(error: unknown): boolean {
 
 export function isNotFound(error: unknown): boolean {
   return error instanceof ApiError && error.status === 404;
-}
-
-/** The names of the tenants this one dealt with lately, by id (from GET /graph's nodes, which
- * every role that reads delegations may read); empty while unknown or unavailable. */
-export function useTenantNames(): ReadonlyMap<string, string> {
-  const graph = useQuery({
-    queryKey: ["graph", "names"],
-    queryFn: () => getGraph({}),
-    staleTime: 5 * 60_000,
-    retry: false,
-  });
-  return useMemo(() => {
-    const names = new Map<string, string>();
-    if (graph.data) {
-      names.set(graph.data.tenant.tenant_id, graph.data.tenant.name);
-      for (const node of graph.data.nodes) if (node.name) names.set(node.tenant_id, node.name);
-    }
-    return names;
-  }, [graph.data]);
 }

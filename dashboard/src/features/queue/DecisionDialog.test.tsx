@@ -12,6 +12,7 @@ const PENDING = {
   requesting_tenant_id: "tnt_med",
   requesting_tenant_name: "MediCore",
   receiving_tenant_id: "tnt_nat",
+  receiving_tenant_name: "NatSupply",
   agent_id: "agt_1",
   agent_name: "MediCore agent",
   action: "requisition.submit",
