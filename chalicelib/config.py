@@ -55,6 +55,13 @@ APPROVAL_MAX_AGE_SECONDS = "VAULTGUARD_APPROVAL_MAX_AGE_SECONDS"
 SELF_SIGNUP = "VAULTGUARD_SELF_SIGNUP"
 RATE_SESSION_WRITES_PER_15_MINUTES = "VAULTGUARD_RATE_SESSION_WRITES_PER_15_MINUTES"
 RATE_SESSION_READS_PER_15_MINUTES = "VAULTGUARD_RATE_SESSION_READS_PER_15_MINUTES"
+# The token vault: the platform's OAuth client at Google (tenants may bring their own), and
+# the local stand-in for Google under `make run` (chalicelib/local/idp.py), off until set.
+GOOGLE_CLIENT_ID = "VAULTGUARD_GOOGLE_CLIENT_ID"
+GOOGLE_CLIENT_SECRET = "VAULTGUARD_GOOGLE_CLIENT_SECRET"
+LOCAL_GOOGLE_ISSUER = "VAULTGUARD_LOCAL_GOOGLE_ISSUER"
+LOCAL_GOOGLE_CLIENT_ID = "VAULTGUARD_LOCAL_GOOGLE_CLIENT_ID"
+LOCAL_GOOGLE_CLIENT_SECRET = "VAULTGUARD_LOCAL_GOOGLE_CLIENT_SECRET"
 
 # Chalice needs the audit stream ARN when it packages the app (`chalice package --stage prod`
 # with VAULTGUARD_AUDIT_STREAM_ARN set); this placeholder stands in elsewhere.
@@ -120,6 +127,11 @@ class Settings:
     self_signup: bool = False
     rate_session_writes_per_15_minutes: int = 600
     rate_session_reads_per_15_minutes: int = 6000
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    local_google_issuer: str | None = None
+    local_google_client_id: str | None = None
+    local_google_client_secret: str | None = None
 
     @property
     def sign_in_enabled(self) -> bool:
@@ -197,6 +209,11 @@ class Settings:
             rate_session_reads_per_15_minutes=_int(
                 env, RATE_SESSION_READS_PER_15_MINUTES, 6000, 0, 10_000_000
             ),
+            google_client_id=env.get(GOOGLE_CLIENT_ID) or None,
+            google_client_secret=env.get(GOOGLE_CLIENT_SECRET) or None,
+            local_google_issuer=(env.get(LOCAL_GOOGLE_ISSUER) or "").strip() or None,
+            local_google_client_id=env.get(LOCAL_GOOGLE_CLIENT_ID) or None,
+            local_google_client_secret=env.get(LOCAL_GOOGLE_CLIENT_SECRET) or None,
         )
 
 
