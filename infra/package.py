@@ -1,5 +1,7 @@
 """The packager step after `chalice package --stage prod --merge-template infra/template.json`:
-one Lambda per route, each with its own least-privilege role, the tables from
+one Lambda per route, each with its own least-privilege role (except the CORS preflights: every
+path's `OPTIONS` method runs in one shared function whose role has only its log group), the
+tables from
 `chalicelib/store/schema.py`, log groups, the audit export's event source and API Gateway's own
 answers in the error shape.
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.api._http import gateway_responses
+from chalicelib.api._lambda import PREFLIGHT, PREFLIGHT_METHOD
 from chalicelib.api._permissions import Permission, function_name, permissions_for
 from chalicelib.store import schema
 
@@ -167,6 +170,35 @@ def _source_arn(method: str, path: str) -> Json:
     return _sub(f"{api}/*/{method}{resource}")
 
 
+def _integrate(paths: Json, method: str, path: str, function: str) -> None:
+    integration = paths[path][method.lower()]["x-amazon-apigateway-integration"]
+    integration["uri"] = _sub(
+        f"arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}:lambda:path/2015-03-31/functions/${{{function}.Arn}}/invocations"
+    )
+
+
+def _function(api_handler: Json, name: str, overrides: Json) -> Json:
+    fn = copy.deepcopy(api_handler)
+    props = fn["Properties"]
+    props["Handler"] = f"{HANDLER_MODULE}.{name}"
+    props["Role"] = _arn(f"{name}Role")
+    props["Environment"]["Variables"].update(overrides)
+    props.pop("Events", None)
+    return _with_logging(fn, f"{name}Logs")
+
+
+def _invoke_permission(name: str, source_arn: Json) -> Json:
+    return {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "FunctionName": {"Ref": name},
+            "Action": "lambda:InvokeFunction",
+            "Principal": "apigateway.amazonaws.com",
+            "SourceArn": source_arn,
+        },
+    }
+
+
 def _with_logging(function: Json, group: str) -> Json:
     function["Properties"]["LoggingConfig"] = {"LogGroup": {"Ref": group}, "LogFormat": "JSON"}
     return function
@@ -189,33 +221,34 @@ def transform(template: Json, routes: Mapping[str, Mapping[str, Any]]) -> Json:
     res[AUDIT] = table(schema.audit_table(env["VAULTGUARD_AUDIT_TABLE"]), ttl=False)
 
     paths = res["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    preflights = 0
     for path, methods in routes.items():
         for method in methods:
+            if method == PREFLIGHT_METHOD:
+                # Every path's preflight runs in the one shared function below; it may need
+                # no AWS access, since that function's role has none.
+                if permissions_for(method, path):
+                    raise ValueError(f"the preflight of {path} declares AWS permissions")
+                _integrate(paths, method, path, PREFLIGHT)
+                preflights += 1
+                continue
             name = function_name(method, path)
             if name in res:
                 raise ValueError(f"two routes are named {name}")
-            fn = copy.deepcopy(api_handler)
-            props = fn["Properties"]
-            props["Handler"] = f"{HANDLER_MODULE}.{name}"
-            props["Role"] = _arn(f"{name}Role")
-            props["Environment"]["Variables"].update(overrides)
-            props.pop("Events", None)
-            res[name] = _with_logging(fn, f"{name}Logs")
+            res[name] = _function(api_handler, name, overrides)
             res[f"{name}Logs"] = log_group(name)
             res[f"{name}Role"] = role(statements_for(permissions_for(method, path)), f"{name}Logs")
-            res[f"{name}InvokePermission"] = {
-                "Type": "AWS::Lambda::Permission",
-                "Properties": {
-                    "FunctionName": {"Ref": name},
-                    "Action": "lambda:InvokeFunction",
-                    "Principal": "apigateway.amazonaws.com",
-                    "SourceArn": _source_arn(method, path),
-                },
-            }
-            integration = paths[path][method.lower()]["x-amazon-apigateway-integration"]
-            integration["uri"] = _sub(
-                f"arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}:lambda:path/2015-03-31/functions/${{{name}.Arn}}/invocations"
-            )
+            res[f"{name}InvokePermission"] = _invoke_permission(name, _source_arn(method, path))
+            _integrate(paths, method, path, name)
+    if preflights:
+        # One function, role, log group and invoke permission for all the preflights (not
+        # four resources per path): a preflight reads nothing and authenticates nobody.
+        res[PREFLIGHT] = _function(api_handler, PREFLIGHT, overrides)
+        res[f"{PREFLIGHT}Logs"] = log_group(PREFLIGHT)
+        res[f"{PREFLIGHT}Role"] = role([], f"{PREFLIGHT}Logs")
+        res[f"{PREFLIGHT}InvokePermission"] = _invoke_permission(
+            PREFLIGHT, _source_arn(PREFLIGHT_METHOD, "/*")
+        )
 
     jobs = ((CLEANUP, statements_for(CLEANUP_NEEDS)), (EXPORT, copy.deepcopy(EXPORT_STATEMENTS)))
     for job, statements in jobs:

@@ -7,6 +7,8 @@ CORS header at all, so a browser keeps the answer from the page that asked.
 Preflights (`OPTIONS` with `Access-Control-Request-Method`) are answered by one `OPTIONS`
 route per path that `endpoint` registers: 204 with the path's methods for an allowed
 origin, 204 without CORS headers (the browser then refuses the request) for any other.
+Deployed, those routes all run in one shared function (`chalicelib.api._lambda.CorsPreflight`,
+role without data access; `infra/package.py`), not one Lambda per path.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """`make package` without an AWS account: one Lambda per route, each role exactly what its route
-declared (on the concrete ARNs, real IAM actions only), the data resources, the audit export's
-event source, API Gateway's own answers in the error shape, and cfn-lint clean."""
+declared (on the concrete ARNs, real IAM actions only), one shared function for every path's CORS
+preflight (no data access), the data resources, the audit export's event source, API Gateway's
+own answers in the error shape, room under CloudFormation's resource limit, and cfn-lint clean."""
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -11,16 +13,25 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import boto3
 import cfnlint
 import pytest
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
 
 from app import app
+from chalicelib.api._lambda import PREFLIGHT
 from chalicelib.api._permissions import Permission, function_name, permissions_for
 from chalicelib.store import schema
 from infra import package
 
-ROUTES = [(method, path) for path, methods in app.routes.items() for method in methods]
+# The routes with a function of their own; every OPTIONS route runs in the shared PREFLIGHT.
+ROUTES = [(method, path) for path, methods in app.routes.items() for method in methods if method != "OPTIONS"]
+PREFLIGHT_PATHS = [path for path, methods in app.routes.items() if "OPTIONS" in methods]
 JOBS = (package.CLEANUP, package.EXPORT)
+# CloudFormation refuses a stack of more than 500 resources (after the SAM transform); this
+# ceiling leaves room, so the growth that would reach the limit is noticed here first.
+RESOURCE_CEILING = 400
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +57,24 @@ def actions(template: dict[str, Any], function: str) -> set[str]:
     return {a for s in statements(template, function) if s["Effect"] == "Allow" for a in s["Action"]}
 
 
+def deployed(template: dict[str, Any]) -> dict[str, Any]:
+    """The template as CloudFormation gets it: after the SAM transform (offline, no AWS call;
+    the code's S3 location stands for what `aws cloudformation package` would put there)."""
+    sam = copy.deepcopy(template)
+    for resource in resources(sam, "AWS::Serverless::Function").values():
+        resource["Properties"]["CodeUri"] = "s3://packaging/deployment.zip"
+    session = boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="packaging", aws_secret_access_key="packaging"
+    )
+    translator = Translator(None, Parser(), boto_session=session)
+    # every role is the template's own: no managed policy to look up
+    expanded: dict[str, Any] = translator.translate(sam, parameter_values={}, get_managed_policy_map=dict)
+    return expanded
+
+
 def test_every_route_has_a_function_of_its_own_that_api_gateway_calls(template: dict[str, Any]) -> None:
     functions = resources(template, "AWS::Serverless::Function")
-    assert set(functions) == {function_name(m, p) for m, p in ROUTES} | set(JOBS)
+    assert set(functions) == {function_name(m, p) for m, p in ROUTES} | set(JOBS) | {PREFLIGHT}
     assert "APIHandler" not in template["Resources"]
     assert set(resources(template, "AWS::IAM::Role")) == {f"{name}Role" for name in functions}
     paths = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
@@ -60,6 +86,46 @@ def test_every_route_has_a_function_of_its_own_that_api_gateway_calls(template: 
         assert f"${{{name}.Arn}}" in uri
         source = template["Resources"][f"{name}InvokePermission"]["Properties"]["SourceArn"]["Fn::Sub"]
         assert f"/*/{method}/" in source
+
+
+def test_every_preflight_runs_in_one_shared_function_that_touches_no_data(template: dict[str, Any]) -> None:
+    assert len(PREFLIGHT_PATHS) > 1  # one preflight route per path (chalicelib/api/_http.py)
+    res = template["Resources"]
+    assert not [name for name in res if name.startswith("RouteOptions")]
+    preflight = res[PREFLIGHT]["Properties"]
+    assert preflight["Handler"] == f"chalicelib.api._lambda.{PREFLIGHT}"
+    assert preflight["Role"] == {"Fn::GetAtt": [f"{PREFLIGHT}Role", "Arn"]}
+    paths = res["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    with_options = [path for path, methods in paths.items() if "options" in methods]
+    assert sorted(with_options) == sorted(PREFLIGHT_PATHS)
+    for path in with_options:
+        uri = paths[path]["options"]["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        assert f"${{{PREFLIGHT}.Arn}}" in uri, path
+    # Its role: writing its own log group, nothing else (no table, key or bucket).
+    (logs,) = statements(template, PREFLIGHT)
+    assert set(logs["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert logs["Resource"] == [{"Fn::GetAtt": [f"{PREFLIGHT}Logs", "Arn"]}]
+    # API Gateway may invoke it for OPTIONS only.
+    (permission,) = [
+        p
+        for p in resources(template, "AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Ref": PREFLIGHT}
+    ]
+    assert permission["Properties"]["SourceArn"]["Fn::Sub"].endswith("/*/OPTIONS/*")
+    # The preflights together cost four resources, not four per path.
+    assert sorted(name for name in res if name.startswith(PREFLIGHT)) == [
+        PREFLIGHT,
+        f"{PREFLIGHT}InvokePermission",
+        f"{PREFLIGHT}Logs",
+        f"{PREFLIGHT}Role",
+    ]
+
+
+def test_the_stack_stays_well_under_cloudformations_resource_limit(template: dict[str, Any]) -> None:
+    expanded = deployed(template)
+    assert len(resources(expanded, "AWS::Lambda::Function")) == len(ROUTES) + len(JOBS) + 1
+    count = len(expanded["Resources"])
+    assert count < RESOURCE_CEILING, f"{count} resources after the SAM transform; the limit is 500"
 
 
 def test_each_route_role_is_what_the_route_declared() -> None:
@@ -147,7 +213,7 @@ def test_the_audit_bucket_is_locked_versioned_private_and_encrypted(template: di
     keys = resources(template, "AWS::KMS::Key")
     assert keys[package.SIGNING_KEY]["Properties"]["KeySpec"] == "RSA_2048"
     groups = resources(template, "AWS::Logs::LogGroup")
-    assert len(groups) == len(ROUTES) + len(JOBS)
+    assert len(groups) == len(ROUTES) + len(JOBS) + 1  # the shared preflight function's
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {package.LOG_RETENTION_DAYS}
 
 
