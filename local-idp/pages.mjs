@@ -9,6 +9,11 @@ label{display:block;margin-top:1rem}input{display:block;width:100%;padding:.4rem
 button{margin-top:1.2rem;padding:.5rem 1.2rem}.error{color:#a40000;border:1px solid #a40000;padding:.5rem}
 .note{color:#555;font-size:.85rem}`;
 
+// Which provider a page belongs to: the path it is mounted under and whom it stands in for
+// (local-google sets ctx.state.site before its routes run).
+const DEFAULT_SITE = { base: '', standsInFor: 'Auth0' };
+const siteOf = (ctx) => ctx.state?.site ?? DEFAULT_SITE;
+
 export function page(ctx, title, body, status = 200) {
   ctx.status = status;
   ctx.type = 'html';
@@ -19,7 +24,7 @@ export function page(ctx, title, body, status = 200) {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} · local identity provider</title><style>${STYLE}</style></head>
 <body><main>${body}
-<p class="note">Local identity provider (node-oidc-provider) standing in for Auth0.</p>
+<p class="note">Local identity provider (node-oidc-provider) standing in for ${escapeHtml(siteOf(ctx).standsInFor)}.</p>
 </main></body></html>`;
 }
 
@@ -28,25 +33,28 @@ function clientName(client) {
 }
 
 export function loginPage(ctx, uid, client, { email = '', error = false } = {}) {
+  const { base } = siteOf(ctx);
   const alert = error ? '<p class="error" role="alert">Wrong email or password.</p>' : '';
   page(ctx, 'Sign in', `<h1>Sign in</h1>
 <p>to continue to <strong>${escapeHtml(clientName(client))}</strong></p>${alert}
-<form method="post" action="/interaction/${escapeHtml(uid)}/login">
+<form method="post" action="${escapeHtml(base)}/interaction/${escapeHtml(uid)}/login">
 <label for="email">Email</label>
 <input id="email" name="email" type="email" autocomplete="username" required autofocus value="${escapeHtml(email)}">
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>
-<form method="post" action="/interaction/${escapeHtml(uid)}/abort"><button type="submit">Cancel</button></form>`);
+<form method="post" action="${escapeHtml(base)}/interaction/${escapeHtml(uid)}/abort"><button type="submit">Cancel</button></form>`);
 }
 
 export function consentPage(ctx, uid, client, details) {
-  const scopes = (details.missingOIDCScope || []).filter((s) => s !== 'openid');
+  const { base } = siteOf(ctx);
+  const resourceScopes = Object.values(details.missingResourceScopes || {}).flat();
+  const scopes = [...(details.missingOIDCScope || []), ...resourceScopes].filter((s) => s !== 'openid');
   const asks = scopes.length ? `<p>It asks for: ${escapeHtml(scopes.join(', '))}.</p>` : '';
   page(ctx, 'Continue', `<h1>Continue to ${escapeHtml(clientName(client))}?</h1>${asks}
-<form method="post" action="/interaction/${escapeHtml(uid)}/confirm"><button type="submit">Continue</button></form>
-<form method="post" action="/interaction/${escapeHtml(uid)}/abort"><button type="submit">Cancel</button></form>`);
+<form method="post" action="${escapeHtml(base)}/interaction/${escapeHtml(uid)}/confirm"><button type="submit">Continue</button></form>
+<form method="post" action="${escapeHtml(base)}/interaction/${escapeHtml(uid)}/abort"><button type="submit">Cancel</button></form>`);
 }
 
 export async function logoutPage(ctx, form) {

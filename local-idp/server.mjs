@@ -8,22 +8,26 @@
 // its signing key, its cookie keys) lives in owner-only JSON files under `<state_dir>/idp/`, so
 // a restart keeps people signed in and earlier tokens verifiable. Listens on 127.0.0.1 only.
 // Never logs a password, a secret or a token.
+//
+// The same server also plays "local-google" under /google when the config has
+// "google_redirect_uri" (see google.mjs): a second provider with the same people.
 
 import crypto from 'node:crypto';
+import http from 'node:http';
 import path from 'node:path';
 
 import Provider from 'oidc-provider';
 
 import { fileAdapter, sweepExpired } from './file-adapter.mjs';
-import {
-  consentPage, errorPage, escapeHtml, loginPage, logoutPage, page, signedOutPage,
-} from './pages.mjs';
+import { createGoogle, GOOGLE_PATH } from './google.mjs';
+import { interactionRoutes } from './interactions.mjs';
+import { loadOrCreateSigningKey } from './keys.mjs';
+import { errorPage, logoutPage, signedOutPage } from './pages.mjs';
 import {
   loadOrCreate, privateDir, readJson, sha256, writePrivateJson,
 } from './private-files.mjs';
 
 const HOST = '127.0.0.1';
-const MAX_FORM_BYTES = 16 * 1024;
 
 function log(message) {
   process.stdout.write(`[local-idp] ${message}\n`);
@@ -52,17 +56,7 @@ const STORE_DIR = privateDir(path.join(IDP_DIR, 'store'));
 // ---------------------------------------------------------------------------------------------
 // Keys: an RS256 signing key and cookie keys, generated on first start and kept.
 
-function jwkThumbprint(jwk) {
-  // RFC 7638: SHA-256 over the required members in lexicographic order.
-  const canonical = JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n });
-  return crypto.createHash('sha256').update(canonical).digest('base64url');
-}
-
-const signingKey = loadOrCreate(path.join(IDP_DIR, 'signing-key.json'), () => {
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = privateKey.export({ format: 'jwk' });
-  return { ...jwk, kid: jwkThumbprint(jwk), alg: 'RS256', use: 'sig' };
-});
+const signingKey = loadOrCreateSigningKey(path.join(IDP_DIR, 'signing-key.json'));
 
 const cookieKeys = loadOrCreate(path.join(IDP_DIR, 'cookie-keys.json'), () => ({
   keys: [crypto.randomBytes(32).toString('base64url')],
@@ -145,18 +139,6 @@ const clients = (config.clients || []).map((raw) => {
   };
 });
 
-async function readForm(ctx) {
-  if (!ctx.is('application/x-www-form-urlencoded')) return new URLSearchParams();
-  const chunks = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += chunk.length;
-    if (size > MAX_FORM_BYTES) ctx.throw(413, 'form too large');
-    chunks.push(chunk);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-}
-
 // ---------------------------------------------------------------------------------------------
 // The provider.
 
@@ -228,70 +210,39 @@ const provider = new Provider(issuer, {
 
 provider.on('server_error', (ctx, err) => log(`server error: ${err.name}: ${err.message}`));
 
-const INTERACTION = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|confirm|abort))?$/;
+provider.use(interactionRoutes(provider, { authenticate, log }));
 
-provider.use(async (ctx, next) => {
-  const match = INTERACTION.exec(ctx.path);
-  if (!match) return next();
-  try {
-    return await interaction(ctx, match[1], match[2]);
-  } catch (err) {
-    const status = err.status || err.statusCode || 500;
-    if (status >= 500) log(`interaction error: ${err.name}: ${err.message}`);
-    const why = status >= 500 ? 'Something went wrong.'
-      : 'This sign-in has expired or was opened in another browser. Start again from the application.';
-    return page(ctx, 'Error', `<h1>Sign-in failed</h1><p>${escapeHtml(why)}</p>`, status);
-  }
+// ---------------------------------------------------------------------------------------------
+// local-google, mounted under /google of the same server (node-oidc-provider finds its mount
+// path from req.originalUrl, as when mounted in a connect/express app).
+
+const google = createGoogle({
+  issuer,
+  idpDir: IDP_DIR,
+  config,
+  people: { authenticate, findAccount, usersBySub },
+  cookieKeys,
+  log,
+  fail,
 });
+const handleRoot = provider.callback();
+const handleGoogle = google?.provider.callback();
 
-async function interaction(ctx, uid, action) {
-  const details = await provider.interactionDetails(ctx.req, ctx.res);
-  if (details.uid !== uid) ctx.throw(400, 'interaction mismatch');
-  const client = await provider.Client.find(details.params.client_id);
-  const prompt = details.prompt.name;
-
-  if (ctx.method === 'GET' && !action) {
-    if (prompt === 'login') return loginPage(ctx, uid, client, { email: details.params.login_hint });
-    if (prompt === 'consent') return consentPage(ctx, uid, client, details.prompt.details);
-    ctx.throw(400, 'unknown interaction');
+function route(req, res) {
+  const url = req.url || '/';
+  if (handleGoogle && (url === GOOGLE_PATH || /^\/google[/?]/.test(url))) {
+    req.originalUrl = url;
+    req.url = url.slice(GOOGLE_PATH.length) || '/';
+    if (req.url.startsWith('?')) req.url = `/${req.url}`;
+    return handleGoogle(req, res);
   }
-  if (ctx.method !== 'POST' || !action) ctx.throw(405);
-
-  const form = await readForm(ctx);
-  if (action === 'abort') {
-    return provider.interactionFinished(ctx.req, ctx.res, {
-      error: 'access_denied', error_description: 'End-User aborted interaction',
-    }, { mergeWithLastSubmission: false });
-  }
-  if (action === 'login') {
-    if (prompt !== 'login') ctx.throw(400, 'no sign-in pending');
-    const email = form.get('email') || '';
-    const user = authenticate(email, form.get('password') || '');
-    if (!user) return loginPage(ctx, uid, client, { email, error: true });
-    return provider.interactionFinished(ctx.req, ctx.res, {
-      login: { accountId: user.sub },
-    }, { mergeWithLastSubmission: false });
-  }
-  // confirm
-  if (prompt !== 'consent') ctx.throw(400, 'no consent pending');
-  const { accountId } = details.session;
-  const grant = details.grantId
-    ? await provider.Grant.find(details.grantId)
-    : new provider.Grant({ accountId, clientId: details.params.client_id });
-  const missing = details.prompt.details;
-  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes || {})) {
-    grant.addResourceScope(indicator, scopes.join(' '));
-  }
-  const grantId = await grant.save();
-  return provider.interactionFinished(ctx.req, ctx.res, {
-    consent: { grantId },
-  }, { mergeWithLastSubmission: true });
+  return handleRoot(req, res);
 }
 
 const swept = sweepExpired(STORE_DIR);
-const server = provider.listen(port, HOST, () => {
+const server = http.createServer(route);
+server.listen(port, HOST, () => {
+  if (google) log(`local-google on ${google.summary}`);
   log(`listening on ${issuer} (state ${IDP_DIR}, ${usersBySub.size} people, `
     + `${clients.length} clients, ${swept} expired records dropped)`);
 });

@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         people.ensure_bound(container, state, demo_people, provider.issuer)
         state["users"] = people.state_users(demo_people)
         state["identity_provider"] = provider.issuer
+        state["vault_providers"] = provider.vault_providers()  # local-google: issuer, client
         write_state(container, state)
 
     from chalicelib.local.http_server import create_server
@@ -141,16 +142,23 @@ def _start_identity_provider(args: argparse.Namespace, api_url: str) -> tuple[An
     banner says that people cannot sign in."""
     if args.no_idp or os.environ.get("VAULTGUARD_OIDC_ISSUER"):
         return None
+    from chalicelib import config
     from chalicelib.local import people
     from chalicelib.local.idp import LocalIdentityProvider, LocalIdentityProviderError
 
     state_dir = Path(os.environ["VAULTGUARD_STATE_DIR"])
     demo = people.load_or_create(state_dir)
+    public_url = (os.environ.get(config.PUBLIC_URL) or api_url).rstrip("/")
     provider = LocalIdentityProvider(
         state_dir,
         args.idp_port or args.port + 1,
         people.provider_clients(demo, api_url),
         people.provider_users(demo),
+        # local-google, the token vault's stand-in for Google, in the same process.
+        vault_redirect_uri=f"{public_url}/vault/callback",
+        google_rotate_refresh_tokens=(os.environ.get(config.LOCAL_GOOGLE_ROTATE_REFRESH_TOKENS) or "").lower()
+        in ("1", "true", "yes", "on"),
+        google_access_token_ttl=int(os.environ.get(config.LOCAL_GOOGLE_ACCESS_TOKEN_TTL) or 3600),
     )
     try:
         issuer = provider.start()
@@ -164,6 +172,11 @@ def _start_identity_provider(args: argparse.Namespace, api_url: str) -> tuple[An
     os.environ["VAULTGUARD_OIDC_CLIENT_ID"] = demo["client"]["client_id"]
     os.environ["VAULTGUARD_OIDC_CLIENT_SECRET"] = demo["client"]["client_secret"]
     os.environ.setdefault("VAULTGUARD_PUBLIC_URL", api_url)
+    google = provider.google_client()
+    if provider.google_issuer and google:
+        os.environ[config.LOCAL_GOOGLE_ISSUER] = provider.google_issuer
+        os.environ[config.LOCAL_GOOGLE_CLIENT_ID] = google["client_id"]
+        os.environ[config.LOCAL_GOOGLE_CLIENT_SECRET] = google["client_secret"]
     return provider, demo
 
 
@@ -230,6 +243,12 @@ def _people_lines(state: dict[str, Any], api: str) -> str:
         'as one of (passwords are in the credentials file, under "users"):',
     ]
     lines += [f"  {u['email']:<30} {u['role']:<9} {u['tenant'] or 'platform'}" for u in users.values()]
+    google = (state.get("vault_providers") or {}).get("local-google")
+    if google:
+        lines.append(
+            f"The same people sign in at local-google, the token vault's stand-in for Google: "
+            f"{google['issuer']}"
+        )
     if "natsupply_approver" in users:
         lines += [
             "The approver's password, for instance:",

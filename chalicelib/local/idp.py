@@ -1,6 +1,11 @@
 """The local identity provider under `make run`: node-oidc-provider (`local-idp/server.mjs`) in
 a child process, standing in for Auth0. Local-only; VaultGuard knows it only by its issuer URL.
 
+Given the vault's redirect URI, the same process also plays "local-google" under `/google`
+(issuer `<issuer>/google`): the stand-in for Google that the token vault is tested against,
+with one confidential client for VaultGuard's vault whose secret it generates on first start
+and keeps in `<state_dir>/idp/google/vault-client.json` (see `google_client`).
+
 Its state (sessions, grants, refresh tokens, its RS256 signing key, cookie keys, the subjects
 it assigned, its configuration and log) is owner-only under `<state_dir>/idp/`, so people stay
 signed in and earlier tokens keep verifying across restarts.
@@ -24,6 +29,8 @@ from chalicelib.private_files import FILE_MODE, write_private
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "local-idp"
 HOST = "127.0.0.1"
 LOG_TAIL_LINES = 40
+GOOGLE_PATH = "/google"
+LOCAL_GOOGLE = "local-google"  # the vault provider preset it backs
 
 
 class LocalIdentityProviderError(RuntimeError):
@@ -40,6 +47,9 @@ class LocalIdentityProvider:
     (default True) grants consent without a screen unless the request says prompt=consent.
     `users`: {"email", "password", "name"?, "email_verified"? (True), "sub"?}; without a
     `sub`, one is assigned on first start and kept (by email) in the state directory.
+    `vault_redirect_uri` (VaultGuard's `<public url>/vault/callback`) turns local-google on;
+    its refresh tokens rotate only with `google_rotate_refresh_tokens`, and its access tokens
+    live `google_access_token_ttl` seconds.
     """
 
     def __init__(
@@ -52,6 +62,9 @@ class LocalIdentityProvider:
         node: str = "node",
         npm: str = "npm",
         timeout: float = 30.0,
+        vault_redirect_uri: str | None = None,
+        google_rotate_refresh_tokens: bool = False,
+        google_access_token_ttl: int = 3600,
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.port = port
@@ -60,6 +73,9 @@ class LocalIdentityProvider:
         self._node = node
         self._npm = npm
         self._timeout = timeout
+        self.vault_redirect_uri = vault_redirect_uri
+        self.google_rotate_refresh_tokens = google_rotate_refresh_tokens
+        self.google_access_token_ttl = google_access_token_ttl
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -70,6 +86,34 @@ class LocalIdentityProvider:
     @property
     def idp_dir(self) -> Path:
         return self.state_dir / "idp"
+
+    @property
+    def google_issuer(self) -> str | None:
+        """local-google's issuer, or None when it is off (no vault redirect URI)."""
+        return f"{self.issuer}{GOOGLE_PATH}" if self.vault_redirect_uri else None
+
+    @property
+    def google_client_path(self) -> Path:
+        return self.idp_dir / "google" / "vault-client.json"
+
+    def google_client(self) -> dict[str, str] | None:
+        """VaultGuard's client at local-google, {"client_id", "client_secret"}, once the
+        server has started with local-google on."""
+        if self.google_issuer is None:
+            return None
+        try:
+            data = json.loads(self.google_client_path.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return {"client_id": str(data["client_id"]), "client_secret": str(data["client_secret"])}
+
+    def vault_providers(self) -> dict[str, dict[str, str]]:
+        """What local.json lists under "vault_providers": {"local-google": {"issuer",
+        "client_id", "client_secret", "redirect_uri"}}, or {} when local-google is off."""
+        client = self.google_client()
+        if client is None or self.google_issuer is None or self.vault_redirect_uri is None:
+            return {}
+        return {LOCAL_GOOGLE: {"issuer": self.google_issuer, **client, "redirect_uri": self.vault_redirect_uri}}
 
     @property
     def log_path(self) -> Path:
@@ -132,7 +176,7 @@ class LocalIdentityProvider:
         self.stop()
 
     def _config(self) -> dict[str, Any]:
-        return {
+        config: dict[str, Any] = {
             "issuer": self.issuer,
             "port": self.port,
             "state_dir": str(self.state_dir),
@@ -140,6 +184,11 @@ class LocalIdentityProvider:
             "users": self.users,
             "exit_with_parent": True,
         }
+        if self.vault_redirect_uri:
+            config["google_redirect_uri"] = self.vault_redirect_uri
+            config["google_rotate_refresh_tokens"] = self.google_rotate_refresh_tokens
+            config["google_access_token_ttl"] = self.google_access_token_ttl
+        return config
 
     def _wait_until_ready(self) -> None:
         """Ready when this process (not another one on the port) says it listens and the
