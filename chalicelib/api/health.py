@@ -8,10 +8,27 @@ from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, endpoint
 from chalicelib.api._permissions import Permission
-from chalicelib.api._spec import STRING, obj
+from chalicelib.api._spec import INTEGER, STRING, obj
+from chalicelib.domain.delegation import Status
 from chalicelib.domain.principal import Role
 
 bp = Blueprint(__name__)
+
+METRICS = obj(
+    {
+        "tenants": obj({"total": INTEGER, "ACTIVE": INTEGER, "DISABLED": INTEGER}),
+        "agents": INTEGER,
+        "policies": INTEGER,
+        "delegations": {
+            **obj({s.value: INTEGER for s in Status}),
+            "description": "By stored status: a delegation past its expiry counts as ACTIVE or "
+            "PENDING until the cleanup job stores it as EXPIRED.",
+        },
+        "audit_events": {**INTEGER, "description": "In the tenants' logs (not the platform's security log)."},
+    },
+    title="PlatformMetrics",
+    description="Platform totals by kind and status, over every tenant.",
+)
 
 
 @endpoint(
@@ -30,7 +47,7 @@ def health(ctx: Ctx) -> dict[str, Any]:
     bp,
     "/metrics",
     roles=frozenset({Role.PLATFORM}),
-    responses={200: {"type": "object", "description": "Platform totals by kind and status."}},
+    responses={200: METRICS},
     operation_id="getMetrics",
 )
 def metrics(ctx: Ctx) -> dict[str, Any]:

@@ -10,8 +10,11 @@ from collections import Counter
 from typing import Any
 
 import boto3
+import jsonschema
 import pytest
 
+from app import app
+from chalicelib.api.openapi import build
 from chalicelib.config import get_settings
 from chalicelib.domain.delegation import Status
 from chalicelib.jobs import cleanup
@@ -190,3 +193,17 @@ def test_metrics_cost_the_same_with_many_tenants(stack: Stack) -> None:
     with dynamodb_calls() as many:
         assert metrics(stack, stack.platform_token)["tenants"]["total"] == 16
     assert many == few and sum(many.values()) <= 3, (dict(few), dict(many))
+
+
+def test_metrics_answer_exactly_the_declared_shape(stack: Stack) -> None:
+    """What the dashboard's types are generated from: every total the route gives is declared,
+    and every declared one is given."""
+    stack.tenant("First")
+    body = metrics(stack, stack.platform_token)
+    declared = build(app, "http://vaultguard.test")["paths"]["/metrics"]["get"]["responses"]["200"]
+    schema = declared["content"]["application/json"]["schema"]
+    jsonschema.validate(body, schema)
+    assert set(body) == set(schema["required"])
+    for name, value in body.items():
+        if isinstance(value, dict):
+            assert set(value) == set(schema["properties"][name]["required"]), name

@@ -3,15 +3,17 @@ import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 
 import { SESSION, fakeApi, renderWithQuery } from "../../test/render";
+import type { Metrics } from "./api";
 import { TenantsPage } from "./TenantsPage";
 
 const NATSUPPLY = { tenant_id: "tnt_nat", name: "NatSupply", status: "ACTIVE", created_at: "2026-11-01T10:00:00Z", audience: "urn:natsupply" };
 const METRICS = {
   tenants: { total: 2, ACTIVE: 2, DISABLED: 0 },
   agents: 3,
-  delegations: { PENDING: 1, ACTIVE: 4, REJECTED: 0 },
+  policies: 6,
+  delegations: { PENDING: 1, ACTIVE: 4, REJECTED: 0, REVOKED: 2, EXPIRED: 0 },
   audit_events: 57,
-};
+} satisfies Metrics;
 
 describe("the tenants page", () => {
   it("shows the platform's totals in words and numbers", async () => {
@@ -26,7 +28,8 @@ describe("the tenants page", () => {
     expect(figures.map((dt) => `${dt.textContent}: ${dt.nextElementSibling?.textContent}`)).toEqual([
       "Tenants: 2 (active 2, disabled 0)",
       "Agents: 3",
-      "Delegations: 5 (pending 1, active 4)",
+      "Policies: 6",
+      "Delegations: 7 (pending 1, active 4, revoked 2)",
       "Audit events: 57",
     ]);
   });

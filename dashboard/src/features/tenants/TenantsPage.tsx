@@ -11,19 +11,12 @@ import {
   useSetTenantStatus,
   useTenants,
   type CreatedTenant,
+  figures,
   type Figure,
   type NewTenant,
   type Tenant,
 } from "./api";
 import "../../components/adminForms.css";
-
-const FIGURE_NAMES: Record<string, string> = {
-  tenants: "Tenants",
-  agents: "Agents",
-  policies: "Policies",
-  delegations: "Delegations",
-  audit_events: "Audit events",
-};
 
 function failure(error: unknown): string {
   return error instanceof ApiError ? error.message : "VaultGuard could not be reached; nothing changed.";
@@ -263,7 +256,7 @@ function Metrics() {
       {metrics.isError && <p role="alert">The totals could not be loaded: {metrics.error.message}</p>}
       {metrics.isSuccess && (
         <dl className="figures">
-          {metrics.data.map((figure) => (
+          {figures(metrics.data).map((figure) => (
             <FigureRow key={figure.name} figure={figure} />
           ))}
         </dl>
@@ -272,15 +265,13 @@ function Metrics() {
   );
 }
 
-function FigureRow({ figure }: { figure: Figure }) {
-  const total = figure.count ?? figure.parts.reduce((sum, part) => sum + part.count, 0);
-  const parts = figure.parts.filter((part) => part.count > 0 || figure.name === "tenants");
+function FigureRow({ figure: { name, count, parts } }: { figure: Figure }) {
   return (
     <>
-      <dt>{FIGURE_NAMES[figure.name] ?? figure.name.replaceAll("_", " ")}</dt>
+      <dt>{name}</dt>
       <dd>
-        {total}
-        {parts.length > 0 && ` (${parts.map((part) => `${part.name.toLowerCase()} ${part.count}`).join(", ")})`}
+        {count}
+        {parts.length > 0 && ` (${parts.map((part) => `${part.name} ${part.count}`).join(", ")})`}
       </dd>
     </>
   );

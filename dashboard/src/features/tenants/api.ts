@@ -27,19 +27,37 @@ export function setTenantStatus(tenantId: string, status: TenantStatus): Promise
   return call<Tenant>("PATCH", `/tenants/${encodeURIComponent(tenantId)}`, body);
 }
 
-/** A platform total: a count, or counts by kind or status. */
-export type Figure = { name: string; count: number | null; parts: { name: string; count: number }[] };
+export type Metrics = Ok<"/metrics", "get">;
 
-/** GET /metrics as figures, whatever kinds it counts ({"agents": 3, "tenants": {"total": 2, ...}}). */
-export async function getMetrics(): Promise<Figure[]> {
-  const totals: Record<string, unknown> = await call<Ok<"/metrics", "get">>("GET", "/metrics");
-  return Object.entries(totals).map(([name, value]) => {
-    if (typeof value === "number") return { name, count: value, parts: [] };
-    const parts = typeof value === "object" && value !== null ? Object.entries(value) : [];
-    const counts = parts.flatMap(([part, n]) => (typeof n === "number" ? [{ name: part, count: n }] : []));
-    const total = counts.find((p) => p.name === "total");
-    return { name, count: total ? total.count : null, parts: counts.filter((p) => p.name !== "total") };
-  });
+export function getMetrics(): Promise<Metrics> {
+  return call<Metrics>("GET", "/metrics");
+}
+
+/** A platform total in words: its count, and the counts by status worth showing. */
+export type Figure = { name: string; count: number; parts: { name: string; count: number }[] };
+
+/** GET /metrics as figures: tenants by every status, delegations by the statuses that have any. */
+export function figures(metrics: Metrics): Figure[] {
+  const { tenants, delegations } = metrics;
+  const byStatus = Object.entries(delegations).map(([status, count]) => ({ name: status.toLowerCase(), count }));
+  return [
+    {
+      name: "Tenants",
+      count: tenants.total,
+      parts: [
+        { name: "active", count: tenants.ACTIVE },
+        { name: "disabled", count: tenants.DISABLED },
+      ],
+    },
+    { name: "Agents", count: metrics.agents, parts: [] },
+    { name: "Policies", count: metrics.policies, parts: [] },
+    {
+      name: "Delegations",
+      count: byStatus.reduce((sum, part) => sum + part.count, 0),
+      parts: byStatus.filter((part) => part.count > 0),
+    },
+    { name: "Audit events", count: metrics.audit_events, parts: [] },
+  ];
 }
 
 export function useTenants() {
