@@ -162,6 +162,13 @@ export function createGoogle({
     if (ctx.oidc?.route === 'discovery' && ctx.body?.scopes_supported) {
       ctx.body.scopes_supported = [...ctx.body.scopes_supported, ...API_SCOPES.split(' ')];
     }
+    // Google's token response names every scope granted (openid and email included), or those
+    // a refresh asked for; node-oidc-provider's names only the access token's (API) scopes.
+    if (ctx.oidc?.route === 'token' && ctx.status === 200 && ctx.body?.access_token) {
+      const { params, entities } = ctx.oidc;
+      const granted = params.scope || (entities.AuthorizationCode ?? entities.RefreshToken)?.scope;
+      if (granted) ctx.body.scope = granted;
+    }
     // Google: revoking an access token also revokes the authorization behind it.
     const revoked = ctx.oidc?.route === 'revocation' ? ctx.oidc.entities.AccessToken : undefined;
     if (revoked?.grantId && ctx.status === 200) {

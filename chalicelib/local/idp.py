@@ -113,7 +113,9 @@ class LocalIdentityProvider:
         client = self.google_client()
         if client is None or self.google_issuer is None or self.vault_redirect_uri is None:
             return {}
-        return {LOCAL_GOOGLE: {"issuer": self.google_issuer, **client, "redirect_uri": self.vault_redirect_uri}}
+        return {
+            LOCAL_GOOGLE: {"issuer": self.google_issuer, **client, "redirect_uri": self.vault_redirect_uri}
+        }
 
     @property
     def log_path(self) -> Path:
