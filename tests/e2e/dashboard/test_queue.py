@@ -6,7 +6,9 @@ Screenshots of each test land in the test's tmp dir (printed on failure)."""
 
 from __future__ import annotations
 
+import io
 import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
+from examples.demo import run_demo
 from tests.e2e.conftest import LocalServer, free_port
 from tests.e2e.dashboard.support import APPEARS_WITHIN_MS, axe_violations, sign_in, signed_in
 from tests.e2e.test_stepup_lifecycle import bearer, client_token, poll, start_stepup
@@ -253,6 +256,38 @@ def set_visibility(page: Page, state: str) -> None:
         }""",
         state,
     )
+
+
+# -- make demo INTERACTIVE=1 ------------------------------------------------------------------
+
+
+def test_the_interactive_demo_waits_for_the_approver_in_the_dashboard(
+    approver: Page, server: LocalServer
+) -> None:
+    """`make demo INTERACTIVE=1` against `make run`'s server: MediCore's agent waits on its
+    requisition until the approver approves it in the queue, then completes all three tasks."""
+    out = io.StringIO()
+    finished: dict[str, Any] = {}
+    argv = ["--interactive", "--offline", "--api-url", server.url, "--state-dir", str(server.state_dir)]
+    demo = threading.Thread(target=lambda: finished.update(result=run_demo(argv, out)), daemon=True)
+    demo.start()
+    try:
+        approver.goto(f"{server.url}/dashboard/")
+        card = approver.get_by_role("article").filter(has_text=re.compile(r"REQ-\d{4}"))
+        expect(card).to_be_visible(timeout=30_000)
+        expect(card).to_contain_text("MediCore asks for requisition.submit")
+        card.get_by_role("button", name="Approve").click()
+        approver.get_by_role("dialog").get_by_role("button", name="Confirm approval").click()
+        expect(card).to_have_count(0)
+    finally:
+        demo.join(timeout=90)
+    assert not demo.is_alive(), out.getvalue()
+    assert "waiting for a human: approve it in the dashboard's queue" in out.getvalue()
+    assert finished["result"].outcomes == {
+        "update_stock": "DONE",
+        "submit_requisition": "DONE",
+        "open_admin": "BLOCKED",
+    }, out.getvalue()
 
 
 def test_an_auditor_sees_no_queue_and_signs_out(approver: Page, server: LocalServer) -> None:
