@@ -19,6 +19,7 @@ from chalicelib.api import (
     stepup,
     tenants,
     users,
+    vault,
     webhooks,
     wellknown,
 )
@@ -40,6 +41,7 @@ BLUEPRINTS = (
     delegations,
     stepup,
     webhooks,
+    vault,
     audit,
     graph,
     health,

@@ -32,6 +32,17 @@ USER_ROLE_CHANGED = "user.role_changed"
 USER_REMOVED = "user.removed"
 SESSION_STARTED = "session.started"
 SESSION_ENDED = "session.ended"
+VAULT_PROVIDER_CONFIGURED = "vault.provider_configured"
+VAULT_CONNECT_STARTED = "vault.connect_started"
+VAULT_CONNECTED = "vault.connected"
+VAULT_CONNECT_FAILED = "vault.connect_failed"
+VAULT_RECONNECTED = "vault.reconnected"
+VAULT_UPDATED = "vault.updated"
+VAULT_EXCHANGED = "vault.exchanged"
+VAULT_EXCHANGE_DENIED = "vault.exchange_denied"
+VAULT_REFRESH_FAILED = "vault.refresh_failed"
+VAULT_NEEDS_REAUTH = "vault.needs_reauth"
+VAULT_DISCONNECTED = "vault.disconnected"
 
 EVENT_TYPES = frozenset(
     {
@@ -52,9 +63,17 @@ EVENT_TYPES = frozenset(
         DELEGATION_EXPIRED,
         DELEGATION_VERIFIED,
         TOKEN_ISSUED,
-        "vault.connected",
-        "vault.exchanged",
-        "vault.disconnected",
+        VAULT_PROVIDER_CONFIGURED,
+        VAULT_CONNECT_STARTED,
+        VAULT_CONNECTED,
+        VAULT_CONNECT_FAILED,
+        VAULT_RECONNECTED,
+        VAULT_UPDATED,
+        VAULT_EXCHANGED,
+        VAULT_EXCHANGE_DENIED,
+        VAULT_REFRESH_FAILED,
+        VAULT_NEEDS_REAUTH,
+        VAULT_DISCONNECTED,
         AUTH_FAILED,
         WEBHOOK_UPDATED,
         WEBHOOK_DELETED,

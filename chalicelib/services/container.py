@@ -292,6 +292,48 @@ class Container:
             self.settings, self.db, self.people_repo, self.batch_reader, self.auditor, self.secret_hasher
         )
 
+    # -- the token vault ---------------------------------------------------------------------------
+    @cached_property
+    def vault_provider_client(self) -> Any:
+        """The vault's OAuth client towards providers (discovery and JWKS cached per process)."""
+        from chalicelib.vault.client import ProviderClient
+
+        return ProviderClient()
+
+    @cached_property
+    def vault_support(self) -> Any:
+        from chalicelib.services.vault import VaultSupport
+
+        return VaultSupport(self.settings, self.encryptor, lambda: self.vault_provider_client)
+
+    @cached_property
+    def connection_repo(self) -> Any:
+        from chalicelib.store.connections import ConnectionRepository
+
+        return ConnectionRepository()
+
+    @cached_property
+    def vault(self) -> Any:
+        from chalicelib.services.vault import VaultService
+
+        return VaultService(
+            self.settings,
+            self.db,
+            self.connection_repo,
+            self.batch_reader,
+            self.auditor,
+            self.secret_hasher,
+            self.vault_support,
+        )
+
+    @cached_property
+    def vault_callback(self) -> Any:
+        from chalicelib.services.vault_callback import VaultCallback
+
+        return VaultCallback(
+            self.settings, self.db, self.connection_repo, self.auditor, self.secret_hasher, self.vault_support
+        )
+
     @cached_property
     def audit_exporter(self) -> Any:
         """The audit stream -> S3 export (chalicelib/jobs/audit_export.py), with digests."""

@@ -12,6 +12,9 @@ before it knows one.
 COUNT#<shard> in a tenant's partition, and the partitions `PLATFORM#COUNT#<shard>` (sk COUNT):
 sharded counters (chalicelib/store/counters.py). EDGE#<day>#<out|in>#<counterpart> in a
 tenant's partition: the trust graph's daily counts by outcome (chalicelib/store/edges.py).
+The token vault, in the tenant's partition: VPROVIDER#<provider>, CONN#<id>, VSTATE#<hash>
+(a connect under way) and VACCOUNT#<hash> (a provider account's connection), see
+chalicelib/store/connections.py.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import (
+    ListAttribute,
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
@@ -340,6 +344,92 @@ class RegistrationModel(_MainTable):
     ttl = NumberAttribute()
 
 
+class VaultProviderModel(_MainTable):
+    """`VPROVIDER#<provider>`: the OAuth client (and, for `oidc`/`oauth2`, the server) a
+    tenant brought for a vault provider; the client secret only encrypted."""
+
+    provider = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    client_secret_ciphertext = UnicodeAttribute()
+    issuer = UnicodeAttribute(null=True)
+    authorization_endpoint = UnicodeAttribute(null=True)
+    token_endpoint = UnicodeAttribute(null=True)
+    revocation_endpoint = UnicodeAttribute(null=True)
+    scopes = ListAttribute[str](null=True)
+    authorize_params = MapAttribute[str, Any](null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class ConnectionModel(_MainTable):
+    """`CONN#<connection_id>`: a vault connection (chalicelib/domain/vault.py has its
+    statuses). Tokens only as ciphertexts bound to {tenant_id, connection_id, purpose};
+    deleting a connection removes them and keeps the record as a tombstone."""
+
+    connection_id = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    label = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    status_reason = UnicodeAttribute(null=True)
+    client_source = UnicodeAttribute()  # "tenant" | "platform": whose OAuth client
+    client_id = UnicodeAttribute()
+    issuer = UnicodeAttribute(null=True)
+    token_endpoint = UnicodeAttribute(null=True)
+    revocation_endpoint = UnicodeAttribute(null=True)
+    requested_scopes = ListAttribute[str](null=True)
+    granted_scopes = ListAttribute[str](null=True)
+    allowed_scopes = ListAttribute[str](null=True)
+    agent_ids = ListAttribute[str](null=True)
+    account_sub = UnicodeAttribute(null=True)
+    account_email = UnicodeAttribute(null=True)
+    account_key = UnicodeAttribute(null=True)  # the `VACCOUNT#` pointer's key part
+    refresh_token_ciphertext = UnicodeAttribute(null=True)
+    access_token_ciphertext = UnicodeAttribute(null=True)  # {access_token, expires_at}
+    access_token_expires_at = NumberAttribute(null=True)
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    connected_at = UnicodeAttribute(null=True)
+    connected_by = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+    last_refresh_at = UnicodeAttribute(null=True)
+    last_used_at = UnicodeAttribute(null=True)
+    superseded_by = UnicodeAttribute(null=True)
+    deleted_at = UnicodeAttribute(null=True)
+    deleted_by = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class VaultStateModel(_MainTable):
+    """`VSTATE#<keyed hash of the state>`: a connect under way, single use, 10 minutes.
+    The PKCE verifier only encrypted; the rest says what the callback must find."""
+
+    connection_id = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    started_by = UnicodeAttribute()
+    issuer = UnicodeAttribute(null=True)
+    iss_required = NumberAttribute(default=0)
+    redirect_uri = UnicodeAttribute()
+    verifier_ciphertext = UnicodeAttribute()
+    nonce = UnicodeAttribute(null=True)
+    client_id = UnicodeAttribute()
+    client_source = UnicodeAttribute()
+    token_endpoint = UnicodeAttribute()
+    revocation_endpoint = UnicodeAttribute(null=True)
+    jwks_uri = UnicodeAttribute(null=True)
+    revocation_ends_grant = NumberAttribute(default=0)
+    expires_at = NumberAttribute()
+    ttl = NumberAttribute()
+
+
+class VaultAccountModel(_MainTable):
+    """`VACCOUNT#<sha256 of provider, issuer and sub>`: the one live connection of a
+    provider account in the tenant (reconnecting it keeps that connection's id)."""
+
+    connection_id = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    bound_at = UnicodeAttribute()
+
+
 class AuditEventModel(Model):
     """Append-only: put with attribute_not_exists, never updated or deleted."""
 
@@ -381,6 +471,10 @@ MAIN_MODELS: tuple[type[Model], ...] = (
     CounterModel,
     EdgeModel,
     WebhookModel,
+    VaultProviderModel,
+    ConnectionModel,
+    VaultStateModel,
+    VaultAccountModel,
 )
 
 
