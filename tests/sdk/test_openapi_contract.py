@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from vaultguard import Delegation, PendingDelegation
+from vaultguard import Delegation, PendingDelegation, VaultToken
 from vaultguard import _core as core
 
 from app import app
@@ -23,6 +23,11 @@ CALL = re.compile(r"\b(?:_api|_send|call)\(\s*\"(GET|POST|PUT|PATCH|DELETE)\",\s
 PAGES = re.compile(r"\bpages\(\s*\"(/[^\"]*)\"")
 # Fields of the SDK's models that are its own, not the server's.
 SDK_ONLY = {"created"}
+# Operations the SDK calls whose server side is still being built (issue 13: the agents' vault
+# exchange). Each must still be missing from the document: once one lands, the test below
+# fails, so that it leaves this set and its contract test (skipped until then) runs.
+AWAITING_SERVER = {("POST", "/vault/exchange")}
+VAULT_TOKEN_SDK_ONLY = {"expires_at"}  # computed from expires_in when the answer arrives
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +93,29 @@ def documented(doc: dict[str, Any], method: str, path: str) -> bool:
 def test_every_operation_the_sdk_calls_is_in_the_document(doc: dict[str, Any]) -> None:
     calls = sdk_calls()
     assert ("POST", "/delegations/request") in calls and ("POST", "/oauth/token") in calls  # the scan works
-    assert [call for call in sorted(calls) if not documented(doc, *call)] == []
+    assert [call for call in sorted(calls - AWAITING_SERVER) if not documented(doc, *call)] == []
+
+
+def test_operations_awaiting_the_server_are_still_undocumented(doc: dict[str, Any]) -> None:
+    assert AWAITING_SERVER <= sdk_calls()
+    landed = [call for call in sorted(AWAITING_SERVER) if documented(doc, *call)]
+    assert landed == [], f"{landed} now documented: drop them from AWAITING_SERVER"
+
+
+def test_the_vault_exchange_matches_the_document(doc: dict[str, Any]) -> None:
+    if ("POST", "/vault/exchange") in AWAITING_SERVER:
+        pytest.skip("the server's POST /vault/exchange has not landed yet (issue 13)")
+    schema = body_schema(doc, "POST", "/vault/exchange")
+    body = core.vault_body("conn_1", ["calendar.readonly"])
+    assert set(body) <= set(schema["properties"])
+    assert set(schema.get("required", [])) <= {"connection_id"}
+    answer = answer_schema(doc, "POST", "/vault/exchange", 200)
+    fields = model_fields(VaultToken) - VAULT_TOKEN_SDK_ONLY
+    assert fields <= set(answer["properties"])
+    assert {"access_token", "expires_in"} <= set(answer["required"])
+    assert "refresh_token" not in answer["properties"]
+    responses = operation(doc, "POST", "/vault/exchange")["responses"]
+    assert {"400", "403", "404", "409", "503"} <= set(responses)
 
 
 def test_the_delegation_request_the_sdk_sends_is_what_the_server_accepts(doc: dict[str, Any]) -> None:

@@ -1,11 +1,13 @@
-"""VaultGuard SDK: request delegations (agents) and verify them (receiving APIs)."""
+"""VaultGuard SDK: request delegations and vault tokens (agents), verify delegations (receiving APIs)."""
 
 from __future__ import annotations
 
-from ._async_client import AsyncDelegationScope, AsyncVaultGuardClient
-from ._client import DelegationScope, VaultGuardClient
+from ._async_client import AsyncDelegationScope, AsyncVaultGuardClient, AsyncVaultTokenScope
+from ._client import DelegationScope, VaultGuardClient, VaultTokenScope
 from ._errors import (
     AuthenticationFailed,
+    ConnectionNeedsReauth,
+    ConnectionNotFound,
     DelegationBlocked,
     InvalidDelegationToken,
     RateLimited,
@@ -13,11 +15,14 @@ from ._errors import (
     StepUpExpired,
     StepUpRejected,
     StepUpTimeout,
+    VaultAccessDenied,
     VaultGuardError,
+    VaultScopeError,
+    VaultUnavailable,
 )
 from ._introspection import Introspector
 from ._jwks import JWKSCache
-from ._models import Delegation, PendingDelegation
+from ._models import Delegation, PendingDelegation, VaultToken
 from ._verifier import ActionVerifier, DelegationVerifier, VerifiedDelegation
 
 __all__ = [
@@ -27,6 +32,9 @@ __all__ = [
     "DelegationScope",
     "PendingDelegation",
     "VaultGuardClient",
+    "VaultToken",
+    "VaultTokenScope",
+    "AsyncVaultTokenScope",
     "StepUpTimeout",
     "ActionVerifier",
     "DelegationVerifier",
@@ -41,4 +49,9 @@ __all__ = [
     "StepUpExpired",
     "StepUpRejected",
     "VaultGuardError",
+    "ConnectionNeedsReauth",
+    "ConnectionNotFound",
+    "VaultAccessDenied",
+    "VaultScopeError",
+    "VaultUnavailable",
 ]

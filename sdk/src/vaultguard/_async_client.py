@@ -3,6 +3,8 @@
     async with AsyncVaultGuardClient(api_url, client_id, client_secret) as client:
         async with client.with_delegation(receiving_tenant_id=t, action="stock.write") as token:
             ...
+        async with client.with_vault_token(connection_id, ["calendar.readonly"]) as token:
+            ...
 
 Every decision (errors, retries, parsing, the poll schedule) comes from `_core`, so the two
 clients behave alike; only sending and sleeping differ.
@@ -14,15 +16,15 @@ import asyncio
 import functools
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 
 from . import _core
-from ._errors import VaultGuardError
-from ._models import Delegation, PendingDelegation
+from ._errors import ConnectionNeedsReauth, ConnectionNotFound, VaultAccessDenied, VaultGuardError
+from ._models import Delegation, PendingDelegation, VaultToken
 
 T = TypeVar("T")
 
@@ -53,6 +55,7 @@ class AsyncVaultGuardClient:
         self._backoff = backoff
         self._token: _core.ApiToken | None = None
         self._token_lock = asyncio.Lock()
+        self._vault_tokens = _core.VaultTokenCache()
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._clock: Callable[[], float] = time.monotonic
 
@@ -270,6 +273,75 @@ class AsyncVaultGuardClient:
                 _core.logger.warning("could not revoke delegation %s: %s", delegation.delegation_id, exc)
                 return
             raise
+
+    # -- the token vault -------------------------------------------------------------------
+
+    async def vault_token(self, connection_id: str, scopes: str | Iterable[str] | None = None) -> VaultToken:
+        """As `VaultGuardClient.vault_token`: a provider access token, reused from memory while
+        it has more than a minute left."""
+        wanted = _core.scope_list(scopes)
+        key = _core.vault_key(connection_id, wanted)
+        cached = self._vault_tokens.get(key, self._clock())
+        if cached is not None:
+            return cached
+        started = self._clock()
+        reply = await self._api("POST", "/vault/exchange", json=_core.vault_body(connection_id, wanted))
+        try:
+            token = _core.vault_token_from(reply, connection_id)
+        except (ConnectionNotFound, ConnectionNeedsReauth, VaultAccessDenied):
+            self._vault_tokens.forget(connection_id)
+            raise
+        self._vault_tokens.put(key, token, started)
+        return token
+
+    def with_vault_token(
+        self, connection_id: str, scopes: str | Iterable[str] | None = None
+    ) -> AsyncVaultTokenScope:
+        """As `VaultGuardClient.with_vault_token`, asynchronously:
+
+            async with client.with_vault_token(connection_id) as token: ...
+            @client.with_vault_token(connection_id)     # on an async def;
+            async def read_calendar(day, *, token): ... # `token` by keyword
+
+        Tokens come from `vault_token`, so they are reused while fresh."""
+        return AsyncVaultTokenScope(self, connection_id, _core.scope_list(scopes))
+
+
+class AsyncVaultTokenScope:
+    """`async with` yields the access token string (`.token` the VaultToken inside the block);
+    used as a decorator on an `async def` it passes `token=` on every call."""
+
+    def __init__(self, client: AsyncVaultGuardClient, connection_id: str, scopes: list[str] | None) -> None:
+        self._client = client
+        self.connection_id = connection_id
+        self.scopes = scopes
+        self.token: VaultToken | None = None
+
+    def __repr__(self) -> str:
+        return f"AsyncVaultTokenScope({self.connection_id!r}, scopes={self.scopes!r})"
+
+    async def __aenter__(self) -> str:
+        self.token = await self._client.vault_token(self.connection_id, self.scopes)
+        return self.token.access_token
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.token = None
+
+    def __call__(self, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError("AsyncVaultGuardClient.with_vault_token decorates async functions only")
+
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> T:
+            token = await self._client.vault_token(self.connection_id, self.scopes)
+            return await fn(*args, token=token.access_token, **kwargs)
+
+        return wrapper
 
 
 class AsyncDelegationScope:

@@ -3,6 +3,8 @@
     client = VaultGuardClient(api_url, client_id, client_secret)
     with client.with_delegation(receiving_tenant_id=natsupply, action="stock.write") as token:
         requests.post(natsupply_api, headers={"Authorization": f"Bearer {token}"}, ...)
+    with client.with_vault_token(connection_id, ["calendar.readonly"]) as token:
+        requests.get(calendar_api, headers={"Authorization": f"Bearer {token}"})
 
 The client signs in with client credentials (client_secret_basic), caches its API token and
 refreshes it a minute before it expires. Connection failures and 5xx are retried with
@@ -15,15 +17,15 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
 import requests
 
 from . import _core
-from ._errors import VaultGuardError
-from ._models import Delegation, PendingDelegation
+from ._errors import ConnectionNeedsReauth, ConnectionNotFound, VaultAccessDenied, VaultGuardError
+from ._models import Delegation, PendingDelegation, VaultToken
 
 T = TypeVar("T")
 
@@ -56,6 +58,7 @@ class VaultGuardClient:
         self._backoff = backoff
         self._token: _core.ApiToken | None = None
         self._token_lock = threading.Lock()
+        self._vault_tokens = _core.VaultTokenCache()
         self._sleep: Callable[[float], None] = time.sleep
         self._clock: Callable[[], float] = time.monotonic
 
@@ -329,6 +332,77 @@ class VaultGuardClient:
                 _core.logger.warning("could not revoke delegation %s: %s", delegation.delegation_id, exc)
                 return
             raise
+
+    # -- the token vault -------------------------------------------------------------------
+
+    def vault_token(self, connection_id: str, scopes: str | Iterable[str] | None = None) -> VaultToken:
+        """A provider access token from the tenant's vault connection (`/vault/exchange`).
+
+        `scopes` narrows it (None: all the connection allows this agent). A token from this
+        client's memory is handed out again while it has more than a minute left. Raises
+        ConnectionNotFound, ConnectionNeedsReauth, VaultAccessDenied, VaultScopeError, or
+        VaultUnavailable (503, after retries that honour Retry-After)."""
+        wanted = _core.scope_list(scopes)
+        key = _core.vault_key(connection_id, wanted)
+        cached = self._vault_tokens.get(key, self._clock())
+        if cached is not None:
+            return cached
+        started = self._clock()
+        reply = self._api("POST", "/vault/exchange", json=_core.vault_body(connection_id, wanted))
+        try:
+            token = _core.vault_token_from(reply, connection_id)
+        except (ConnectionNotFound, ConnectionNeedsReauth, VaultAccessDenied):
+            self._vault_tokens.forget(connection_id)
+            raise
+        self._vault_tokens.put(key, token, started)
+        return token
+
+    def with_vault_token(
+        self, connection_id: str, scopes: str | Iterable[str] | None = None
+    ) -> VaultTokenScope:
+        """The provider access token string for the span of a block or of a decorated call.
+
+            with client.with_vault_token(connection_id, ["calendar.readonly"]) as token: ...
+
+            @client.with_vault_token(connection_id)
+            def read_calendar(day, *, token): ...   # `token` is passed as a keyword argument
+
+        Tokens come from `vault_token`, so a block soon after another reuses the same one."""
+        return VaultTokenScope(self, connection_id, _core.scope_list(scopes))
+
+
+class VaultTokenScope:
+    """What `with_vault_token` returns: a context manager yielding the access token string
+    (`.token` holds the VaultToken inside the block), and a decorator passing `token=`."""
+
+    def __init__(self, client: VaultGuardClient, connection_id: str, scopes: list[str] | None) -> None:
+        self._client = client
+        self.connection_id = connection_id
+        self.scopes = scopes
+        self.token: VaultToken | None = None
+
+    def __repr__(self) -> str:
+        return f"VaultTokenScope({self.connection_id!r}, scopes={self.scopes!r})"
+
+    def __enter__(self) -> str:
+        self.token = self._client.vault_token(self.connection_id, self.scopes)
+        return self.token.access_token
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.token = None
+
+    def __call__(self, fn: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> T:
+            token = self._client.vault_token(self.connection_id, self.scopes)
+            return fn(*args, token=token.access_token, **kwargs)
+
+        return wrapper
 
 
 class DelegationScope:

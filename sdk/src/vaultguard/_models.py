@@ -1,4 +1,5 @@
-"""What the client hands back: an issued delegation, or a step-up still waiting for a human."""
+"""What the client hands back: an issued delegation, a step-up still waiting for a human, or a
+provider access token from the vault."""
 
 from __future__ import annotations
 
@@ -44,3 +45,24 @@ class PendingDelegation:
     def deadline(self) -> float:
         """The monotonic time after which the server no longer answers with a token."""
         return self.created + self.expires_in
+
+
+@dataclass(frozen=True)
+class VaultToken:
+    """A short-lived provider access token (e.g. Google's) from the tenant's vault connection.
+
+    Never a refresh token. `access_token` is left out of `repr()` and `str()`; `expires_in` is
+    the seconds left when the object was handed out, `expires_at` the absolute time (UTC)."""
+
+    access_token: str = field(repr=False)
+    token_type: str
+    expires_in: int
+    expires_at: datetime
+    scope: list[str] = field(hash=False)
+    connection_id: str
+    provider: str
+
+    @property
+    def authorization_header(self) -> str:
+        """`"Bearer <token>"`, the value of the provider API's Authorization header."""
+        return f"{self.token_type} {self.access_token}"

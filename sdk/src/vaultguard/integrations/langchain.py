@@ -17,22 +17,47 @@ for this agent..."). Other VaultGuard errors (bad credentials, VaultGuard unreac
 errors from `func` itself are raised as usual (LangChain's `handle_tool_error` can turn them
 into results; pass it through `**tool_kwargs`).
 
+`vault_tool` does the same with a provider access token from the tenant's token vault:
+
+    def read_calendar(token: str, day: str) -> str:
+        return calendar_api.get(f"/events?day={day}", token=token).text
+
+    tool = vault_tool(client, connection_id=conn_id, scopes=["calendar.readonly"],
+                      func=read_calendar, name="read_calendar", description="Read a day's events",
+                      connection_name="MediCore's Google connection")
+
+A connection that needs an administrator to reconnect it, one that does not exist (or not for
+this tenant), one this agent may not use, scopes it does not allow and a provider that is
+briefly unavailable come back as sentences the model can relay ("MediCore's Google connection
+needs an administrator to reconnect it..."); the token itself never appears in a result.
+
 Needs the `langchain` extra (`pip install "vaultguard-sdk[langchain]"`).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from langchain_core.tools import StructuredTool, create_schema_from_function
 from langchain_core.tools.base import ArgsSchema
 
 from .._client import VaultGuardClient
-from .._errors import DelegationBlocked, RateLimited, StepUpExpired, StepUpRejected, StepUpTimeout
+from .._errors import (
+    ConnectionNeedsReauth,
+    ConnectionNotFound,
+    DelegationBlocked,
+    RateLimited,
+    StepUpExpired,
+    StepUpRejected,
+    StepUpTimeout,
+    VaultAccessDenied,
+    VaultScopeError,
+    VaultUnavailable,
+)
 
-__all__ = ["delegated_tool", "policy_message"]
+__all__ = ["delegated_tool", "policy_message", "vault_message", "vault_tool"]
 
 # A static string, or one made from the call's arguments (e.g. a requisition reference for the
 # approver's binding message).
@@ -87,10 +112,7 @@ def delegated_tool(
     `timeout` bounds the wait for a step-up. `tool_kwargs` go to `StructuredTool` as they are."""
     receiver = receiving_name or receiving_tenant_id
     if args_schema is None:
-        params = list(inspect.signature(func).parameters)
-        if not params:
-            raise TypeError(f"{name}: func must take the delegation token as its first argument")
-        args_schema = create_schema_from_function(name, func, filter_args=[params[0]])
+        args_schema = _schema_without_token(name, func, "delegation token")
 
     def text(value: Text, arguments: Mapping[str, Any]) -> str | None:
         return value(arguments) if callable(value) else value
@@ -117,6 +139,92 @@ def delegated_tool(
             raise
         scope.__exit__(None, None, None)
         return result
+
+    return StructuredTool.from_function(
+        func=run, name=name, description=description, args_schema=args_schema, **tool_kwargs
+    )
+
+
+def _schema_without_token(name: str, func: Callable[..., Any], what: str) -> ArgsSchema:
+    params = list(inspect.signature(func).parameters)
+    if not params:
+        raise TypeError(f"{name}: func must take the {what} as its first argument")
+    return create_schema_from_function(name, func, filter_args=[params[0]])
+
+
+VAULT_ANSWERS = (
+    ConnectionNeedsReauth,
+    ConnectionNotFound,
+    VaultAccessDenied,
+    VaultScopeError,
+    VaultUnavailable,
+    RateLimited,
+)
+
+
+def vault_message(exc: Exception, connection_name: str) -> str | None:
+    """The model-readable result for a vault answer; None for any other error."""
+    if isinstance(exc, ConnectionNeedsReauth):
+        reason = f" (reason: {exc.reason})" if exc.reason else ""
+        return (
+            f"{connection_name} needs an administrator to reconnect it{reason}. Nothing was read; "
+            "do not retry. Tell the user that an administrator must reconnect it in VaultGuard."
+        )
+    if isinstance(exc, ConnectionNotFound):
+        return (
+            f"{connection_name} was not found: it does not exist, was deleted, or is not available to "
+            "this organisation. Do not retry; an administrator must connect it first."
+        )
+    if isinstance(exc, VaultAccessDenied):
+        return (
+            f"This agent is not allowed to use {connection_name}. Do not retry; "
+            "an administrator must allow it."
+        )
+    if isinstance(exc, VaultScopeError):
+        missing = ", ".join(exc.missing_scopes) or "the requested scopes"
+        return (
+            f"{connection_name} does not allow {missing} for this agent. Do not retry; "
+            "an administrator must allow the scopes (or reconnect with them)."
+        )
+    if isinstance(exc, VaultUnavailable):
+        when = f"in {exc.retry_after:g} s" if exc.retry_after is not None else "later"
+        return f"{connection_name} is temporarily unavailable (the provider is not answering); retry {when}."
+    if isinstance(exc, RateLimited):
+        return f"RATE_LIMITED: VaultGuard is rate limiting requests; retry in {exc.retry_after:g} s."
+    return None
+
+
+def vault_tool(
+    client: VaultGuardClient,
+    *,
+    connection_id: str,
+    func: Callable[..., Any],
+    name: str,
+    description: str,
+    scopes: str | Iterable[str] | None = None,
+    args_schema: ArgsSchema | None = None,
+    connection_name: str | None = None,
+    **tool_kwargs: Any,
+) -> StructuredTool:
+    """A `StructuredTool` named `name` that calls `func(token, **arguments)` with a provider
+    access token of the vault connection `connection_id` (`client.vault_token`, so a token
+    with more than a minute left is reused across calls).
+
+    `scopes` narrows the token (None: all the connection allows this agent). `args_schema` as
+    for `delegated_tool`. `connection_name` is how results name the connection (default:
+    "the vault connection <id>"). Vault answers come back as readable results (see
+    `vault_message`); other errors, and errors from `func`, are raised."""
+    label = connection_name or f"the vault connection {connection_id}"
+    if args_schema is None:
+        args_schema = _schema_without_token(name, func, "access token")
+
+    def run(**arguments: Any) -> Any:
+        try:
+            token = client.vault_token(connection_id, scopes)
+        except VAULT_ANSWERS as exc:
+            return vault_message(exc, label) or str(exc)
+        # Only getting the token is a vault answer: `func`'s own outcome stands as it is.
+        return func(token.access_token, **arguments)
 
     return StructuredTool.from_function(
         func=run, name=name, description=description, args_schema=args_schema, **tool_kwargs
