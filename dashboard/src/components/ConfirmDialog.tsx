@@ -1,6 +1,7 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from "react";
 
-import { ApiError } from "../api/client";
+import { failure } from "./failure";
+import { Problem } from "./Feedback";
 
 type Props = {
   /** The dialog's title, a question ("Revoke this delegation?"). */
@@ -36,7 +37,7 @@ export function ConfirmDialog({ title, children, confirm, danger = false, onConf
       await onConfirm();
       onClose(true);
     } catch (error) {
-      setProblem(error instanceof ApiError ? error.message : "VaultGuard could not be reached; nothing changed.");
+      setProblem(failure(error));
       setBusy(false);
     }
   }
@@ -45,11 +46,7 @@ export function ConfirmDialog({ title, children, confirm, danger = false, onConf
     <dialog ref={dialog} aria-labelledby={titleId} className="decision" onCancel={() => onClose(false)}>
       <h2 id={titleId}>{title}</h2>
       {children}
-      {problem && (
-        <p role="alert" className="problem">
-          {problem}
-        </p>
-      )}
+      <Problem>{problem}</Problem>
       <div className="actions">
         <button type="button" className={danger ? "danger" : "primary"} onClick={() => void run()} disabled={busy}>
           {confirm}

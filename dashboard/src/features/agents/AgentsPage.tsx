@@ -1,7 +1,8 @@
 import { useId, useState, type FormEvent } from "react";
 
-import { ApiError } from "../../api/client";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
+import { failure } from "../../components/failure";
+import { Announcer, FormFooter, Problem, QueryState } from "../../components/Feedback";
 import type { PageProps } from "../../components/router";
 import { ShowOnce } from "../../components/ShowOnce";
 import { formatTime } from "../../components/time";
@@ -36,13 +37,10 @@ export function AgentsPage(_props: PageProps) {
         Agents call VaultGuard with a client id and secret. Their secret is shown once, when the agent is registered
         or its secret rotated.
       </p>
-      <div className="announcer" role="status" aria-live="polite">
-        {announcement}
-      </div>
+      <Announcer>{announcement}</Announcer>
       <NewAgentForm onCreated={(agent) => setIssued({ title: `Copy the secret of “${agent.name}” now`, agent })} />
 
-      {agents.isPending && <p>Loading the agents…</p>}
-      {agents.isError && <p role="alert">The agents could not be loaded: {agents.error.message}</p>}
+      <QueryState query={agents} subject="The agents" loading="Loading the agents…" />
       {agents.isSuccess && (
         <table className="agents">
           <caption>Registered agents ({agents.data.agents.length})</caption>
@@ -181,7 +179,7 @@ function NewAgentForm({ onCreated }: { onCreated: (agent: AgentWithSecret) => vo
       setDescription("");
       onCreated(agent);
     } catch (error) {
-      setProblem(error instanceof ApiError ? error.message : "VaultGuard could not be reached; no agent was registered.");
+      setProblem(failure(error, "VaultGuard could not be reached; no agent was registered."));
     }
   }
 
@@ -198,11 +196,7 @@ function NewAgentForm({ onCreated }: { onCreated: (agent: AgentWithSecret) => vo
         aria-describedby={invalid ? nameHint : undefined}
         onChange={(event) => setName(event.target.value)}
       />
-      {invalid && (
-        <p id={nameHint} role="alert" className="problem">
-          {invalid}
-        </p>
-      )}
+      <Problem id={nameHint}>{invalid}</Problem>
       <label htmlFor={`${nameHint}-description`}>Description (optional)</label>
       <input
         id={`${nameHint}-description`}
@@ -210,16 +204,7 @@ function NewAgentForm({ onCreated }: { onCreated: (agent: AgentWithSecret) => vo
         maxLength={500}
         onChange={(event) => setDescription(event.target.value)}
       />
-      {problem && (
-        <p role="alert" className="problem">
-          {problem}
-        </p>
-      )}
-      <div className="actions">
-        <button type="submit" className="primary" disabled={create.isPending}>
-          Register agent
-        </button>
-      </div>
+      <FormFooter problem={problem} busy={create.isPending} submit="Register agent" />
     </form>
   );
 }

@@ -1,5 +1,7 @@
 import { useEffect, useId, useState, type FormEvent } from "react";
 
+import { QueryState } from "../../components/Feedback";
+import { Pager, useCursorPages } from "../../components/Pager";
 import { PAGES, navigate, onNavigate, useLocation, withQuery, type PageProps } from "../../components/router";
 import { formatTime } from "../../components/time";
 import { useAuditEvents, useTenantNames, type AuditEvent } from "./api";
@@ -93,18 +95,17 @@ function FilterForm({ filters }: { filters: AuditFilters }) {
 }
 
 function Events({ filters }: { filters: AuditFilters }) {
-  const [cursors, setCursors] = useState<string[]>([]);
-  const list = useAuditEvents(searchQuery(filters, PAGE_SIZE, cursors[cursors.length - 1]));
+  const pages = useCursorPages();
+  const list = useAuditEvents(searchQuery(filters, PAGE_SIZE, pages.cursor));
   const rows = list.data?.events ?? [];
   const next = list.data?.next_cursor ?? null;
   const names = useTenantNames();
   return (
     <>
-      {list.isPending && <p role="status">Loading the audit log…</p>}
-      {list.isError && <p role="alert">The audit log could not be loaded: {list.error.message}</p>}
+      <QueryState query={list} subject="The audit log" loading="Loading the audit log…" live />
       <table className="audit-table">
         <caption>
-          Audit events, newest first{cursors.length > 0 ? `, page ${cursors.length + 1}` : ""}
+          Audit events, newest first{pages.page > 1 ? `, page ${pages.page}` : ""}
         </caption>
         <thead>
           <tr>
@@ -123,18 +124,7 @@ function Events({ filters }: { filters: AuditFilters }) {
         </tbody>
       </table>
       {list.isSuccess && rows.length === 0 && <p>No events match.</p>}
-      <div className="actions">
-        {cursors.length > 0 && (
-          <button type="button" onClick={() => setCursors(cursors.slice(0, -1))}>
-            Previous page
-          </button>
-        )}
-        {next && (
-          <button type="button" onClick={() => setCursors([...cursors, next])}>
-            Next page
-          </button>
-        )}
-      </div>
+      <Pager pages={pages} next={next} />
     </>
   );
 }

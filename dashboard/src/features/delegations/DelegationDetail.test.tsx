@@ -3,37 +3,15 @@ import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it } from "vitest";
 
 import type { Delegation } from "../../api/client";
+import { ACTIVE_DELEGATION } from "../../test/fixtures";
 import { SESSION, fakeApi, renderWithQuery } from "../../test/render";
 import type { AuditEvent } from "./api";
 import { DelegationDetail } from "./DelegationDetail";
 
 const ACTIVE = {
-  delegation_id: "dlg_1",
-  direction: "inbound",
-  requesting_tenant_id: "tnt_med",
-  requesting_tenant_name: "MediCore",
-  receiving_tenant_id: "tnt_nat",
-  receiving_tenant_name: "NatSupply",
-  agent_id: "agt_1",
-  agent_name: "MediCore agent",
-  action: "stock.write",
-  decision: "ALLOW",
-  status: "ACTIVE",
+  ...ACTIVE_DELEGATION,
   purpose: "Restock ward 4",
   binding_message: "<img src=x onerror=alert(1)>",
-  ttl_seconds: 3600,
-  created_at: "2026-03-01T10:00:00Z",
-  issued_at: "2026-03-01T10:00:00Z",
-  expires_at: "2026-03-01T11:00:00Z",
-  expires_in: 3000,
-  revoked_at: null,
-  revoked_by: null,
-  revoked_by_tenant_id: null,
-  decided_at: null,
-  decided_by: null,
-  decision_reason: null,
-  auth_req_id: null,
-  stepup_expires_at: null,
 } satisfies Delegation;
 
 function event(type: string, at: string): AuditEvent {

@@ -2,37 +2,11 @@ import { screen, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 
 import type { Delegation } from "../../api/client";
+import { ACTIVE_DELEGATION } from "../../test/fixtures";
 import { fakeApi, renderWithQuery } from "../../test/render";
 import { DelegationsPage } from "./DelegationsPage";
 
-const INBOUND = {
-  delegation_id: "dlg_1",
-  direction: "inbound",
-  requesting_tenant_id: "tnt_med",
-  requesting_tenant_name: "MediCore",
-  receiving_tenant_id: "tnt_nat",
-  receiving_tenant_name: "NatSupply",
-  agent_id: "agt_1",
-  agent_name: "buyer",
-  action: "stock.write",
-  decision: "ALLOW",
-  status: "ACTIVE",
-  purpose: null,
-  binding_message: null,
-  ttl_seconds: 3600,
-  created_at: "2026-03-01T10:00:00Z",
-  issued_at: "2026-03-01T10:00:00Z",
-  expires_at: "2026-03-01T11:00:00Z",
-  expires_in: 3000,
-  revoked_at: null,
-  revoked_by: null,
-  revoked_by_tenant_id: null,
-  decided_at: null,
-  decided_by: null,
-  decision_reason: null,
-  auth_req_id: null,
-  stepup_expires_at: null,
-} satisfies Delegation;
+const INBOUND = { ...ACTIVE_DELEGATION, agent_name: "buyer" } satisfies Delegation;
 const OUTBOUND = { ...INBOUND, direction: "outbound" } satisfies Delegation;
 
 /** The counterpart column's cells (the first), in order. */

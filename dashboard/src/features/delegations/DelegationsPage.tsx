@@ -2,6 +2,8 @@ import { useEffect, useId, useState } from "react";
 
 import type { Delegation } from "../../api/client";
 import { useDelegations } from "../../api/hooks";
+import { QueryState } from "../../components/Feedback";
+import { Pager, useCursorPages } from "../../components/Pager";
 import { PAGES, navigate, onNavigate, useLocation, withQuery, type PageProps } from "../../components/router";
 import { formatTime } from "../../components/time";
 import { DelegationDetail } from "./DelegationDetail";
@@ -96,8 +98,8 @@ function Filters({
 }
 
 function Listing({ filters }: { filters: DelegationFilters }) {
-  const [cursors, setCursors] = useState<string[]>([]);
-  const list = useDelegations(filtersToQuery(filters, PAGE_SIZE, cursors[cursors.length - 1]));
+  const pages = useCursorPages();
+  const list = useDelegations(filtersToQuery(filters, PAGE_SIZE, pages.cursor));
   const rows = list.data?.delegations ?? [];
   const next = list.data?.next_cursor ?? null;
   const { direction, status, counterpart } = filters;
@@ -106,7 +108,7 @@ function Listing({ filters }: { filters: DelegationFilters }) {
     .find((c) => c.id === counterpart && c.name)?.name;
   return (
     <>
-      {list.isError && <p role="alert">The delegations could not be loaded: {list.error.message}</p>}
+      <QueryState query={list} subject="The delegations" />
       <table>
         <caption>
           {direction === "inbound" ? "Inbound" : "Outbound"} delegations{status ? `, ${status}` : ""}
@@ -129,18 +131,7 @@ function Listing({ filters }: { filters: DelegationFilters }) {
         </tbody>
       </table>
       {list.isSuccess && rows.length === 0 && <p>No delegations match.</p>}
-      <div className="actions">
-        {cursors.length > 0 && (
-          <button type="button" onClick={() => setCursors(cursors.slice(0, -1))}>
-            Previous page
-          </button>
-        )}
-        {next && (
-          <button type="button" onClick={() => setCursors([...cursors, next])}>
-            Next page
-          </button>
-        )}
-      </div>
+      <Pager pages={pages} next={next} />
     </>
   );
 }

@@ -1,5 +1,6 @@
 import { useEffect, useId, useState } from "react";
 
+import { QueryState } from "../../components/Feedback";
 import { onNavigate, type PageProps } from "../../components/router";
 import { useTrustGraph, type TrustGraph } from "./api";
 import { GraphCanvas } from "./GraphCanvas";
@@ -39,8 +40,7 @@ export function GraphPage(_props: PageProps) {
           ))}
         </select>
       </form>
-      {graph.isPending && <p role="status">Loading the trust graph…</p>}
-      {graph.isError && <p role="alert">The trust graph could not be loaded: {graph.error.message}</p>}
+      <QueryState query={graph} subject="The trust graph" loading="Loading the trust graph…" live />
       {graph.data && <Graph graph={graph.data} />}
     </main>
   );

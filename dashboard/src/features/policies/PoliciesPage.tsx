@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 
 import { ConfirmDialog } from "../../components/ConfirmDialog";
+import { Announcer, QueryState } from "../../components/Feedback";
 import type { PageProps } from "../../components/router";
 import { formatTime } from "../../components/time";
 import { useDeletePolicy, usePolicies, type Evaluation, type Policy } from "./api";
@@ -38,10 +39,8 @@ export function PoliciesPage(_props: PageProps) {
         decides (one organisation over any, an exact action over a longer prefix over a shorter one); without a
         match, the request is blocked.
       </p>
-      <div className="announcer" role="status" aria-live="polite" aria-atomic="true">
-        {message}
-      </div>
-      {policies.isError && <p role="alert">The policies could not be loaded: {policies.error.message}</p>}
+      <Announcer>{message}</Announcer>
+      <QueryState query={policies} subject="The policies" />
       <table className="policies">
         <caption>Policies of this organisation</caption>
         <thead>

@@ -1,6 +1,7 @@
 import { useEffect, useId, useRef, useState, type FormEvent } from "react";
 
 import { ApiError } from "../../api/client";
+import { FormFooter } from "../../components/Feedback";
 import { EFFECTS, useSavePolicy, type Effect, type Policy } from "./api";
 import { checkDraft, draftOf, EMPTY_DRAFT, STEPUP_EXPIRY, TTL, type Draft, type DraftErrors } from "./form";
 
@@ -172,21 +173,13 @@ export function PolicyForm({ editing, onSaved, onCancel }: Props) {
         />
         {errors.stepupExpiry && <p id={`${ids.stepup}-error`} className="problem">{errors.stepupExpiry}</p>}
       </div>
-      {problem && (
-        <p role="alert" className="problem">
-          {problem}
-        </p>
-      )}
-      <div className="actions">
-        <button type="submit" className="primary" disabled={save.isPending}>
-          {editing ? "Save changes" : "Create policy"}
-        </button>
+      <FormFooter problem={problem} busy={save.isPending} submit={editing ? "Save changes" : "Create policy"}>
         {editing && (
           <button type="button" onClick={onCancel}>
             Cancel
           </button>
         )}
-      </div>
+      </FormFooter>
     </form>
   );
 }

@@ -3,6 +3,7 @@ import { useEffect, useId, useRef, useState } from "react";
 
 import { ApiError, getDelegation, type Decision, type Delegation } from "../../api/client";
 import { keys, useDecision } from "../../api/hooks";
+import { Problem } from "../../components/Feedback";
 import { formatTime } from "../../components/time";
 import { describe } from "./describe";
 import { BindingMessage } from "./RequestCard";
@@ -68,11 +69,7 @@ export function DecisionDialog({ pending, onClose }: Props) {
       <p>Purpose: {d.purpose ?? "None given"}</p>
       <label htmlFor={reasonId}>Reason (optional)</label>
       <textarea id={reasonId} value={reason} maxLength={500} rows={3} onChange={(e) => setReason(e.target.value)} />
-      {problem && (
-        <p role="alert" className="problem">
-          {problem}
-        </p>
-      )}
+      <Problem>{problem}</Problem>
       <div className="actions">
         <button
           type="button"

@@ -3,6 +3,7 @@ import { useEffect, useRef, useState } from "react";
 
 import { receivedAt } from "../../api/client";
 import { usePendingQueue } from "../../api/hooks";
+import { Announcer, QueryState } from "../../components/Feedback";
 import { DecisionDialog, type Pending } from "./DecisionDialog";
 import { describe } from "./describe";
 import { RequestCard } from "./RequestCard";
@@ -45,11 +46,8 @@ export function QueuePage(_props: PageProps) {
       <h1 ref={heading} tabIndex={-1}>
         Pending requests
       </h1>
-      <div className="announcer" role="status" aria-live="polite" aria-atomic="true">
-        {announcement}
-      </div>
-      {queue.isPending && <p>Loading the queue…</p>}
-      {queue.isError && <p role="alert">The queue could not be loaded: {queue.error.message}</p>}
+      <Announcer>{announcement}</Announcer>
+      <QueryState query={queue} subject="The queue" loading="Loading the queue…" />
       {queue.isSuccess && count === 0 && <p>Nothing is waiting for a decision.</p>}
       {count > 0 && (
         <p className="count">

@@ -3,22 +3,15 @@ import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
 
 import type { Delegation } from "../../api/client";
+import { PENDING_DELEGATION } from "../../test/fixtures";
 import { RequestCard } from "./RequestCard";
 
-const PENDING: Delegation = {
-  delegation_id: "dlg_1",
-  requesting_tenant_id: "medicore",
-  requesting_tenant_name: "MediCore",
-  receiving_tenant_id: "natsupply",
-  agent_id: "agt_1",
-  agent_name: "MediCore agent",
-  action: "requisition.submit",
-  status: "PENDING",
+const PENDING = {
+  ...PENDING_DELEGATION,
   purpose: "<b>restock</b>",
   binding_message: "<img src=x onerror=alert(1)>",
-  created_at: "2026-12-03T10:00:00Z",
   expires_in: 125,
-} as Delegation;
+} satisfies Delegation;
 
 describe("a pending request", () => {
   it("shows who asks for what, and the binding message verbatim as text", () => {

@@ -1,7 +1,8 @@
 import { useId, useState, type FormEvent } from "react";
 
-import { ApiError } from "../../api/client";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
+import { failure } from "../../components/failure";
+import { Announcer, FormFooter, Problem, QueryState } from "../../components/Feedback";
 import type { PageProps } from "../../components/router";
 import { ShowOnce, type OnceValue } from "../../components/ShowOnce";
 import { formatTime } from "../../components/time";
@@ -17,10 +18,6 @@ import {
   type Tenant,
 } from "./api";
 import "../../components/adminForms.css";
-
-function failure(error: unknown): string {
-  return error instanceof ApiError ? error.message : "VaultGuard could not be reached; nothing changed.";
-}
 
 /** The platform operator's page: organisations (register, disable, enable) and platform totals. */
 export function TenantsPage(_props: PageProps) {
@@ -44,16 +41,9 @@ export function TenantsPage(_props: PageProps) {
   return (
     <main>
       <h1>Tenants</h1>
-      <div className="announcer" role="status" aria-live="polite">
-        {announcement}
-      </div>
-      {problem && (
-        <p role="alert" className="problem">
-          {problem}
-        </p>
-      )}
-      {tenants.isPending && <p>Loading the organisations…</p>}
-      {tenants.isError && <p role="alert">The organisations could not be loaded: {tenants.error.message}</p>}
+      <Announcer>{announcement}</Announcer>
+      <Problem>{problem}</Problem>
+      <QueryState query={tenants} subject="The organisations" loading="Loading the organisations…" />
       {tenants.isSuccess && (
         <table>
           <caption>Organisations ({tenants.data.tenants.length})</caption>
@@ -201,11 +191,7 @@ function NewTenantForm({ onCreated }: { onCreated: (tenant: CreatedTenant) => vo
         aria-describedby={invalid.name ? `${id}-name-invalid` : undefined}
         onChange={(event) => setName(event.target.value)}
       />
-      {invalid.name && (
-        <p id={`${id}-name-invalid`} role="alert" className="problem">
-          {invalid.name}
-        </p>
-      )}
+      <Problem id={`${id}-name-invalid`}>{invalid.name}</Problem>
       <label htmlFor={`${id}-audience`}>Token audience (optional)</label>
       <input
         id={`${id}-audience`}
@@ -228,21 +214,8 @@ function NewTenantForm({ onCreated }: { onCreated: (tenant: CreatedTenant) => vo
         aria-describedby={invalid.email ? `${id}-email-invalid` : undefined}
         onChange={(event) => setEmail(event.target.value)}
       />
-      {invalid.email && (
-        <p id={`${id}-email-invalid`} role="alert" className="problem">
-          {invalid.email}
-        </p>
-      )}
-      {problem && (
-        <p role="alert" className="problem">
-          {problem}
-        </p>
-      )}
-      <div className="actions">
-        <button type="submit" className="primary" disabled={create.isPending}>
-          Register organisation
-        </button>
-      </div>
+      <Problem id={`${id}-email-invalid`}>{invalid.email}</Problem>
+      <FormFooter problem={problem} busy={create.isPending} submit="Register organisation" />
     </form>
   );
 }
@@ -252,8 +225,7 @@ function Metrics() {
   return (
     <section aria-labelledby="platform-metrics">
       <h2 id="platform-metrics">Platform metrics</h2>
-      {metrics.isPending && <p>Loading the totals…</p>}
-      {metrics.isError && <p role="alert">The totals could not be loaded: {metrics.error.message}</p>}
+      <QueryState query={metrics} subject="The totals" loading="Loading the totals…" />
       {metrics.isSuccess && (
         <dl className="figures">
           {figures(metrics.data).map((figure) => (

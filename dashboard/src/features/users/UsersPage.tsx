@@ -1,8 +1,9 @@
 import { useId, useState, type FormEvent } from "react";
 
-import { ApiError } from "../../api/client";
 import { useSession } from "../../api/hooks";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
+import { failure } from "../../components/failure";
+import { Announcer, FormFooter, Problem, QueryState } from "../../components/Feedback";
 import type { PageProps } from "../../components/router";
 import { ShowOnce } from "../../components/ShowOnce";
 import { formatTime } from "../../components/time";
@@ -22,10 +23,6 @@ const ARTICLE: Record<PersonRole, string> = { admin: "an admin", approver: "an a
 
 function who(user: User): string {
   return user.name ? `${user.name} (${user.email})` : user.email;
-}
-
-function failure(error: unknown): string {
-  return error instanceof ApiError ? error.message : "VaultGuard could not be reached; nothing changed.";
 }
 
 /** The tenant's people: invite one (the link shown once), change a role, remove someone. */
@@ -66,16 +63,9 @@ export function UsersPage(_props: PageProps) {
     <main>
       <h1>Users</h1>
       <p>The people of your organisation who sign in to this dashboard, and what each may do.</p>
-      <div className="announcer" role="status" aria-live="polite">
-        {announcement}
-      </div>
-      {problem && (
-        <p role="alert" className="problem">
-          {problem}
-        </p>
-      )}
-      {users.isPending && <p>Loading the people…</p>}
-      {users.isError && <p role="alert">The people could not be loaded: {users.error.message}</p>}
+      <Announcer>{announcement}</Announcer>
+      <Problem>{problem}</Problem>
+      <QueryState query={users} subject="The people" loading="Loading the people…" />
       {users.isSuccess && (
         <table>
           <caption>People ({users.data.users.length})</caption>
@@ -235,11 +225,7 @@ export function InviteForm({ onInvited }: { onInvited: (invitation: Invitation) 
         aria-describedby={invalid ? `${id}-invalid` : undefined}
         onChange={(event) => setEmail(event.target.value)}
       />
-      {invalid && (
-        <p id={`${id}-invalid`} role="alert" className="problem">
-          {invalid}
-        </p>
-      )}
+      <Problem id={`${id}-invalid`}>{invalid}</Problem>
       <label htmlFor={`${id}-role`}>Role</label>
       <select
         id={`${id}-role`}
@@ -252,16 +238,7 @@ export function InviteForm({ onInvited }: { onInvited: (invitation: Invitation) 
           </option>
         ))}
       </select>
-      {problem && (
-        <p role="alert" className="problem">
-          {problem}
-        </p>
-      )}
-      <div className="actions">
-        <button type="submit" className="primary" disabled={create.isPending}>
-          Create invitation
-        </button>
-      </div>
+      <FormFooter problem={problem} busy={create.isPending} submit="Create invitation" />
     </form>
   );
 }

@@ -1,7 +1,8 @@
 import { useId, useState, type FormEvent } from "react";
 
-import { ApiError } from "../../api/client";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
+import { failure } from "../../components/failure";
+import { FormFooter, Problem, QueryState } from "../../components/Feedback";
 import type { PageProps } from "../../components/router";
 import { ShowOnce } from "../../components/ShowOnce";
 import { formatTime } from "../../components/time";
@@ -41,7 +42,7 @@ export function WebhooksPage(_props: PageProps) {
       setOutcome({ text: describeDelivery(result), ok: result.delivered });
     } catch (error) {
       setOutcome({
-        text: `The test could not be sent: ${error instanceof ApiError ? error.message : "VaultGuard could not be reached."}`,
+        text: `The test could not be sent: ${failure(error, "VaultGuard could not be reached.")}`,
         ok: false,
       });
     }
@@ -56,8 +57,7 @@ export function WebhooksPage(_props: PageProps) {
       </p>
       <section aria-labelledby="current-webhook">
         <h2 id="current-webhook">Current webhook</h2>
-        {webhook.isPending && <p>Loading the webhook…</p>}
-        {webhook.isError && <p role="alert">The webhook could not be loaded: {webhook.error.message}</p>}
+        <QueryState query={webhook} subject="The webhook" loading="Loading the webhook…" />
         {webhook.isSuccess && current === null && <p>No webhook is set: nobody is told when a request waits.</p>}
         {current && (
           <>
@@ -153,7 +153,7 @@ function WebhookForm({ currentUrl, onSaved }: { currentUrl: string | null; onSav
     try {
       await put();
     } catch (error) {
-      setProblem(error instanceof ApiError ? error.message : "VaultGuard could not be reached; the webhook is unchanged.");
+      setProblem(failure(error, "VaultGuard could not be reached; the webhook is unchanged."));
     }
   }
 
@@ -173,21 +173,8 @@ function WebhookForm({ currentUrl, onSaved }: { currentUrl: string | null; onSav
       <p id={`${id}-hint`} className="hint">
         An https URL on a public address. You get a new signing secret each time you save.
       </p>
-      {invalid && (
-        <p id={`${id}-invalid`} role="alert" className="problem">
-          {invalid}
-        </p>
-      )}
-      {problem && (
-        <p role="alert" className="problem">
-          {problem}
-        </p>
-      )}
-      <div className="actions">
-        <button type="submit" className="primary" disabled={save.isPending}>
-          Save webhook
-        </button>
-      </div>
+      <Problem id={`${id}-invalid`}>{invalid}</Problem>
+      <FormFooter problem={problem} busy={save.isPending} submit="Save webhook" />
       {confirming && currentUrl !== null && (
         <ConfirmDialog
           title="Replace the webhook?"
