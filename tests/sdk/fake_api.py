@@ -241,3 +241,24 @@ def ciba_token(token: str = DELEGATION_TOKEN) -> tuple[int, dict[str, Any]]:
 
 def revoked() -> tuple[int, dict[str, Any]]:
     return 200, {"delegation_id": DLG, "status": "REVOKED"}
+
+
+CONN = "conn_" + "c" * 20
+GOOGLE_TOKEN = "ya29.a0-google-access-token-value"
+CALENDAR = "https://www.googleapis.com/auth/calendar.readonly"
+GMAIL = "https://www.googleapis.com/auth/gmail.readonly"
+
+
+def exchanged(
+    token: str = GOOGLE_TOKEN, expires_in: int = 3599, scope: str = CALENDAR
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A 200 of POST /vault/exchange, as the contract in issue 13 describes it."""
+    body = {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": scope,
+        "connection_id": CONN,
+        "provider": "google",
+    }
+    return 200, body, {"Cache-Control": "no-store"}
