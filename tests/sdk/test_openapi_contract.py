@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from vaultguard import Delegation, PendingDelegation, VaultToken
 from vaultguard import _core as core
+from vaultguard import _vault as vault
 
 from app import app
 from chalicelib.api.openapi import build
@@ -106,7 +107,7 @@ def test_the_vault_exchange_matches_the_document(doc: dict[str, Any]) -> None:
     if ("POST", "/vault/exchange") in AWAITING_SERVER:
         pytest.skip("the server's POST /vault/exchange has not landed yet (issue 13)")
     schema = body_schema(doc, "POST", "/vault/exchange")
-    body = core.vault_body("conn_1", ["calendar.readonly"])
+    body = vault.vault_body("conn_1", ["calendar.readonly"])
     assert set(body) <= set(schema["properties"])
     assert set(schema.get("required", [])) <= {"connection_id"}
     answer = answer_schema(doc, "POST", "/vault/exchange", 200)

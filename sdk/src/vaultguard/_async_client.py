@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from . import _core
+from . import _core, _vault
 from ._errors import ConnectionNeedsReauth, ConnectionNotFound, VaultAccessDenied, VaultGuardError
 from ._models import Delegation, PendingDelegation, VaultToken
 
@@ -55,7 +55,7 @@ class AsyncVaultGuardClient:
         self._backoff = backoff
         self._token: _core.ApiToken | None = None
         self._token_lock = asyncio.Lock()
-        self._vault_tokens = _core.VaultTokenCache()
+        self._vault_tokens = _vault.VaultTokenCache()
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._clock: Callable[[], float] = time.monotonic
 
@@ -279,15 +279,15 @@ class AsyncVaultGuardClient:
     async def vault_token(self, connection_id: str, scopes: str | Iterable[str] | None = None) -> VaultToken:
         """As `VaultGuardClient.vault_token`: a provider access token, reused from memory while
         it has more than a minute left."""
-        wanted = _core.scope_list(scopes)
-        key = _core.vault_key(connection_id, wanted)
+        wanted = _vault.scope_list(scopes)
+        key = _vault.vault_key(connection_id, wanted)
         cached = self._vault_tokens.get(key, self._clock())
         if cached is not None:
             return cached
         started = self._clock()
-        reply = await self._api("POST", "/vault/exchange", json=_core.vault_body(connection_id, wanted))
+        reply = await self._api("POST", "/vault/exchange", json=_vault.vault_body(connection_id, wanted))
         try:
-            token = _core.vault_token_from(reply, connection_id)
+            token = _vault.vault_token_from(reply, connection_id)
         except (ConnectionNotFound, ConnectionNeedsReauth, VaultAccessDenied):
             self._vault_tokens.forget(connection_id)
             raise
@@ -304,7 +304,7 @@ class AsyncVaultGuardClient:
             async def read_calendar(day, *, token): ... # `token` by keyword
 
         Tokens come from `vault_token`, so they are reused while fresh."""
-        return AsyncVaultTokenScope(self, connection_id, _core.scope_list(scopes))
+        return AsyncVaultTokenScope(self, connection_id, _vault.scope_list(scopes))
 
 
 class AsyncVaultTokenScope:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar, overload
 
 import requests
 
-from . import _core
+from . import _core, _vault
 from ._errors import ConnectionNeedsReauth, ConnectionNotFound, VaultAccessDenied, VaultGuardError
 from ._models import Delegation, PendingDelegation, VaultToken
 
@@ -58,7 +58,7 @@ class VaultGuardClient:
         self._backoff = backoff
         self._token: _core.ApiToken | None = None
         self._token_lock = threading.Lock()
-        self._vault_tokens = _core.VaultTokenCache()
+        self._vault_tokens = _vault.VaultTokenCache()
         self._sleep: Callable[[float], None] = time.sleep
         self._clock: Callable[[], float] = time.monotonic
 
@@ -342,15 +342,15 @@ class VaultGuardClient:
         client's memory is handed out again while it has more than a minute left. Raises
         ConnectionNotFound, ConnectionNeedsReauth, VaultAccessDenied, VaultScopeError, or
         VaultUnavailable (503, after retries that honour Retry-After)."""
-        wanted = _core.scope_list(scopes)
-        key = _core.vault_key(connection_id, wanted)
+        wanted = _vault.scope_list(scopes)
+        key = _vault.vault_key(connection_id, wanted)
         cached = self._vault_tokens.get(key, self._clock())
         if cached is not None:
             return cached
         started = self._clock()
-        reply = self._api("POST", "/vault/exchange", json=_core.vault_body(connection_id, wanted))
+        reply = self._api("POST", "/vault/exchange", json=_vault.vault_body(connection_id, wanted))
         try:
-            token = _core.vault_token_from(reply, connection_id)
+            token = _vault.vault_token_from(reply, connection_id)
         except (ConnectionNotFound, ConnectionNeedsReauth, VaultAccessDenied):
             self._vault_tokens.forget(connection_id)
             raise
@@ -368,7 +368,7 @@ class VaultGuardClient:
             def read_calendar(day, *, token): ...   # `token` is passed as a keyword argument
 
         Tokens come from `vault_token`, so a block soon after another reuses the same one."""
-        return VaultTokenScope(self, connection_id, _core.scope_list(scopes))
+        return VaultTokenScope(self, connection_id, _vault.scope_list(scopes))
 
 
 class VaultTokenScope:
