@@ -17,6 +17,7 @@ const PAGE_COMPONENTS: Record<PageId, ComponentType<PageProps>> = {
   agents: lazy(() => import("./features/agents/AgentsPage").then((m) => ({ default: m.AgentsPage }))),
   webhooks: lazy(() => import("./features/webhooks/WebhooksPage").then((m) => ({ default: m.WebhooksPage }))),
   users: lazy(() => import("./features/users/UsersPage").then((m) => ({ default: m.UsersPage }))),
+  connections: lazy(() => import("./features/connections/ConnectionsPage").then((m) => ({ default: m.ConnectionsPage }))),
   tenants: lazy(() => import("./features/tenants/TenantsPage").then((m) => ({ default: m.TenantsPage }))),
 };
 

@@ -5,7 +5,7 @@ import type { PageId } from "./router";
 export function pagesFor(role: Role): PageId[] {
   switch (role) {
     case "admin":
-      return ["queue", "delegations", "graph", "audit", "policies", "agents", "webhooks", "users"];
+      return ["queue", "delegations", "graph", "audit", "policies", "agents", "webhooks", "users", "connections"];
     case "approver":
       return ["queue", "delegations"];
     case "auditor":

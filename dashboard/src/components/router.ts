@@ -12,6 +12,7 @@ export type PageId =
   | "agents"
   | "webhooks"
   | "users"
+  | "connections"
   | "tenants";
 
 export const PAGES: Record<PageId, { path: string; label: string }> = {
@@ -23,6 +24,7 @@ export const PAGES: Record<PageId, { path: string; label: string }> = {
   agents: { path: `${BASE}agents`, label: "Agents" },
   webhooks: { path: `${BASE}webhooks`, label: "Webhooks" },
   users: { path: `${BASE}users`, label: "Users" },
+  connections: { path: `${BASE}connections`, label: "Connections" },
   tenants: { path: `${BASE}tenants`, label: "Tenants" },
 };
 
