@@ -11,6 +11,8 @@
     vaultguard audit tail [--limit N] [--type T] | export [--output FILE] [--type T]
     vaultguard users list | invite EMAIL --role ROLE | set-role USER_ID ROLE
                | remove USER_ID [--yes]      (admin; --as platform for the platform's operators)
+    vaultguard vault list | connect PROVIDER [--scope S] [--label L] [--agent ID] [--wait]
+               | show ID | check ID | delete ID [--yes]     (admin: the token vault)
 
 Every listing prints a table, or JSON with --json. Client secrets are printed only by
 `tenants create`, `agents create` and `agents rotate`, invitation links only by
@@ -852,6 +854,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ._cli_users import add_users_commands  # it builds on this module's helpers
 
     add_users_commands(commands)
+    from ._cli_vault import add_vault_commands
+
+    add_vault_commands(commands)
     return parser
 
 
