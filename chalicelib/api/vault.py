@@ -1,6 +1,7 @@
 """The token vault for admins: providers, connecting (and the provider's redirect back),
 and the tenant's connections. Nothing here ever answers a token, a ciphertext or a client
-secret. The agents' exchange (`POST /vault/exchange`) is built on these records elsewhere."""
+secret — except `POST /vault/exchange`, the agents' way to a provider access token (never a
+refresh token), and the admin's forced refresh (`POST /vault/connections/{id}/check`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
 from chalicelib.api._permissions import AUTHENTICATED, Permission
-from chalicelib.api._spec import STRING, TIMESTAMP, Answer, enum, links, maybe, obj
+from chalicelib.api._spec import ERROR, INTEGER, STRING, TIMESTAMP, Answer, enum, links, maybe, obj
 from chalicelib.api._validation import Check, Fields, Query, check, text
 from chalicelib.domain import vault as rules
 from chalicelib.domain.ids import AGENT_ID
@@ -22,6 +23,7 @@ from chalicelib.vault.providers import PROVIDERS
 bp = Blueprint(__name__)
 
 ADMIN = frozenset({Role.ADMIN})
+AGENT = frozenset({Role.AGENT})
 NO_PARAMS = Query()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_SCOPES = 50
@@ -107,6 +109,13 @@ def _url() -> Check:
     )
 
 
+@check({"type": "string", "pattern": rules.CONNECTION_ID.pattern, "description": "A connection id."})
+def connection_id_field(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not rules.CONNECTION_ID.fullmatch(value):
+        raise InvalidRequest(f"{name} must be a connection id (con_ followed by 20 hex digits).")
+    return value
+
+
 PROVIDER_SETTINGS = Fields(
     {"client_id": text(256), "client_secret": text(1024)},
     {
@@ -122,6 +131,7 @@ CONNECT = Fields(
     {"provider": provider_name},
     {"scopes": scope_list, "label": text(100), "agent_ids": agent_list},
 )
+EXCHANGE = Fields({"connection_id": connection_id_field}, {"scopes": scope_list})
 UPDATE = Fields({}, {"label": text(100), "agent_ids": agent_list, "allowed_scopes": scope_list})
 CALLBACK_QUERY = Query(
     {
@@ -214,6 +224,32 @@ DELETED = obj(
         "status": enum("deleted"),
         "provider_revocation": enum("revoked", "nothing_to_revoke", "not_supported", "failed"),
     }
+)
+EXCHANGED = obj(
+    {
+        "access_token": {**STRING, "description": "The provider's access token; never a refresh token."},
+        "token_type": enum("Bearer"),
+        "expires_in": INTEGER,
+        "scope": {**STRING, "description": "The token's scopes, space-delimited."},
+        "connection_id": STRING,
+        "provider": STRING,
+    },
+    title="VaultToken",
+)
+NEEDS_REAUTH = obj(
+    {
+        "error": enum("connection_needs_reauthorization"),
+        "error_description": STRING,
+        "connection_id": STRING,
+        "reason": {**STRING, "description": "The provider's word, e.g. invalid_grant."},
+        "request_id": STRING,
+    },
+    title="ConnectionNeedsReauthorization",
+)
+SCOPE_REFUSED = obj(
+    {"error": STRING, "error_description": STRING, "request_id": STRING},
+    {"missing_scopes": {**STRINGS, "description": "invalid_scope: what the connection does not allow."}},
+    title="VaultExchangeRefused",
 )
 REDIRECT = Answer(
     None,
@@ -351,3 +387,50 @@ def delete_vault_connection(ctx: Ctx, connection_id: str) -> dict[str, Any]:
     """Revoke the grant at the provider (RFC 7009, best effort: the outcome is in the answer
     and the audit event), destroy the stored tokens, keep the record as a tombstone."""
     return ctx.container.vault.delete(ctx.call, connection_id)
+
+
+@endpoint(
+    bp,
+    "/vault/connections/{connection_id}/check",
+    methods=["POST"],
+    roles=ADMIN,
+    prefetch=True,
+    permissions=WITH_VAULT_KEYS,
+    responses={200: CONNECTION},
+    errors=(503,),
+)
+def check_vault_connection(ctx: Ctx, connection_id: str) -> dict[str, Any]:
+    """Refresh the connection's token now (through the same lease as the agents' exchanges)
+    and show the connection afterwards: `active`, `refresh_failing` or `needs_reauth`."""
+    return ctx.container.vault_exchange.check(ctx.call, connection_id)
+
+
+@endpoint(
+    bp,
+    "/vault/exchange",
+    methods=["POST"],
+    roles=AGENT,
+    prefetch=True,
+    body=EXCHANGE,
+    permissions=WITH_VAULT_KEYS,
+    responses={
+        200: Answer(EXCHANGED, "A provider access token for the connection (`Cache-Control: no-store`)."),
+        400: Answer(SCOPE_REFUSED, "`invalid_scope` (with `missing_scopes`) or a malformed request."),
+        403: Answer(ERROR, "The connection does not allow this agent (or is disabled)."),
+        404: Answer(ERROR, "No such connection: unknown, deleted and another tenant's look the same."),
+        409: Answer(NEEDS_REAUTH, "The grant is dead; an admin must reconnect the connection."),
+        503: Answer(
+            ERROR,
+            "The provider failed or throttles; retry after `Retry-After` seconds.",
+            headers=("Retry-After",),
+        ),
+    },
+    operation_id="exchangeVaultToken",
+)
+def exchange_vault_token(ctx: Ctx) -> Reply:
+    """An access token of a connection of the agent's own tenant, within the scopes the
+    connection allows (down-scoped at the provider when fewer are asked for). The agent
+    never sees a refresh token."""
+    body = EXCHANGE(ctx.json())
+    answer = ctx.container.vault_exchange.exchange(ctx.call, body["connection_id"], body["scopes"])
+    return Reply(answer, 200, NO_STORE)

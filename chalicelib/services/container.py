@@ -335,6 +335,15 @@ class Container:
         )
 
     @cached_property
+    def vault_exchange(self) -> Any:
+        """The agents' exchange, the admin's check and the idle-refresh job's refresh."""
+        from chalicelib.services.vault_exchange import VaultExchangeService
+
+        return VaultExchangeService(
+            self.db, self.connection_repo, self.batch_reader, self.auditor, self.vault_support, self.notifier
+        )
+
+    @cached_property
     def audit_exporter(self) -> Any:
         """The audit stream -> S3 export (chalicelib/jobs/audit_export.py), with digests."""
         from chalicelib.jobs.audit_digest import DigestWriter

@@ -10,6 +10,9 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
+from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
+
 from chalicelib.domain.principal import TenantScope
 from chalicelib.domain.vault import Status
 from chalicelib.store.db import WriteTransaction, guarded, store_errors
@@ -111,6 +114,62 @@ class ConnectionRepository:
         )
         return next(iter(guarded(found)), None)
 
+    @store_errors
+    def get(self, scope: TenantScope, connection_id: str) -> ConnectionModel | None:
+        """One connection, read consistently (a process waiting for another's refresh)."""
+        key = connection_key(scope.tenant_id, connection_id)
+        try:
+            return ConnectionModel.get(key.pk, key.sk, consistent_read=True)
+        except ConnectionModel.DoesNotExist:
+            return None
+
+    # -- the refresh lease (chalicelib/vault/lease.py) ---------------------------------------------
+    @store_errors
+    def take_lease(
+        self, scope: TenantScope, connection: ConnectionModel, owner: str, now: int, seconds: int
+    ) -> bool:
+        """Hold the connection's refresh lease until `now + seconds` if nobody holds a live
+        one: a conditional UpdateItem (one round trip) that also reloads `connection` with
+        what is stored now (ALL_NEW), so that the holder refreshes with the current refresh
+        token. False when another process holds it (or the connection is no longer live)."""
+        _own(scope, Key(connection.pk, connection.sk))
+        free = ConnectionModel.lease_until.does_not_exist() | (ConnectionModel.lease_until < now)
+        live = ConnectionModel.status.is_in(*(s.value for s in _REFRESHABLE))
+        try:
+            connection.update(
+                [ConnectionModel.lease_owner.set(owner), ConnectionModel.lease_until.set(now + seconds)],
+                condition=free & live,
+                add_version_condition=False,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def finish_lease(
+        self,
+        tx: WriteTransaction,
+        scope: TenantScope,
+        connection: ConnectionModel,
+        owner: str,
+        actions: list[Action],
+    ) -> None:
+        """Apply the lease holder's changes (new tokens, status) and release the lease, only
+        while `owner` still holds it: a holder whose lease ran out and was taken over
+        writes nothing (the transaction fails)."""
+        _own(scope, Key(connection.pk, connection.sk))
+        release = [ConnectionModel.lease_owner.remove(), ConnectionModel.lease_until.remove()]
+        tx.update(connection, [*actions, *release], ConnectionModel.lease_owner == owner, versioned=False)
+
+    def mark_used(
+        self, tx: WriteTransaction, scope: TenantScope, connection: ConnectionModel, now: str
+    ) -> None:
+        """`last_used_at`, while the connection is still usable (not deleted meanwhile)."""
+        _own(scope, Key(connection.pk, connection.sk))
+        live = ConnectionModel.status.is_in(*(s.value for s in _REFRESHABLE))
+        tx.update(connection, [ConnectionModel.last_used_at.set(now)], live, versioned=False)
+
     # -- states and account pointers -------------------------------------------------------------
     def consume_state(self, tx: WriteTransaction, scope: TenantScope, state: VaultStateModel) -> None:
         """Single use: the state goes with the callback's transaction (which fails if it was
@@ -149,3 +208,4 @@ class ConnectionRepository:
 
 
 _LIVE: Iterable[Status] = (Status.ACTIVE, Status.REFRESH_FAILING, Status.NEEDS_REAUTH, Status.DISABLED)
+_REFRESHABLE: Iterable[Status] = (Status.ACTIVE, Status.REFRESH_FAILING)

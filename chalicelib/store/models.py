@@ -361,6 +361,18 @@ class VaultProviderModel(_MainTable):
     updated_at = UnicodeAttribute()
 
 
+class ConnectionRefreshIndex(GlobalSecondaryIndex["ConnectionModel"]):
+    """The sparse `expiry-index` again, for connections: bucket `vault-refresh#<day>` ->
+    connections due for a refresh that day (the idle-refresh job, never a scan)."""
+
+    class Meta:
+        index_name = "expiry-index"
+        projection = KeysOnlyProjection()
+
+    refresh_bucket = UnicodeAttribute(hash_key=True, attr_name="expiry_bucket")
+    refresh_due_at = NumberAttribute(range_key=True, attr_name="expiry_at")
+
+
 class ConnectionModel(_MainTable):
     """`CONN#<connection_id>`: a vault connection (chalicelib/domain/vault.py has its
     statuses). Tokens only as ciphertexts bound to {tenant_id, connection_id, purpose};
@@ -396,6 +408,19 @@ class ConnectionModel(_MainTable):
     superseded_by = UnicodeAttribute(null=True)
     deleted_at = UnicodeAttribute(null=True)
     deleted_by = UnicodeAttribute(null=True)
+    # Down-scoped access tokens by scope set, one ciphertext ({scope key: {access_token,
+    # expires_at}}); the main one (the whole grant) stays in access_token_ciphertext.
+    scoped_tokens_ciphertext = UnicodeAttribute(null=True)
+    # The refresh lease (one refresh at a time per connection, across processes).
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)
+    # Backoff while the provider fails transiently (status refresh_failing).
+    next_attempt_at = NumberAttribute(null=True)
+    refresh_failures = NumberAttribute(null=True)
+    # When the idle-refresh job is due (sparse `expiry-index`: `vault-refresh#<day>`).
+    refresh_bucket = UnicodeAttribute(null=True, attr_name="expiry_bucket")
+    refresh_due_at = NumberAttribute(null=True, attr_name="expiry_at")
+    refresh_index = ConnectionRefreshIndex()
     version = VersionAttribute()
 
 

@@ -61,9 +61,10 @@ class GrantDead(ProviderError):
 class ProviderTransient(ProviderError):
     """The provider could not answer now; try again after `retry_after` seconds."""
 
-    def __init__(self, reason: str, retry_after: int = DEFAULT_RETRY_AFTER) -> None:
+    def __init__(self, reason: str, retry_after: int = DEFAULT_RETRY_AFTER, *, hinted: bool = False) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.hinted = hinted  # the provider said when (Retry-After), rather than our default
 
 
 class ProviderRejected(ProviderError):
@@ -321,7 +322,8 @@ def _refusal(answer: HttpAnswer, body: dict[str, Any] | None, what: str) -> Prov
     error = body.get("error") if body is not None else None
     code = error if isinstance(error, str) and error.isascii() and len(error) <= 64 else None
     if answer.status >= 500 or answer.status == 429:
-        return ProviderTransient(f"{what}_http_{answer.status}", retry_after(answer.headers))
+        hinted = (answer.headers.get("retry-after") or "").strip().isdigit()
+        return ProviderTransient(f"{what}_http_{answer.status}", retry_after(answer.headers), hinted=hinted)
     subtype = body.get("error_subtype") if body is not None else None
     if code == "invalid_grant" and subtype in DEAD_GRANT_ERRORS:  # Google: invalid_rapt
         return GrantDead(str(subtype))

@@ -25,9 +25,16 @@ VAULT_ENV = {
     "VAULTGUARD_LOCAL_GOOGLE_CLIENT_ID": fake.CLIENT_ID,
     "VAULTGUARD_LOCAL_GOOGLE_CLIENT_SECRET": fake.CLIENT_SECRET,
 }
+# The agents' exchange and the admin's check, counted in test_vault_exchange.py: the cached
+# exchange costs 2 (read, transaction), a refresh 3 (read, lease, transaction).
+EXCHANGE_ROUTES = {
+    ("POST", "/vault/exchange"): 3,
+    ("POST", "/vault/connections/{connection_id}/check"): 3,
+}
 # Round-trip budgets of the vault's routes, counted in test_vault_connections.py (they need a
 # provider and a signed-in person); test_round_trips.py checks every route has a budget.
 VAULT_ROUTES = {
+    **EXCHANGE_ROUTES,
     ("GET", "/vault/providers"): 3,
     ("PUT", "/vault/providers/{provider}"): 3,
     ("POST", "/vault/connect"): 3,
