@@ -172,11 +172,21 @@ def test_list_and_show_tell_status_account_scopes_and_agents_by_name(
     assert fields["agents"] == f"MediCore agent ({agent})"
     assert "token" not in shown.out.lower().replace("refresh_at", "")
 
+    before = json.loads(medicore(server, "show", connection, "--json").out)["last_refresh_at"]
+    checked = medicore(server, "check", connection)
+    assert checked.code == 0, checked.err
+    assert (
+        checked.out == f"{connection} (local-google, {email}) is active: the provider refreshed its access.\n"
+    )
+    assert json.loads(medicore(server, "show", connection, "--json").out)["last_refresh_at"] != before
+
     # NatSupply's admin sees none of it: not listed, and its id is unknown.
     assert connection not in cli(server, "vault", "list").out
     foreign = cli(server, "vault", "show", connection)
     assert foreign.code == 1 and "not_found" in foreign.err and "HTTP 404" in foreign.err
     assert_clean_failure(foreign.out, foreign.err)
+    foreign = cli(server, "vault", "check", connection)
+    assert foreign.code == 1 and "HTTP 404" in foreign.err
     foreign = cli(server, "vault", "delete", connection, "--yes")
     assert foreign.code == 1 and "HTTP 404" in foreign.err
 

@@ -87,6 +87,10 @@ def test_an_admin_connects_local_google_for_an_agent_and_deletes_it(
         view = api_view(server, "medicore", connection_id)
         assert view.status_code == 200 and view.json()["status"] == "active", view.text
         assert view.json()["provider_account"]["email"] == email
+        card.get_by_role("button", name=f"Check now {name}").click()
+        expect(admin.get_by_role("status")).to_have_text(
+            f"Checked {name}: the provider refreshed its access; it is active."
+        )
         session_view = admin.request.get(f"{server.url}/vault/connections/{connection_id}")
         assert session_view.status == 200 and session_view.json()["status"] == "active"
 

@@ -2,7 +2,7 @@ import { useId } from "react";
 
 import { formatTime } from "../../components/time";
 import type { Connection } from "./api";
-import { STATUS_LABEL, STATUS_TONE, canReconnect, connectionName, statusExplained } from "./words";
+import { STATUS_LABEL, STATUS_TONE, canCheck, canReconnect, connectionName, statusExplained } from "./words";
 
 function listed(values: readonly string[], none: string): string {
   return values.length > 0 ? values.join(", ") : none;
@@ -16,6 +16,7 @@ export function ConnectionCard({
   highlighted,
   busy,
   onReconnect,
+  onCheck,
   onEdit,
   onDelete,
 }: {
@@ -24,6 +25,7 @@ export function ConnectionCard({
   highlighted: boolean;
   busy: boolean;
   onReconnect: () => void;
+  onCheck: () => void;
   onEdit: () => void;
   onDelete: () => void;
 }) {
@@ -67,6 +69,11 @@ export function ConnectionCard({
         {canReconnect(connection.status) && (
           <button type="button" className="primary" aria-label={`Reconnect ${name}`} disabled={busy} onClick={onReconnect}>
             Reconnect
+          </button>
+        )}
+        {canCheck(connection.status) && (
+          <button type="button" aria-label={`Check now ${name}`} disabled={busy} onClick={onCheck}>
+            Check now
           </button>
         )}
         <button type="button" aria-label={`Edit ${name}`} onClick={onEdit}>

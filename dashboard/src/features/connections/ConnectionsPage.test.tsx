@@ -233,4 +233,26 @@ describe("the connections page", () => {
     );
     expect(calls.filter((c) => c.method === "DELETE")).toHaveLength(1);
   });
+
+  it("checks a connection now and says what the provider answered", async () => {
+    let answer: { status: number; body: unknown } = {
+      status: 200,
+      body: { ...ACTIVE, status: "needs_reauth", status_reason: "invalid_grant" },
+    };
+    const { calls } = api({ "POST /vault/connections/con_0123456789abcdef0123/check": () => answer });
+    const user = userEvent.setup();
+    renderWithQuery(<ConnectionsPage rest={[]} />);
+    await screen.findByRole("heading", { name: "Connected accounts (2)" });
+    const name = "local-google “Clinic calendar” (admin@medicore.example)";
+    expect(within(card("local-google — Front desk mail")).queryByRole("button", { name: /^Check/ })).toBeNull();
+    await user.click(screen.getByRole("button", { name: `Check now ${name}` }));
+    expect((await screen.findByText(/^Checked /)).textContent).toBe(
+      `Checked ${name}: needs reconnecting. The account's access was revoked or expired at the provider; reconnect it.`,
+    );
+
+    answer = { status: 503, body: { error: "temporarily_unavailable", error_description: "The provider is unavailable; retry." } };
+    await user.click(screen.getByRole("button", { name: `Check now ${name}` }));
+    expect((await screen.findByRole("alert")).textContent).toBe(`${name} could not be checked: The provider is unavailable; retry.`);
+    expect(calls.filter((c) => c.method === "POST")).toHaveLength(2);
+  });
 });

@@ -7,6 +7,7 @@ import { PAGES, navigate, useLocation, type PageProps } from "../../components/r
 import { useAgents, type Agent } from "../agents/api";
 import {
   goToProvider,
+  useCheckConnection,
   useConnections,
   useDeleteConnection,
   useProviders,
@@ -17,7 +18,7 @@ import {
 import { ConnectForm } from "./ConnectForm";
 import { ConnectionCard } from "./ConnectionCard";
 import { EditConnection } from "./EditConnection";
-import { connectFailure, connectionName } from "./words";
+import { STATUS_LABEL, connectFailure, connectionName, statusExplained } from "./words";
 import "../../components/adminForms.css";
 import "./connections.css";
 
@@ -58,6 +59,7 @@ export function ConnectionsPage(_props: PageProps) {
   const providers = useProviders();
   const reconnect = useStartConnect();
   const remove = useDeleteConnection();
+  const check = useCheckConnection();
   const [editing, setEditing] = useState<Connection | null>(null);
   const [deleting, setDeleting] = useState<Connection | null>(null);
   const [announcement, setAnnouncement] = useState<string | null>(null);
@@ -95,6 +97,23 @@ export function ConnectionsPage(_props: PageProps) {
     }
   }
 
+  async function checkNow(connection: Connection) {
+    setProblem(null);
+    setAnnouncement(`Checking ${connectionName(connection)}…`);
+    try {
+      const checked = await check.mutateAsync(connection.connection_id);
+      const explained = statusExplained(checked);
+      setAnnouncement(
+        checked.status === "active"
+          ? `Checked ${connectionName(checked)}: the provider refreshed its access; it is active.`
+          : `Checked ${connectionName(checked)}: ${STATUS_LABEL[checked.status].toLowerCase()}.${explained ? ` ${explained}` : ""}`,
+      );
+    } catch (error) {
+      setAnnouncement(null);
+      setProblem(`${connectionName(connection)} could not be checked: ${failure(error)}`);
+    }
+  }
+
   return (
     <main>
       <h1>Connections</h1>
@@ -120,8 +139,9 @@ export function ConnectionsPage(_props: PageProps) {
                   connection={connection}
                   agentNames={names}
                   highlighted={connection.connection_id === returned.connected}
-                  busy={reconnect.isPending}
+                  busy={reconnect.isPending || check.isPending}
                   onReconnect={() => void startReconnect(connection)}
+                  onCheck={() => void checkNow(connection)}
                   onEdit={() => {
                     setAnnouncement(null);
                     setEditing(connection);

@@ -13,6 +13,7 @@ export type NewConnection = BodyOf<"/vault/connect", "post">;
 export type ConnectStarted = Ok<"/vault/connect", "post">;
 export type ConnectionChange = BodyOf<"/vault/connections/{connection_id}", "patch">;
 export type DeletedConnection = Ok<"/vault/connections/{connection_id}", "delete">;
+export type CheckedConnection = Ok<"/vault/connections/{connection_id}/check", "post">;
 
 const CONNECTIONS = ["vault", "connections"] as const;
 const PROVIDERS = ["vault", "providers"] as const;
@@ -40,6 +41,11 @@ export function updateConnection(connectionId: string, body: ConnectionChange): 
 
 export function deleteConnection(connectionId: string): Promise<DeletedConnection> {
   return call<DeletedConnection>("DELETE", connectionPath(connectionId));
+}
+
+/** Refresh the connection's access at the provider now; the connection as it is afterwards. */
+export function checkConnection(connectionId: string): Promise<CheckedConnection> {
+  return call<CheckedConnection>("POST", `${connectionPath(connectionId)}/check`);
 }
 
 /** Leave the dashboard for the provider's consent page (a full navigation: the provider
@@ -72,4 +78,9 @@ export function useUpdateConnection() {
 export function useDeleteConnection() {
   const client = useQueryClient();
   return useMutation({ mutationFn: deleteConnection, onSettled: () => client.invalidateQueries({ queryKey: CONNECTIONS }) });
+}
+
+export function useCheckConnection() {
+  const client = useQueryClient();
+  return useMutation({ mutationFn: checkConnection, onSettled: () => client.invalidateQueries({ queryKey: CONNECTIONS }) });
 }

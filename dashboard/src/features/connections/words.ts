@@ -79,6 +79,11 @@ export function canReconnect(status: ConnectionStatus): boolean {
   return status === "needs_reauth" || status === "refresh_failing";
 }
 
+/** Statuses where a forced refresh tells something (the provider is asked for a new access token). */
+export function canCheck(status: ConnectionStatus): boolean {
+  return status === "active" || status === "refresh_failing";
+}
+
 /** "local-google “Clinic calendar” (admin@medicore.example)": how a connection is named in sentences. */
 export function connectionName(connection: Pick<Connection, "provider" | "label" | "provider_account">): string {
   const label = connection.label ? ` “${connection.label}”` : "";
