@@ -116,3 +116,16 @@ def test_an_admin_connects_local_google_for_an_agent_and_deletes_it(
         assert api_view(server, "medicore", connection_id).json()["status"] == "deleted"
         assert no_storage_secrets(admin) == {}
     assert csp_violations == []
+
+
+def test_only_admins_are_offered_the_page(
+    browser: Browser, server: LocalServer, csp_violations: list[str]
+) -> None:
+    with signed_in(browser, server, "natsupply_approver", csp_violations) as page:
+        expect(
+            page.get_by_role("navigation", name="Pages").get_by_role("link", name="Connections")
+        ).to_have_count(0)
+        page.goto(f"{server.url}{CONNECTIONS}")
+        expect(page.get_by_role("heading", name="Not available to your role")).to_be_visible()
+        expect(page.get_by_role("form", name="Connect an account")).to_have_count(0)
+    assert csp_violations == []
