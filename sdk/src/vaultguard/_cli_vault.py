@@ -151,6 +151,7 @@ def show_connection(
             for k in ("requested_scopes", "granted_scopes", "missing_scopes", "allowed_scopes")
         },
         **{k: _when(view[k]) if view.get(k) else "never" for k in ("last_refresh_at", "last_used_at")},
+        **{k: _when(view[k]) if view.get(k) else "-" for k in ("created_at", "connected_at")},
     }
     width = max(len(f) for f in SHOW_FIELDS)
     for name in SHOW_FIELDS:
@@ -266,6 +267,7 @@ def _connect(api: Api, tenant: str, args: argparse.Namespace, out: TextIO, err: 
     if args.json and not args.wait:
         emit_json(started, out)
     elif not args.json:
+        started = {**started, "expires_at": _when(started.get("expires_at"))}
         for name in ("connection_id", "authorize_url", "expires_at"):
             print(f"{name.ljust(13)}  {clean(started.get(name))}", file=out)
     print(
