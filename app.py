@@ -61,6 +61,14 @@ def expire_delegations(event: Any) -> None:
     cleanup.handler(event)
 
 
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def refresh_idle_vault_connections(event: Any) -> None:
+    """Refresh vault connections idle for a week (chalicelib/jobs/vault_refresh.py)."""
+    from chalicelib.jobs import vault_refresh
+
+    vault_refresh.handler(event)
+
+
 # The ARN is read when Chalice packages the app (`VAULTGUARD_AUDIT_STREAM_ARN` set in the
 # environment of `chalice package --stage prod`); elsewhere a placeholder stands in, and the
 # local stack (`make run`) polls moto's stream and calls the same export.

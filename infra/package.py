@@ -36,6 +36,7 @@ HANDLER_MODULE = "chalicelib.api._lambda"
 LOG_RETENTION_DAYS = 90
 EXPORT_RETRIES = 5
 CLEANUP, EXPORT = "ExpireDelegations", "ExportAuditEvents"  # chalice's names for app.py's jobs
+VAULT_REFRESH = "RefreshIdleVaultConnections"
 MAIN, AUDIT, BUCKET = "MainTable", "AuditTable", "AuditBucket"  # logical ids
 SIGNING_KEY, DATA_KEY, EXPORT_FAILURES = "SigningKey", "DataKey", "AuditExportFailures"
 
@@ -82,6 +83,8 @@ STATEMENTS: Mapping[Permission, list[Json]] = {
 # The jobs of app.py: the cleanup expires delegations (with audit events); the export reads the
 # audit stream and writes the immutable log objects and their signed digests.
 CLEANUP_NEEDS = frozenset({Permission.MAIN_READ, Permission.MAIN_WRITE, Permission.AUDIT_WRITE})
+# The vault's idle refresh: decrypts the refresh token, encrypts the new tokens.
+VAULT_REFRESH_NEEDS = CLEANUP_NEEDS | {Permission.KMS_DECRYPT, Permission.KMS_ENCRYPT}
 EXPORT_STATEMENTS: list[Json] = [
     _allow(
         "AuditStreamRead",
@@ -250,7 +253,11 @@ def transform(template: Json, routes: Mapping[str, Mapping[str, Any]]) -> Json:
             PREFLIGHT, _source_arn(PREFLIGHT_METHOD, "/*")
         )
 
-    jobs = ((CLEANUP, statements_for(CLEANUP_NEEDS)), (EXPORT, copy.deepcopy(EXPORT_STATEMENTS)))
+    jobs = (
+        (CLEANUP, statements_for(CLEANUP_NEEDS)),
+        (VAULT_REFRESH, statements_for(VAULT_REFRESH_NEEDS)),
+        (EXPORT, copy.deepcopy(EXPORT_STATEMENTS)),
+    )
     for job, statements in jobs:
         res[f"{job}Role"] = role(statements, f"{job}Logs")
         res[f"{job}Logs"] = log_group(job)

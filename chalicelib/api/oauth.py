@@ -18,9 +18,10 @@ from chalicelib.api._spec import (
 )
 from chalicelib.api._validation import Check, Fields, Schema, check, token
 from chalicelib.auth.authenticator import BearerClaim
-from chalicelib.errors import InvalidRequest
+from chalicelib.errors import InvalidRequest, InvalidToken
 from chalicelib.services.call import Call
 from chalicelib.services.gate import RequestGate
+from chalicelib.services.oauth import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
 
 bp = Blueprint(__name__)
 
@@ -34,10 +35,19 @@ def _form(schema: Schema) -> Check:
 TOKEN_FORM = Fields(
     {
         "grant_type": _form(
-            {"enum": ["client_credentials", "urn:openid:params:grant-type:ciba"], "description": "The grant."}
+            {
+                "enum": ["client_credentials", "urn:openid:params:grant-type:ciba", TOKEN_EXCHANGE],
+                "description": "The grant.",
+            }
         )
     },
     {
+        "subject_token": _form(
+            {"description": "Token exchange (RFC 8693): the agent's VaultGuard access token."}
+        ),
+        "subject_token_type": _form({"description": f"Token exchange: {ACCESS_TOKEN_TYPE}."}),
+        "resource": _form({"description": "Token exchange: urn:vaultguard:connection:<connection id>."}),
+        "requested_token_type": _form({"description": f"Token exchange: {ACCESS_TOKEN_TYPE} if given."}),
         "auth_req_id": _form({"description": "The CIBA grant: the auth_req_id of the step-up."}),
         "scope": _form({"description": "Not accepted by client_credentials (API tokens take no scope)."}),
         "client_id": _form({"description": "client_secret_post: the client id."}),
@@ -71,14 +81,28 @@ TOKEN_PARAM_FORM = Fields(
     operation_id="requestToken",
 )
 def token_endpoint(ctx: Ctx) -> Reply:
-    """client_credentials (an API token for the client itself) or the CIBA grant (poll for an
-    approved delegation's token); client_secret_basic or client_secret_post."""
+    """client_credentials (an API token for the client itself), the CIBA grant (poll for an
+    approved delegation's token), client_secret_basic or client_secret_post; or token
+    exchange (RFC 8693: the agent's access token for a vault connection's provider token)."""
     form = ctx.form()
 
     def open_gate(charge: bool) -> RequestGate:
+        if form.get("grant_type") == TOKEN_EXCHANGE:
+            return _subject_gate(ctx, form)
         return ctx.client_gate(form, charge=charge)
 
     return Reply(ctx.container.token_endpoint(ctx.call, form, open_gate), headers=NO_STORE)
+
+
+def _subject_gate(ctx: Ctx, form: dict[str, str]) -> RequestGate:
+    """Token exchange (RFC 8693): the subject token authenticates the agent exactly as a
+    bearer token would (signature, typ, aud, iss, exp, then its credential in the read); a
+    bad one is `invalid_request` (§2.2.2)."""
+    try:
+        claim = ctx.container.authenticator.bearer("Bearer " + (form.get("subject_token") or ""))
+    except InvalidToken:
+        raise InvalidRequest("subject_token is not a valid VaultGuard access token.") from None
+    return ctx.bearer_gate(claim)
 
 
 def _caller(ctx: Ctx, form: dict[str, str]) -> RequestGate:

@@ -31,7 +31,11 @@ def metadata(issuer: str) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
-        "grant_types_supported": ["client_credentials", "urn:openid:params:grant-type:ciba"],
+        "grant_types_supported": [
+            "client_credentials",
+            "urn:openid:params:grant-type:ciba",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ],
         "backchannel_authentication_endpoint": f"{issuer}/bc-authorize",
         "backchannel_token_delivery_modes_supported": ["poll"],
         "backchannel_user_code_parameter_supported": False,

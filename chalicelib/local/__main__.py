@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
 
     from chalicelib.config import get_settings
-    from chalicelib.local.scheduler import CleanupScheduler
+    from chalicelib.local.scheduler import CleanupScheduler, run_vault_refresh
     from chalicelib.local.seed import load_state, seed, write_state
     from chalicelib.local.streams import AuditStreamPoller
     from chalicelib.services.container import get_container
@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     # Background loops that stand in for what AWS runs in production (each has start/stop).
     background: list[Any] = [snapshots]
     background.append(CleanupScheduler(settings))  # the 5-minute cleanup schedule
+    background.append(CleanupScheduler(settings, job=run_vault_refresh))  # the vault's idle refresh
     background.append(AuditStreamPoller(settings))  # audit stream -> S3 export, as Lambda would
     for service in background:
         service.start()

@@ -20,6 +20,12 @@ def _run_cleanup() -> Any:
     return handler()
 
 
+def run_vault_refresh() -> Any:
+    from chalicelib.jobs.vault_refresh import handler
+
+    return handler()
+
+
 class CleanupScheduler:
     def __init__(self, settings: Settings, job: Callable[[], Any] = _run_cleanup) -> None:
         self._interval = float(settings.cleanup_interval_seconds)

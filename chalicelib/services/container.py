@@ -19,7 +19,7 @@ from chalicelib.services.counting import EventCounter
 from chalicelib.services.delegations import DelegationService
 from chalicelib.services.graph import EdgeCounter, GraphService
 from chalicelib.services.notify import Notifier
-from chalicelib.services.oauth import CibaGrant, ClientCredentialsGrant, TokenEndpoint
+from chalicelib.services.oauth import CibaGrant, ClientCredentialsGrant, TokenEndpoint, TokenExchangeGrant
 from chalicelib.services.platform import PlatformService
 from chalicelib.services.policies import PolicyService
 from chalicelib.services.ratelimit import RateLimiter
@@ -148,6 +148,7 @@ class Container:
             )
         )
         endpoint.register(CibaGrant(lambda: self.stepup))
+        endpoint.register(TokenExchangeGrant(lambda: self.vault_exchange))
         return endpoint
 
     @cached_property
@@ -282,7 +283,12 @@ class Container:
     @cached_property
     def sign_in(self) -> SignInService:
         return SignInService(
-            self.settings, self.db, self.people_repo, self.batch_reader, self.auditor, self.secret_hasher,
+            self.settings,
+            self.db,
+            self.people_repo,
+            self.batch_reader,
+            self.auditor,
+            self.secret_hasher,
             lambda: self.oidc_client,
         )
 
@@ -297,8 +303,10 @@ class Container:
     def vault_provider_client(self) -> Any:
         """The vault's OAuth client towards providers (discovery and JWKS cached per process)."""
         from chalicelib.vault.client import ProviderClient
+        from chalicelib.vault.transport import PinnedProviderTransport
 
-        return ProviderClient()
+        # Through the webhooks' SSRF guard; loopback (the local stand-in) only on the local stage.
+        return ProviderClient(PinnedProviderTransport(allow_private=self.settings.stage == "local"))
 
     @cached_property
     def vault_support(self) -> Any:

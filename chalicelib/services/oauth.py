@@ -130,6 +130,64 @@ class CibaGrant:
         return stepup.poll(Call(principal, call.request_id, call.now, gate), auth_req_id, snapshot)
 
 
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+CONNECTION_RESOURCE = "urn:vaultguard:connection:"
+
+
+class InvalidTarget(InvalidRequest):
+    """RFC 8693 §2.2.2: no token for the `resource` named (unknown, another tenant's, deleted
+    or not allowed to this agent: the same answer for all)."""
+
+    error = "invalid_target"
+    description = "No token can be issued for the requested resource."
+
+
+class TokenExchangeGrant:
+    """RFC 8693 §2.1: the vault's exchange (services/vault_exchange.py) in the token
+    endpoint's form. `subject_token` is the agent's VaultGuard access token (§3
+    `urn:ietf:params:oauth:token-type:access_token`), verified as a bearer token is;
+    `resource` names the connection (`urn:vaultguard:connection:<id>`), `scope` narrows it.
+    The same two round trips as `POST /vault/exchange` on a cached token."""
+
+    GRANT_TYPE = TOKEN_EXCHANGE
+
+    def __init__(self, vault_exchange: Callable[[], Any]) -> None:
+        self._exchange = vault_exchange
+
+    def __call__(self, call: Call, form: Mapping[str, str], open_gate: GateOpener) -> dict[str, Any]:
+        from chalicelib.domain.vault import CONNECTION_ID, parse_scope
+        from chalicelib.errors import Forbidden, NotFound
+
+        if form.get("subject_token_type") != ACCESS_TOKEN_TYPE:
+            raise InvalidRequest(f"subject_token_type must be {ACCESS_TOKEN_TYPE}.")
+        if not form.get("subject_token"):
+            raise InvalidRequest("subject_token is required.")
+        if form.get("actor_token") or form.get("actor_token_type"):
+            raise InvalidRequest("actor_token is not supported.")
+        if form.get("requested_token_type") not in (None, "", ACCESS_TOKEN_TYPE):
+            raise InvalidRequest(f"requested_token_type must be {ACCESS_TOKEN_TYPE}.")
+        resource = form.get("resource") or ""
+        connection_id = resource.removeprefix(CONNECTION_RESOURCE)
+        if not resource.startswith(CONNECTION_RESOURCE) or not CONNECTION_ID.fullmatch(connection_id):
+            raise InvalidTarget("resource must be urn:vaultguard:connection:<connection id>.")
+        scopes = list(parse_scope(form.get("scope")) or ()) or None
+        gate = open_gate(True)
+        principal = gate.claim.principal  # type: ignore[attr-defined]  # confirmed by the read
+        if principal.role is not Role.AGENT:
+            raise UnauthorizedClient("Only agents exchange for vault tokens.")
+        try:
+            answer = dict(
+                self._exchange().exchange(
+                    Call(principal, call.request_id, call.now, gate), connection_id, scopes
+                )
+            )
+        except (NotFound, Forbidden):
+            raise InvalidTarget() from None
+        answer["issued_token_type"] = ACCESS_TOKEN_TYPE
+        return answer
+
+
 class TokenEndpoint:
     """`POST /oauth/token`: dispatches on `grant_type` to a registered grant."""
 

@@ -82,6 +82,41 @@ class PinnedPoster:
         finally:
             adapter.close()
 
+    def fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: Any = None,
+        headers: dict[str, str],
+        timeout: float | tuple[float, float],
+        max_bytes: int,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """`method` to `url` over the same checked, pinned connection, reading the answer
+        (status, headers in lower case, at most `max_bytes` of body: ValueError past that).
+        For clients that need the answer (the vault's provider calls)."""
+        request = requests.Request(method, url, data=data, headers=headers).prepare()
+        assert request.url is not None
+        parts = urlsplit(request.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise requests.exceptions.InvalidURL(f"not an http(s) URL: {parts.scheme}://")
+        host = parts.hostname
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = self.resolve(host, port)
+        if netaddr.parse_ip(host) is not None:
+            host = addresses[0]
+        adapter = _PinnedAdapter(_pool(parts.scheme, host, port, addresses, self._dial))
+        try:
+            with adapter.send(request, stream=True, timeout=timeout, verify=self._verify) as response:
+                body = bytearray()
+                for chunk in response.iter_content(64 * 1024):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise ValueError(f"response larger than {max_bytes} bytes")
+                return response.status_code, {k.lower(): v for k, v in response.headers.items()}, bytes(body)
+        finally:
+            adapter.close()
+
     def resolve(self, host: str, port: int) -> tuple[str, ...]:
         """The addresses to connect to for `host`, each checked; UnsafeDestination when
         any is refused, requests.ConnectionError when the name does not resolve."""

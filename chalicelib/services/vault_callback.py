@@ -31,6 +31,7 @@ from chalicelib.auth.secrets import SecretHasher
 from chalicelib.config import Settings
 from chalicelib.domain import audit
 from chalicelib.domain import vault as rules
+from chalicelib.domain import vault_refresh as refresh_rules
 from chalicelib.domain.principal import Role, TenantScope
 from chalicelib.domain.vault import Reason, Status
 from chalicelib.errors import Conflict
@@ -244,6 +245,8 @@ class VaultCallback:
         target.issuer = state.issuer
         target.status_reason = None
         target.connected_at = target.updated_at = target.last_refresh_at = call.timestamp
+        due = call.epoch + refresh_rules.IDLE_REFRESH_SECONDS  # the idle-refresh job's next turn
+        target.refresh_bucket, target.refresh_due_at = refresh_rules.refresh_bucket(due), due
         target.connected_by = call.actor.id
 
     def _connected(

@@ -567,8 +567,9 @@ class VaultExchangeService:
             return "skipped"
         if connection.refresh_due_at is None or int(connection.refresh_due_at) > call.epoch:
             return "skipped"
-        after = self.force_refresh(call, scope, connection, snapshot)
-        if after.last_refresh_at == connection.last_refresh_at and after.status == connection.status:
+        before = (connection.last_refresh_at, connection.status)
+        after = self.force_refresh(call, scope, connection, snapshot)  # (updates `connection` too)
+        if (after.last_refresh_at, after.status) == before:
             return "skipped"
         return {Status.ACTIVE: "refreshed", Status.NEEDS_REAUTH: "needs_reauth"}.get(
             Status(after.status), "failing"

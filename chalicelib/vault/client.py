@@ -17,6 +17,7 @@ timeouts: try again after `retry_after`), `ProviderRejected` (any other refusal,
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -46,6 +47,12 @@ RESERVED_PARAMS = frozenset(
         "code_challenge_method",
     }
 )
+
+
+# Exact alternative `iss` values of an issuer: Google's ID tokens carry either
+# "https://accounts.google.com" or "accounts.google.com" (Google Identity, "Validating an ID
+# token"); exactly those two are accepted for it, nothing else is relaxed.
+ISSUER_ALIASES: dict[str | None, tuple[str, ...]] = {"https://accounts.google.com": ("accounts.google.com",)}
 
 
 class ProviderError(Exception):
@@ -295,20 +302,27 @@ class ProviderClient:
             if keys is None:
                 keys = oidc_idtoken.ProviderKeys(lambda: self._jwks(jwks_uri), self._clock)
                 self._keys[jwks_uri] = keys
-        config = ProviderConfig(
+        canonical = ProviderConfig(
             issuer=endpoints.issuer,
             client_id=client.client_id,
             client_secret=client.client_secret,
             scopes=("openid",),
         )
-        try:
-            return oidc_idtoken.validate(
-                id_token, keys=keys, config=config, nonce=nonce, max_age=None, now=self._clock()
-            )
-        except ProviderUnavailable as exc:
-            raise ProviderTransient(f"jwks: {exc.reason}") from None
-        except SignInRejected as exc:
-            raise ProviderRejected(f"id_token_invalid: {exc.reason}") from None
+        issuers = (endpoints.issuer, *ISSUER_ALIASES.get(endpoints.issuer, ()))
+        for issuer in issuers:
+            config = copy.copy(canonical)
+            object.__setattr__(config, "issuer", issuer)  # an alias is not a URL: no re-check
+            try:
+                return oidc_idtoken.validate(
+                    id_token, keys=keys, config=config, nonce=nonce, max_age=None, now=self._clock()
+                )
+            except ProviderUnavailable as exc:
+                raise ProviderTransient(f"jwks: {exc.reason}") from None
+            except SignInRejected as exc:
+                if exc.reason == "wrong_issuer" and issuer != issuers[-1]:
+                    continue  # an exact alternative spelling of the same issuer
+                raise ProviderRejected(f"id_token_invalid: {exc.reason}") from None
+        raise ProviderRejected("id_token_invalid: wrong_issuer")
 
     def _jwks(self, url: str) -> dict[str, Any]:
         try:

@@ -19,7 +19,15 @@ from chalicelib.auth.oidc_http import MAX_RESPONSE_BYTES, TransportError, basic_
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["HttpAnswer", "ProviderTransport", "RequestsProviderTransport", "TransportError"]
+    from chalicelib.services.safe_http import PinnedPoster
+
+__all__ = [
+    "HttpAnswer",
+    "PinnedProviderTransport",
+    "ProviderTransport",
+    "RequestsProviderTransport",
+    "TransportError",
+]
 
 _CHUNK = 64 * 1024
 
@@ -37,6 +45,62 @@ class ProviderTransport(Protocol):
     def get(self, url: str) -> tuple[int, bytes]: ...
 
     def post(self, url: str, form: Mapping[str, str], basic_auth: tuple[str, str] | None) -> HttpAnswer: ...
+
+
+class PinnedProviderTransport:
+    """The transport of every provider call: the URL rule above, then the webhooks' SSRF
+    guard (`chalicelib/services/safe_http.py`): the host resolved once, every address checked
+    (no metadata, link-local or private addresses; loopback and private ones only where
+    `allow_private`, i.e. the local stage), the connection pinned to those addresses, no
+    redirects, no proxies from the environment, timeouts, a capped body. Providers' URLs come
+    from tenants (`oidc` issuers, `oauth2` endpoints, discovery documents)."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool = False,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        max_bytes: int = MAX_RESPONSE_BYTES,
+        poster: PinnedPoster | None = None,
+    ) -> None:
+        from chalicelib.services.safe_http import PinnedPoster
+
+        self._poster = poster or PinnedPoster(allow_private=allow_private)
+        self._timeout = (connect_timeout, read_timeout)
+        self._max_bytes = max_bytes
+
+    def get(self, url: str) -> tuple[int, bytes]:
+        answer = self._send("GET", url, None, {})
+        return answer.status, answer.body
+
+    def post(self, url: str, form: Mapping[str, str], basic_auth: tuple[str, str] | None) -> HttpAnswer:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if basic_auth is not None:
+            headers["Authorization"] = basic_authorization(*basic_auth)
+        return self._send("POST", url, dict(form), headers)
+
+    def _send(
+        self, method: str, url: str, form: dict[str, str] | None, headers: dict[str, str]
+    ) -> HttpAnswer:
+        import requests
+
+        if not url_allowed(url):
+            raise TransportError("refused URL: https is required (http only to a loopback host)")
+        try:
+            status, answer_headers, body = self._poster.fetch(
+                method,
+                url,
+                data=form,
+                headers={"Accept": "application/json", **headers},
+                timeout=self._timeout,
+                max_bytes=self._max_bytes,
+            )
+        except ValueError as exc:
+            raise TransportError(str(exc)) from None
+        except requests.RequestException as exc:
+            raise TransportError(f"{type(exc).__name__} from {urlsplit(url).hostname}") from None
+        return HttpAnswer(status, body, answer_headers)
 
 
 class RequestsProviderTransport:
