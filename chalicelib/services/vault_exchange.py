@@ -259,14 +259,15 @@ class VaultExchangeService:
         slot: str,
         requested: tuple[str, ...],
     ) -> dict[str, Any]:
+        since = connection.last_refresh_at
+
         def settled(current: ConnectionModel) -> bool:
             now = int(self._clock())
             if Status(current.status) not in (Status.ACTIVE, Status.REFRESH_FAILING):
                 return True
             if Status(current.status) is Status.REFRESH_FAILING and (current.next_attempt_at or 0) > now:
                 return True
-            token = self._cached(scope, current, slot)
-            return token is not None and refresh.is_fresh(token.expires_at, now)
+            return self._servable(scope, current, slot, since, now) is not None
 
         for _ in range(3):  # a holder whose lease ran out starts over (at most twice)
             got = self._lease.acquire(scope, connection, settled)
@@ -277,7 +278,7 @@ class VaultExchangeService:
                 self._deny(call, scope, connection.connection_id, "refresh_in_progress", error)
                 raise error
             if isinstance(got, Settled):
-                return self._after_wait(call, scope, got.connection, connection.connection_id, slot)
+                return self._after_wait(call, scope, got.connection, connection.connection_id, slot, since)
             connection = got.connection
             if settled(connection):  # settled between our read and the lease: let it go
                 tx = self._db.transaction()
@@ -286,7 +287,7 @@ class VaultExchangeService:
                     commit(tx, _LeaseLost())
                 except _LeaseLost:
                     pass
-                return self._after_wait(call, scope, connection, connection.connection_id, slot)
+                return self._after_wait(call, scope, connection, connection.connection_id, slot, since)
             down_scope = requested if slot != refresh.MAIN_SLOT else None
             outcome = self._refresh_holding(call, scope, connection, snapshot, got, down_scope, slot)
             if outcome is not None:
@@ -297,6 +298,21 @@ class VaultExchangeService:
             connection = reread
         raise VaultUnavailable(WAIT_RETRY_AFTER)
 
+    def _servable(
+        self, scope: TenantScope, connection: ConnectionModel, slot: str, since: str | None, now: int
+    ) -> Token | None:
+        """The slot's token if it may be served: fresh (> 5 minutes left), or refreshed by
+        another process since `since` and not expired (a provider whose tokens live less
+        than the margin: what the winner got is what the waiters wait for)."""
+        token = self._cached(scope, connection, slot)
+        if token is None:
+            return None
+        if refresh.is_fresh(token.expires_at, now):
+            return token
+        if connection.last_refresh_at != since and token.expires_at > now:
+            return token
+        return None
+
     def _after_wait(
         self,
         call: Call,
@@ -304,6 +320,7 @@ class VaultExchangeService:
         connection: ConnectionModel | None,
         connection_id: str,
         slot: str,
+        since: str | None,
     ) -> dict[str, Any]:
         """Another process settled it while this one waited: its token, or its verdict."""
         if connection is None or Status(connection.status) in HIDDEN:
@@ -319,12 +336,12 @@ class VaultExchangeService:
             error = VaultAccessDenied("The connection is disabled by an admin.")
             self._deny(call, scope, connection_id, "disabled", error)
             raise error
-        cached = self._cached(scope, connection, slot)
-        if cached is not None and refresh.is_fresh(cached.expires_at, now):
+        servable = self._servable(scope, connection, slot, since, now)
+        if servable is not None:
             tx = self._db.transaction()
             self._connections.mark_used(tx, scope, connection, call.timestamp)
-            return self._issue(call, scope, connection, cached, tx, source="cache_after_wait")
-        return self._backing_off(call, scope, connection, cached, now)
+            return self._issue(call, scope, connection, servable, tx, source="cache_after_wait")
+        return self._backing_off(call, scope, connection, self._cached(scope, connection, slot), now)
 
     def _refresh_holding(
         self,
