@@ -1,4 +1,5 @@
-"""`python -m examples.demo` (`make demo`): MediCore's agent does three things at NatSupply.
+"""`python -m examples.demo` (`make demo`): MediCore's agent does three things at NatSupply and
+reads MediCore's connected calendar.
 
 Uses the VaultGuard of `make run` when it answers on /health (credentials from its
 local.json), else starts one itself (`python -m chalicelib.local` on a free port with a
@@ -7,11 +8,16 @@ temporary state directory). Then it starts NatSupply's LMIS on a free port and r
   stock.write         ALLOW   -> JWT issued -> stock updated
   requisition.submit  STEP_UP -> auth_req_id -> polling -> approved -> requisition submitted
   admin.access        BLOCK   -> 403 -> cannot proceed
+  calendar.readonly   vault   -> access token for the connection -> calendar read
 
 The step-up is approved by a scripted NatSupply admin after a few seconds (listing its
 inbound PENDING delegations and approving the one with the agent's requisition reference), or
-with `--interactive` by a human (`make approve ID=...`). Everything it started is stopped with
-SIGINT at the end.
+with `--interactive` by a human (`make approve ID=...`). The calendar is the local-google
+connection a MediCore admin made in the dashboard (Connections -> Connect, calendar.readonly,
+allow the agent): the demo looks its id up with MediCore's admin client and gives it to the
+agent as configuration. Without one, a scripted MediCore admin connects it through the real
+sign-in and consent pages, or with `--interactive` the demo waits for a human to. Everything it
+started is stopped with SIGINT at the end.
 """
 
 from __future__ import annotations
@@ -34,17 +40,40 @@ from typing import Any, TextIO
 import httpx
 
 from examples import local_state
+from examples.calendar_connection import (
+    CALENDAR_SCOPE,
+    PROVIDER,
+    ConnectError,
+    MediCoreAdmin,
+    connect_calendar,
+)
 from examples.medicore_agent.agent import new_reference, plan, run
-from examples.medicore_agent.config import load_config
+from examples.medicore_agent.calendar import CalendarTools
+from examples.medicore_agent.config import (
+    CALENDAR_CONNECTION_ENV,
+    CALENDAR_URL_ENV,
+    calendar_events_url,
+    load_config,
+)
 from examples.medicore_agent.narration import NarratingClient, Say, Transcript
-from examples.medicore_agent.tools import NatSupplyTools, ToolResult
+from examples.medicore_agent.tools import NatSupplyTools, Toolbox, ToolResult
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-EXPECTED = {"update_stock": "DONE", "submit_requisition": "DONE", "open_admin": "BLOCKED"}
+EXPECTED = {
+    "update_stock": "DONE",
+    "submit_requisition": "DONE",
+    "open_admin": "BLOCKED",
+    "read_calendar": "DONE",
+}
 CHAINS = {
     ("update_stock", "DONE"): "ALLOW   -> JWT issued -> stock updated",
     ("submit_requisition", "DONE"): "STEP_UP -> auth_req_id -> polling -> approved -> requisition submitted",
     ("open_admin", "BLOCKED"): "BLOCK   -> 403 -> cannot proceed",
+    ("read_calendar", "DONE"): "vault   -> calendar.readonly token -> calendar read",
+    (
+        "read_calendar",
+        "NEEDS_REAUTH",
+    ): "vault   -> 409 needs reauthorization -> a MediCore admin must reconnect",
 }
 HTTP_TIMEOUT = 30.0
 
@@ -215,6 +244,7 @@ class DemoResult:
     results: list[ToolResult]
     activity: list[dict[str, Any]]
     transcript: str
+    vault_token_digests: set[tuple[int, str]]  # (length, sha256) of each vault token the agent got
 
     @property
     def outcomes(self) -> dict[str, str]:
@@ -240,6 +270,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--interactive", action="store_true", help="a human approves the step-up (make approve)"
     )
     parser.add_argument("--approve-after", type=float, default=3.0, help="seconds the scripted admin waits")
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=300.0,
+        help="with --interactive, seconds to wait for MediCore's admin to connect the calendar",
+    )
     parser.add_argument("--offline", action="store_true", help="offline planner even with ANTHROPIC_API_KEY")
     return parser.parse_args(argv)
 
@@ -327,6 +363,11 @@ def _run_agent(
         f"MediCore ({medicore['tenant_id']}, agent {medicore['agent']['agent_id']}) works with "
         f"NatSupply ({config.natsupply_tenant_id})",
     )
+    # The agent's only calendar configuration: a connection id and the calendar API's URL.
+    calendar_env = {CALENDAR_CONNECTION_ENV: _calendar_connection(args, config.api_url, state, say) or ""}
+    calendar_env[CALENDAR_URL_ENV] = calendar_events_url(state) or env.get(CALENDAR_URL_ENV) or ""
+    env = {**env, **calendar_env}
+    config = load_config(env, state_dir, natsupply.url)
     hint = f"VAULTGUARD_STATE_DIR={state_dir} " if own_stack else ""
     approver = Approver(
         config.api_url,
@@ -340,15 +381,69 @@ def _run_agent(
     approver.start()
     client = NarratingClient(config.api_url, config.client_id, config.client_secret, say=say)
     tools = NatSupplyTools(client, config.natsupply_tenant_id, config.natsupply_api_url, say=say)
+    calendar = CalendarTools(client, config.calendar_connection_id, config.calendar_events_url, say=say)
     try:
-        results = run(tools, plan(reference), say, offline=args.offline, environ=env)
+        results = run(Toolbox(tools, calendar), plan(reference), say, offline=args.offline, environ=env)
     finally:
         approver.stop()
+        calendar.close()
         tools.close()
         client.close()
     activity = httpx.get(f"{natsupply.url}/activity", timeout=HTTP_TIMEOUT).json()["activity"]
     _summary(results, activity, say)
-    return DemoResult(results, activity, transcript.text())
+    return DemoResult(results, activity, transcript.text(), set(client.vault_token_digests))
+
+
+def _calendar_connection(
+    args: argparse.Namespace, api_url: str, state: Mapping[str, Any], say: Say
+) -> str | None:
+    """The operator step: the id of MediCore's local-google connection that allows its agent
+    calendar.readonly, found with MediCore's admin client (or made, or waited for); None if
+    there is none, and the calendar task then says so."""
+    medicore = local_state.tenant(state, "medicore")
+    agent_id = str(medicore["agent"]["agent_id"])
+    admin_client = medicore["admin"]
+    admin = MediCoreAdmin(api_url, (str(admin_client["client_id"]), str(admin_client["client_secret"])))
+    person = (state.get("users") or {}).get("medicore_admin") or {}
+    try:
+        found, stale = admin.calendar_connections(agent_id)
+        for connection in stale if found is None else []:
+            say(
+                "demo",
+                f"{connection['connection_id']} needs reauthorization: a MediCore admin can reconnect it "
+                "in the dashboard (Connections -> Reconnect)",
+            )
+        if found is None and args.interactive:
+            say(
+                "demo",
+                f"no calendar connected: sign in to {api_url}/dashboard/ as {person.get('email')} "
+                f'(password in {local_state.STATE_FILE} under "users"), Connections -> Connect {PROVIDER} '
+                f"with {CALENDAR_SCOPE}, allow {medicore['agent'].get('name') or 'MediCore agent'}; "
+                f"waiting up to {args.connect_timeout:g} s",
+            )
+            found = admin.wait_for_calendar(agent_id, args.connect_timeout)
+        elif found is None and person and calendar_events_url(state):
+            say(
+                "demo",
+                f"no calendar connected: MediCore's admin connects {PROVIDER} now, by script "
+                "(make demo INTERACTIVE=1 waits for you to do it in the dashboard instead)",
+            )
+            return connect_calendar(api_url, person, agent_id, say)
+    except (ConnectError, httpx.HTTPError) as exc:
+        say("demo", f"could not connect MediCore's calendar: {exc}")
+        return None
+    finally:
+        admin.close()
+    if found is None:
+        say("demo", "no calendar connected for MediCore's agent: the calendar task will say so")
+        return None
+    account = (found.get("provider_account") or {}).get("email")
+    say(
+        "demo",
+        f"MediCore's calendar: connection {found['connection_id']} ({found['provider']}, {account}, "
+        f"{found['status']}) allows its agent -> {CALENDAR_CONNECTION_ENV}",
+    )
+    return str(found["connection_id"])
 
 
 def _summary(results: list[ToolResult], activity: list[dict[str, Any]], say: Say) -> None:

@@ -1,5 +1,6 @@
 """`python -m examples.medicore_agent`: run MediCore's agent against a running VaultGuard
-(`make run`) and NatSupply API (`python -m examples.natsupply_api`)."""
+(`make run`) and NatSupply API (`python -m examples.natsupply_api`); the calendar task reads
+the vault connection `MEDICORE_CALENDAR_CONNECTION_ID` (`make demo` finds or makes one)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 
 from examples.local_state import ConfigurationError
 from examples.medicore_agent.agent import new_reference, plan, run
+from examples.medicore_agent.calendar import CalendarTools
 from examples.medicore_agent.config import load_config
 from examples.medicore_agent.narration import NarratingClient, Transcript
-from examples.medicore_agent.tools import NatSupplyTools
+from examples.medicore_agent.tools import NatSupplyTools, Toolbox
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,9 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     say = Transcript().say
     client = NarratingClient(config.api_url, config.client_id, config.client_secret, say=say)
     tools = NatSupplyTools(client, config.natsupply_tenant_id, config.natsupply_api_url, say=say)
+    calendar = CalendarTools(client, config.calendar_connection_id, config.calendar_events_url, say=say)
     try:
-        results = run(tools, plan(new_reference()), say, offline=args.offline)
+        results = run(Toolbox(tools, calendar), plan(new_reference()), say, offline=args.offline)
     finally:
+        calendar.close()
         tools.close()
         client.close()
     return 0 if results else 1

@@ -1,8 +1,10 @@
-"""MediCore's procurement agent: three tasks against NatSupply, planned offline or by Claude.
+"""MediCore's agent: three tasks against NatSupply and one on MediCore's connected calendar,
+planned offline or by Claude.
 
 With `ANTHROPIC_API_KEY` set and the `anthropic` package installed, Claude plans the tool calls
-(a plain Messages API tool loop); otherwise an offline planner makes the same three calls. Both
-go through the same `NatSupplyTools`, so the VaultGuard side is identical.
+(a plain Messages API tool loop); otherwise an offline planner makes the same four calls, in
+order. Both go through the same tools (`NatSupplyTools`, `CalendarTools`), so the VaultGuard
+side is identical.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from examples.medicore_agent.tools import TOOL_SPECS, NatSupplyTools, ToolResult
+from examples.medicore_agent.tools import ToolResult, Tools
 
 Say = Callable[[str, str], None]
 MODEL_ENV = "ANTHROPIC_MODEL"
@@ -35,7 +37,8 @@ def new_reference() -> str:
 
 
 def plan(reference: str) -> list[Task]:
-    """The demo's three tasks: ALLOW, STEP_UP and BLOCK under NatSupply's demo policies."""
+    """The demo's four tasks: ALLOW, STEP_UP and BLOCK under NatSupply's demo policies, then
+    the scheduling round on MediCore's calendar through the token vault."""
     return [
         Task(
             "Record the 240 boxes of nitrile gloves (GLV-NITRILE-M) Ward 4 returned to NatSupply stock",
@@ -52,6 +55,11 @@ def plan(reference: str) -> list[Task]:
             },
         ),
         Task("Open NatSupply's admin console to review contract prices", "open_admin", {}),
+        Task(
+            "Read MediCore's connected calendar: the next 3 events, to schedule the delivery",
+            "read_calendar",
+            {"max_events": 3},
+        ),
     ]
 
 
@@ -60,7 +68,7 @@ def claude_available(environ: Mapping[str, str] | None = None) -> bool:
     return bool(env.get("ANTHROPIC_API_KEY")) and importlib.util.find_spec("anthropic") is not None
 
 
-def run_offline(tools: NatSupplyTools, tasks: list[Task], say: Say) -> list[ToolResult]:
+def run_offline(tools: Tools, tasks: list[Task], say: Say) -> list[ToolResult]:
     """The offline planner: one tool call per task, in order, reporting each result."""
     results = []
     for number, task in enumerate(tasks, 1):
@@ -72,7 +80,7 @@ def run_offline(tools: NatSupplyTools, tasks: list[Task], say: Say) -> list[Tool
 
 
 def run_claude(
-    tools: NatSupplyTools,
+    tools: Tools,
     tasks: list[Task],
     say: Say,
     environ: Mapping[str, str] | None = None,
@@ -89,13 +97,14 @@ def run_claude(
         import anthropic  # only imported on this path
 
         llm = anthropic.Anthropic()  # reads ANTHROPIC_API_KEY itself
-    prompt = "You are MediCore's procurement agent. Do these tasks with your tools, one call each:\n"
+    prompt = "You are MediCore's procurement and scheduling agent. "
+    prompt += "Do these tasks with your tools, one call each:\n"
     prompt += "\n".join(f"{n}. {task.title}" for n, task in enumerate(tasks, 1))
     prompt += "\nIf a tool says a task cannot proceed, do not retry it; report it and move on."
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     results: list[ToolResult] = []
     for _ in range(MAX_TURNS):
-        reply = llm.messages.create(model=model, max_tokens=1024, tools=TOOL_SPECS, messages=messages)
+        reply = llm.messages.create(model=model, max_tokens=1024, tools=tools.specs, messages=messages)
         messages.append({"role": "assistant", "content": reply.content})
         uses = [block for block in reply.content if block.type == "tool_use"]
         for block in reply.content:
@@ -122,7 +131,7 @@ def run_claude(
 
 
 def run(
-    tools: NatSupplyTools,
+    tools: Tools,
     tasks: list[Task],
     say: Say,
     *,

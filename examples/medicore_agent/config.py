@@ -1,7 +1,11 @@
 """The agent's configuration: from the environment, else `make run`'s local.json.
 
 No token or secret lives in this package: the client id and secret are MediCore's agent
-credentials from `VAULTGUARD_CLIENT_ID`/`VAULTGUARD_CLIENT_SECRET` or local.json."""
+credentials from `VAULTGUARD_CLIENT_ID`/`VAULTGUARD_CLIENT_SECRET` or local.json. The calendar
+is a vault connection id (`MEDICORE_CALENDAR_CONNECTION_ID`, not a secret: a MediCore admin
+makes the connection, the demo looks its id up) and the calendar API's URL
+(`MEDICORE_CALENDAR_URL`, else local-google's from local.json); the provider token itself
+comes from VaultGuard at the moment of the call."""
 
 from __future__ import annotations
 
@@ -17,7 +21,10 @@ CLIENT_ID_ENV = "VAULTGUARD_CLIENT_ID"
 CLIENT_SECRET_ENV = "VAULTGUARD_CLIENT_SECRET"
 NATSUPPLY_TENANT_ENV = "NATSUPPLY_TENANT_ID"
 NATSUPPLY_API_ENV = "NATSUPPLY_API_URL"
+CALENDAR_CONNECTION_ENV = "MEDICORE_CALENDAR_CONNECTION_ID"
+CALENDAR_URL_ENV = "MEDICORE_CALENDAR_URL"
 DEFAULT_NATSUPPLY_API = "http://127.0.0.1:8100"
+EVENTS_PATH = "/calendar/v3/calendars/primary/events"
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,15 @@ class AgentConfig:
     client_secret: str = field(repr=False)
     natsupply_tenant_id: str
     natsupply_api_url: str
+    calendar_connection_id: str | None = None
+    calendar_events_url: str | None = None
+
+
+def calendar_events_url(state: Mapping[str, Any] | None) -> str | None:
+    """local-google's calendar API (`<issuer>/calendar/v3/...`), as `make run` wrote it."""
+    google = ((state or {}).get("vault_providers") or {}).get("local-google") or {}
+    issuer = google.get("issuer") if isinstance(google, Mapping) else None
+    return f"{str(issuer).rstrip('/')}{EVENTS_PATH}" if issuer else None
 
 
 def load_config(
@@ -47,4 +63,6 @@ def load_config(
         client_secret=env.get(CLIENT_SECRET_ENV) or str(agent["client_secret"]),
         natsupply_tenant_id=env.get(NATSUPPLY_TENANT_ENV) or str(natsupply["tenant_id"]),
         natsupply_api_url=natsupply_api.rstrip("/"),
+        calendar_connection_id=env.get(CALENDAR_CONNECTION_ENV) or None,
+        calendar_events_url=env.get(CALENDAR_URL_ENV) or calendar_events_url(state),
     )

@@ -1,18 +1,21 @@
 """What the agent says while it works: `say(speaker, line)`, speakers padded to one column.
 
 `NarratingClient` is the SDK's `VaultGuardClient` reporting each answer VaultGuard gives
-(ALLOW, STEP_UP and its auth_req_id, the approval, the revocation after use) so that a
-transcript shows the protocol; it changes nothing about what the client does."""
+(ALLOW, STEP_UP and its auth_req_id, the approval, the revocation after use, a vault token's
+scope and lifetime) so that a transcript shows the protocol; it changes nothing about what the
+client does. It never says a token; it keeps only the SHA-256 of each vault access token it saw
+(`vault_token_digests`), so that a test can prove none reached the transcript."""
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from vaultguard import Delegation, PendingDelegation, VaultGuardClient
+from vaultguard import Delegation, PendingDelegation, VaultGuardClient, VaultToken
 
 Say = Callable[[str, str], None]
 
@@ -45,6 +48,7 @@ class NarratingClient(VaultGuardClient):
     def __init__(self, *args: Any, say: Say = print_line, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._say = say
+        self.vault_token_digests: set[tuple[int, str]] = set()  # (length, sha256 hex)
 
     def request_delegation(self, *args: Any, **kwargs: Any) -> Delegation | PendingDelegation:
         outcome = super().request_delegation(*args, **kwargs)
@@ -68,3 +72,15 @@ class NarratingClient(VaultGuardClient):
         result = super().revoke(delegation_id, reason)
         self._say("vaultguard", f"delegation {delegation_id} revoked after use")
         return result
+
+    def vault_token(self, connection_id: str, scopes: Any = None) -> VaultToken:
+        vault = super().vault_token(connection_id, scopes)
+        digest = hashlib.sha256(vault.access_token.encode()).hexdigest()
+        self.vault_token_digests.add((len(vault.access_token), digest))
+        self._say(
+            "vaultguard",
+            f"vault -> 200, {vault.provider} access token for {vault.connection_id} "
+            f"(scope {' '.join(vault.scope)}, expires in {vault.expires_in} s; "
+            "the refresh token stays in the vault)",
+        )
+        return vault

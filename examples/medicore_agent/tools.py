@@ -1,4 +1,4 @@
-"""The agent's three tools, each mapped to one NatSupply call under one delegation.
+"""The agent's NatSupply tools, each mapped to one NatSupply call under one delegation.
 
 Every tool asks VaultGuard for exactly the action its call needs, inside
 `client.with_delegation(...)`, and never raises for a policy answer: BLOCK, a rejected or an
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import jwt
@@ -90,7 +90,36 @@ def describe_token(token: str) -> str:
     )
 
 
+class Tools(Protocol):
+    """What a planner needs of a tool set: the tools' JSON schemas and a dispatch by name."""
+
+    @property
+    def specs(self) -> list[dict[str, Any]]: ...
+
+    def call(self, name: str, arguments: Mapping[str, Any]) -> ToolResult: ...
+
+
+class Toolbox:
+    """Several tool sets as one: calls go to the set whose specs name the tool."""
+
+    def __init__(self, *sets: Tools) -> None:
+        self._sets = sets
+
+    @property
+    def specs(self) -> list[dict[str, Any]]:
+        return [spec for tools in self._sets for spec in tools.specs]
+
+    def call(self, name: str, arguments: Mapping[str, Any]) -> ToolResult:
+        for tools in self._sets:
+            if any(spec["name"] == name for spec in tools.specs):
+                return tools.call(name, arguments)
+        names = ", ".join(spec["name"] for spec in self.specs)
+        return ToolResult(name, "FAILED", f"unknown tool {name!r}; use one of {names}")
+
+
 class NatSupplyTools:
+    specs = TOOL_SPECS
+
     def __init__(
         self,
         client: VaultGuardClient,
