@@ -125,6 +125,7 @@ PROVIDER_SETTINGS = Fields(
         "revocation_endpoint": _url(),
         "scopes": scope_list,
         "authorize_params": params_map,
+        "connection": text(128),  # auth0: the Auth0 connection's name (chalicelib/vault/auth0.py)
     },
 )
 CONNECT = Fields(
@@ -153,7 +154,7 @@ STRINGS = {"type": "array", "items": STRING}
 PROVIDER = obj(
     {
         "provider": enum(*PROVIDERS),
-        "kind": enum("oidc", "oauth2"),
+        "kind": enum("oidc", "oauth2", "auth0"),
         "client": {**enum("tenant", "platform"), "description": "Whose OAuth client is used."},
         "scopes": STRINGS,
         "client_id": {**maybe(STRING), "description": "The tenant's own client id; null for the platform's."},
@@ -281,7 +282,8 @@ def list_vault_providers(ctx: Ctx) -> dict[str, Any]:
 )
 def put_vault_provider(ctx: Ctx, provider: str) -> Reply:
     """Use the tenant's own OAuth client with a provider (recommended for Google); for
-    `oidc` give the issuer, for `oauth2` the endpoints. The secret is stored encrypted."""
+    `oidc` give the issuer, for `oauth2` the endpoints, for `auth0` (the Auth0 Token Vault)
+    the issuer and the Auth0 `connection`. The secret is stored encrypted."""
     body = PROVIDER_SETTINGS(ctx.json())
     created, view = ctx.container.vault.put_provider(ctx.call, provider, body)
     return Reply(view, 201 if created else 200)

@@ -31,7 +31,7 @@ from chalicelib.store.db import Database
 from chalicelib.store.keys import agent_key
 from chalicelib.store.models import AgentModel, ConnectionModel, VaultProviderModel
 from chalicelib.store.reads import BatchReader, Key, Snapshot
-from chalicelib.vault import providers
+from chalicelib.vault import auth0, providers
 from chalicelib.vault.client import (
     RESERVED_PARAMS,
     Endpoints,
@@ -137,7 +137,9 @@ class VaultSupport:
         if source == "tenant":
             own = self.tenant_provider(scope, item)
             return (
-                OAuthClient(own.client_id, own.client_secret) if own and own.client_id == client_id else None
+                OAuthClient(own.client_id, own.client_secret, post_credentials=provider == providers.AUTH0)
+                if own and own.client_id == client_id
+                else None
             )
         platform = providers.platform_client(self.settings, provider)
         return platform if platform is not None and platform.client_id == client_id else None
@@ -233,6 +235,7 @@ class VaultService:
             asked.insert(0, "openid")
         if resolved.offline_scope and resolved.offline_scope not in asked:
             asked.append(resolved.offline_scope)
+        asked, params = auth0.authorization_request(provider, requested, asked, resolved.authorize_params)
         connection_id = rules.new_connection_id()
         state = rules.new_state(provider, connection_id)
         verifier, challenge = new_pkce_pair()
@@ -248,7 +251,7 @@ class VaultService:
                 state=state,
                 code_challenge=challenge,
                 nonce=nonce,
-                extra=resolved.authorize_params,
+                extra=params,
             )
         except ValueError as exc:
             raise InvalidRequest(f"The provider's settings are not usable: {exc}.") from None
@@ -485,6 +488,8 @@ def providers_settings(settings: Settings, name: str, body: Mapping[str, Any]) -
 
     if name not in providers.PROVIDERS:
         raise NotFound()
+    if name == providers.AUTH0:
+        return auth0.settings_fields(settings, body)
     if name == providers.LOCAL_GOOGLE and providers.preset(settings, name) is None:
         raise NotFound()
     urls = ("issuer", "authorization_endpoint", "token_endpoint", "revocation_endpoint")

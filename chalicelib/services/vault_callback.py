@@ -49,6 +49,7 @@ from chalicelib.store.connections import (
 )
 from chalicelib.store.db import Database
 from chalicelib.store.models import ConnectionModel, VaultProviderModel, VaultStateModel
+from chalicelib.vault import auth0
 from chalicelib.vault.client import (
     Endpoints,
     GrantDead,
@@ -178,6 +179,12 @@ class VaultCallback:
             except ProviderError as exc:
                 raise _Failed(Reason.ID_TOKEN_INVALID, exc.reason) from None
             sub, email = claims.subject, claims.email
+        try:  # Auth0 Token Vault: the provider's token from the vault (chalicelib/vault/auth0.py)
+            tokens = auth0.connect_tokens(http, state.provider, item, endpoints, client, tokens)
+        except ProviderError as exc:
+            self._revoke_quietly(http, endpoints, client, tokens.refresh_token, pending)
+            transient = isinstance(exc, ProviderTransient)
+            raise _Failed(Reason.PROVIDER_UNAVAILABLE if transient else Reason.TOKEN_ERROR, exc.reason) from None
         account = account_hash(state.provider, state.issuer, sub) if sub else None
         existing = self._connections.live_of_account(scope, account) if account else None
         if existing is not None and existing.connection_id == pending.connection_id:

@@ -44,7 +44,7 @@ from chalicelib.store.db import Database
 from chalicelib.store.models import ConnectionModel, VaultProviderModel
 from chalicelib.store.reads import BatchReader, Key, Snapshot
 from chalicelib.tokens import token_fingerprint
-from chalicelib.vault import providers
+from chalicelib.vault import auth0, providers
 from chalicelib.vault.client import Endpoints, GrantDead, ProviderError, ProviderTransient
 from chalicelib.vault.lease import Held, RefreshLease, Settled
 
@@ -407,7 +407,8 @@ class VaultExchangeService:
             issuer=connection.issuer,
             revocation_endpoint=connection.revocation_endpoint,
         )
-        tokens = self._support.http.refresh(endpoints, client, refresh_token, down_scope)
+        http = self._support.http  # Auth0 Token Vault connections: the federated exchange
+        tokens = auth0.refresh(http, connection.provider, item, endpoints, client, refresh_token, down_scope)
         expires_at = refresh.expires_at(now, tokens.expires_in)
         granted = list(connection.granted_scopes or [])
         scopes = tuple(tokens.scope) if tokens.scope is not None else (down_scope or tuple(granted))

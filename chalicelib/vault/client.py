@@ -94,6 +94,9 @@ class Endpoints:
 class OAuthClient:
     client_id: str
     client_secret: str = field(repr=False)
+    # client_secret_post (RFC 6749 §2.3.1, credentials in the form) instead of
+    # client_secret_basic: Auth0 applications authenticate so (chalicelib/vault/auth0.py).
+    post_credentials: bool = False
 
 
 @dataclass(frozen=True)
@@ -279,9 +282,17 @@ class ProviderClient:
             return
         raise _refusal(answer, body, "revocation_endpoint")
 
+    def post_form(self, url: str, form: dict[str, str], client: OAuthClient, what: str) -> HttpAnswer:
+        """A form POST with the client's authentication; any HTTP status is an answer
+        (extension grants parse it themselves, e.g. chalicelib/vault/auth0.py)."""
+        return self._post(url, form, client, what)
+
     def _post(self, url: str, form: dict[str, str], client: OAuthClient, what: str) -> HttpAnswer:
+        basic: tuple[str, str] | None = (client.client_id, client.client_secret)
+        if client.post_credentials:
+            form, basic = {**form, "client_id": client.client_id, "client_secret": client.client_secret}, None
         try:
-            return self._http.post(url, form, (client.client_id, client.client_secret))
+            return self._http.post(url, form, basic)
         except TransportError as exc:
             raise ProviderTransient(f"{what}_unreachable: {exc}") from None
 

@@ -10,6 +10,8 @@ settings (`PUT /vault/providers/{provider}`).
   `offline_access` asks for the refresh token), when its settings are present.
 - `oidc`: any OpenID Provider, from its issuer's discovery document.
 - `oauth2`: any OAuth 2.0 server, endpoints given explicitly (no ID token: no account id).
+- `auth0`: the Auth0 Token Vault backend (chalicelib/vault/auth0.py): Auth0 keeps the
+  provider's tokens, VaultGuard keeps Auth0's refresh token.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from typing import Any
 
 from chalicelib.auth.oidc_http import url_allowed
 from chalicelib.config import Settings
+from chalicelib.vault import auth0
+from chalicelib.vault.auth0 import AUTH0
 from chalicelib.vault.client import Endpoints, OAuthClient, ProviderClient, ProviderTransient
 
 GOOGLE, LOCAL_GOOGLE, OIDC, OAUTH2 = "google", "local-google", "oidc", "oauth2"
-PROVIDERS = (GOOGLE, LOCAL_GOOGLE, OIDC, OAUTH2)
+PROVIDERS = (GOOGLE, LOCAL_GOOGLE, OIDC, OAUTH2, AUTH0)
 CALENDAR_READONLY = "https://www.googleapis.com/auth/calendar.readonly"
 GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 
@@ -129,7 +133,7 @@ def offered(settings: Settings, name: str, tenant: Mapping[str, Any] | None) -> 
         return {"provider": name, "kind": known.kind, "client": "platform", "scopes": list(known.scopes)}
     assert tenant is not None
     scopes = list(tenant.get("scopes") or (known.scopes if known else ()))
-    kind = known.kind if known is not None else (OIDC if name == OIDC else OAUTH2)
+    kind = known.kind if known is not None else (name if name in (OIDC, AUTH0) else OAUTH2)
     if name == LOCAL_GOOGLE and known is None:
         return None  # the stand-in is off
     return {"provider": name, "kind": kind, "client": "tenant", "scopes": scopes}
@@ -142,6 +146,10 @@ def resolve(settings: Settings, http: ProviderClient, name: str, tenant: TenantP
     known = preset(settings, name)
     if name == LOCAL_GOOGLE and known is None:
         raise ProviderUnavailable(name)
+    if name == AUTH0:
+        if tenant is None:
+            raise ProviderUnavailable(name)
+        return auth0.resolve(http, tenant)
     client = (
         OAuthClient(tenant.client_id, tenant.client_secret)
         if tenant is not None
