@@ -438,10 +438,13 @@ def _calendar_connection(
         say("demo", "no calendar connected for MediCore's agent: the calendar task will say so")
         return None
     account = (found.get("provider_account") or {}).get("email")
+    about = ", ".join(
+        str(part) for part in (found["provider"], found.get("label"), account, found["status"]) if part
+    )
     say(
         "demo",
-        f"MediCore's calendar: connection {found['connection_id']} ({found['provider']}, {account}, "
-        f"{found['status']}) allows its agent -> {CALENDAR_CONNECTION_ENV}",
+        f"MediCore's calendar: connection {found['connection_id']} ({about}) allows its agent "
+        f"-> {CALENDAR_CONNECTION_ENV}",
     )
     return str(found["connection_id"])
 

@@ -156,8 +156,15 @@ class CalendarTools:
             error = data.get("error") if isinstance(data, dict) else None
             message = error.get("message") if isinstance(error, dict) else reply.text[:200]
             self._say("calendar-api", f"refused: HTTP {reply.status_code} {message}")
+            hint = (
+                " (revoked at the provider? a MediCore admin can press Check now on the connection)"
+                if reply.status_code == 401
+                else ""
+            )
             return ToolResult(
-                "read_calendar", "FAILED", f"The calendar API answered HTTP {reply.status_code}: {message}"
+                "read_calendar",
+                "FAILED",
+                f"The calendar API answered HTTP {reply.status_code}: {message}{hint}",
             )
         items = [i for i in data.get("items") or [] if isinstance(i, dict)]
         items.sort(

@@ -147,7 +147,8 @@ def test_a_refused_token_at_the_calendar_api_is_a_failure_with_its_message(
     result = tools.read_calendar()
     assert (result.outcome, result.text) == (
         "FAILED",
-        "The calendar API answered HTTP 401: Request had invalid authentication credentials.",
+        "The calendar API answered HTTP 401: Request had invalid authentication credentials. "
+        "(revoked at the provider? a MediCore admin can press Check now on the connection)",
     )
 
 
