@@ -183,8 +183,8 @@ class VaultCallback:
             tokens = auth0.connect_tokens(http, state.provider, item, endpoints, client, tokens)
         except ProviderError as exc:
             self._revoke_quietly(http, endpoints, client, tokens.refresh_token, pending)
-            transient = isinstance(exc, ProviderTransient)
-            raise _Failed(Reason.PROVIDER_UNAVAILABLE if transient else Reason.TOKEN_ERROR, exc.reason) from None
+            why = Reason.PROVIDER_UNAVAILABLE if isinstance(exc, ProviderTransient) else Reason.TOKEN_ERROR
+            raise _Failed(why, exc.reason) from None
         account = account_hash(state.provider, state.issuer, sub) if sub else None
         existing = self._connections.live_of_account(scope, account) if account else None
         if existing is not None and existing.connection_id == pending.connection_id:

@@ -88,7 +88,9 @@ def settings_fields(settings: Settings, body: Mapping[str, Any]) -> dict[str, An
         raise InvalidRequest(f"issuer: {exc}") from None
     connection = body.get("connection")
     if not isinstance(connection, str) or not CONNECTION_NAME.fullmatch(connection):
-        raise InvalidRequest("connection is required for auth0: the Auth0 connection's name, e.g. google-oauth2.")
+        raise InvalidRequest(
+            "connection is required for auth0: the Auth0 connection's name, e.g. google-oauth2."
+        )
     if not body.get("scopes"):
         raise InvalidRequest("scopes is required for auth0: the provider scopes connections may ask for.")
     params = dict(body.get("authorize_params") or {})
@@ -265,4 +267,6 @@ def _refusal(answer: HttpAnswer, body: dict[str, Any] | None) -> Exception:
         return GrantDead(NO_FEDERATED_IDENTITY)
     if code == "invalid_grant":
         return GrantDead("invalid_grant")
-    return ProviderRejected(f"token_endpoint_error: {code}" if code else f"token_endpoint_http_{answer.status}")
+    return ProviderRejected(
+        f"token_endpoint_error: {code}" if code else f"token_endpoint_http_{answer.status}"
+    )

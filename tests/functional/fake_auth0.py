@@ -47,7 +47,9 @@ class FakeAuth0:
     person: tuple[str, str] = ("g-ada", "ada@medicore.example")  # who signs in at /authorize
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)  # Auth0's, by token
-    token_vault: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (user, conn) -> scopes
+    token_vault: dict[tuple[str, str], tuple[str, ...]] = field(
+        default_factory=dict
+    )  # (user, conn) -> scopes
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     federated_requests: list[dict[str, str]] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
@@ -216,7 +218,10 @@ class FakeAuth0:
                 "nonce": request.get("nonce"),
             }
             answer["id_token"] = jwt.encode(
-                {k: v for k, v in claims.items() if v is not None}, _KEY, algorithm="RS256", headers={"kid": "a0"}
+                {k: v for k, v in claims.items() if v is not None},
+                _KEY,
+                algorithm="RS256",
+                headers={"kid": "a0"},
             )
         return Answer(200, answer, {"Cache-Control": "no-store"})
 
@@ -229,7 +234,9 @@ class FakeAuth0:
             return Answer(400, {"error": "invalid_request"})
         grant = self.refresh_tokens.get(form.get("subject_token", ""))
         if grant is None or grant.get("revoked") or grant["client_id"] != client_id:
-            return Answer(400, {"error": "invalid_grant", "error_description": "Unknown or invalid refresh token."})
+            return Answer(
+                400, {"error": "invalid_grant", "error_description": "Unknown or invalid refresh token."}
+            )
         scopes = self.token_vault.get((grant["user_id"], form["connection"]))
         if scopes is None:
             return Answer(
