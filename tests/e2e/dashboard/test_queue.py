@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 from examples.demo import run_demo
 from tests.e2e.conftest import LocalServer, free_port
 from tests.e2e.dashboard.support import APPEARS_WITHIN_MS, axe_violations, sign_in, signed_in
+from tests.e2e.dashboard.test_connections import consent_at_the_provider, open_connections
 from tests.e2e.test_stepup_lifecycle import bearer, client_token, poll, start_stepup
 
 
@@ -261,17 +262,32 @@ def set_visibility(page: Page, state: str) -> None:
 # -- make demo INTERACTIVE=1 ------------------------------------------------------------------
 
 
-def test_the_interactive_demo_waits_for_the_approver_in_the_dashboard(
-    approver: Page, server: LocalServer
+def test_the_interactive_demo_waits_for_the_calendar_and_the_approver_in_the_dashboard(
+    browser: Browser, approver: Page, server: LocalServer, csp_violations: list[str]
 ) -> None:
-    """`make demo INTERACTIVE=1` against `make run`'s server: MediCore's agent waits on its
-    requisition until the approver approves it in the queue, then completes all three tasks."""
+    """`make demo INTERACTIVE=1` against `make run`'s server (issue 13's "Done when"): the demo
+    waits for MediCore's admin to connect the calendar on the Connections page, MediCore's agent
+    waits on its requisition until the approver approves it in the queue, and all four tasks
+    complete, the fourth reading the calendar through the vault."""
     out = io.StringIO()
     finished: dict[str, Any] = {}
     argv = ["--interactive", "--offline", "--api-url", server.url, "--state-dir", str(server.state_dir)]
+    argv += ["--connect-timeout", "120"]
     demo = threading.Thread(target=lambda: finished.update(result=run_demo(argv, out)), daemon=True)
     demo.start()
     try:
+        deadline = time.monotonic() + 60
+        while "no calendar connected: sign in to" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "Connections -> Connect local-google with calendar.readonly" in out.getvalue(), out.getvalue()
+        with signed_in(browser, server, "medicore_admin", csp_violations) as admin:
+            open_connections(admin)
+            form = admin.get_by_role("form", name="Connect an account")
+            form.get_by_role("group", name="Scopes to ask for").get_by_label("calendar.readonly").check()
+            form.get_by_role("group", name="Agents allowed to use it").get_by_label("MediCore agent").check()
+            form.get_by_role("button", name="Connect local-google").click()
+            consent_at_the_provider(admin, server, "medicore_admin")
+
         approver.goto(f"{server.url}/dashboard/")
         card = approver.get_by_role("article").filter(has_text=re.compile(r"REQ-\d{4}"))
         expect(card).to_be_visible(timeout=30_000)
@@ -283,10 +299,15 @@ def test_the_interactive_demo_waits_for_the_approver_in_the_dashboard(
         demo.join(timeout=90)
     assert not demo.is_alive(), out.getvalue()
     assert "waiting for a human: approve it in the dashboard's queue" in out.getvalue()
+    assert re.search(r"MediCore's calendar: connection con_\w+ \(local-google, ", out.getvalue()), (
+        out.getvalue()
+    )
+    assert "next: " in out.getvalue() and "Morning stand-up" in out.getvalue()
     assert finished["result"].outcomes == {
         "update_stock": "DONE",
         "submit_requisition": "DONE",
         "open_admin": "BLOCKED",
+        "read_calendar": "DONE",
     }, out.getvalue()
 
 
