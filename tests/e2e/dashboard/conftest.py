@@ -1,8 +1,8 @@
 """Browser tests of the admin dashboard: Debian's Chromium driven by Playwright (never a
 downloaded browser) against `make run`'s server, which serves the built dashboard at /dashboard/.
 
-Each module gets its own server (module scope) with the real local identity provider; one
-Chromium serves the whole session. Every test leaves a screenshot of each page it used in its
+Each module gets its own server and its own Chromium (module scope), with the real local
+identity provider. Every test leaves a screenshot of each page it used in its
 tmp dir (pytest prints the path on failure)."""
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
         srv.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per module: Playwright's sync API keeps an asyncio loop running in this thread
+    while it is open, which would break every later test that calls asyncio.run()."""
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
     with sync_playwright() as pw:
