@@ -24,7 +24,6 @@ SECURITY = (
     "x-frame-options",
     "referrer-policy",
     "content-security-policy",
-    "cache-control",
 )
 
 
@@ -101,10 +100,12 @@ def assert_error_shape(server: LocalServer, reply: Answer, status: int, error: s
     assert isinstance(body["error_description"], str) and body["error_description"]
     request_id = reply.headers.get("x-request-id", "")
     assert WELL_FORMED_ID.fullmatch(request_id) and body["request_id"] == request_id, reply.headers
-    # The same security headers as a response from a route.
+    # The same security headers as a response from a route; an error is never kept by a cache
+    # (a successful GET such as /health may be, revalidated by its ETag).
     normal = requests.get(f"{server.url}/health", timeout=10)
     for name in SECURITY:
         assert reply.headers.get(name) == normal.headers[name], name
+    assert reply.headers.get("cache-control") == "no-store", reply.headers
     assert "Traceback" not in server.log()
     return body
 
@@ -172,10 +173,10 @@ def test_an_unknown_route_with_a_bearer_token_is_the_same_404(edge_server: Local
 def test_an_unknown_method_on_a_known_route_is_a_405_with_allow(edge_server: LocalServer) -> None:
     reply = answer(edge_server, request("DELETE", "/health"))
     assert_error_shape(edge_server, reply, 405, "method_not_allowed")
-    assert reply.headers["allow"] == "GET"
+    assert reply.headers["allow"] == "GET, OPTIONS"  # OPTIONS: CORS preflights
     reply = answer(edge_server, request("PUT", "/oauth/token", "Content-Length: 0"))
     assert_error_shape(edge_server, reply, 405, "method_not_allowed")
-    assert reply.headers["allow"] == "POST"
+    assert reply.headers["allow"] == "POST, OPTIONS"
 
 
 def test_a_well_formed_request_id_is_echoed_on_a_404(edge_server: LocalServer) -> None:
