@@ -37,8 +37,18 @@ def slot_for(requested: Iterable[str], granted: Iterable[str]) -> str:
     return " ".join(sorted(wanted))
 
 
-def is_fresh(expires_at: float | None, now: float, margin: float = FRESH_MARGIN_SECONDS) -> bool:
-    return expires_at is not None and expires_at - now > margin
+def is_fresh(
+    expires_at: float | None, now: float, lifetime: float | None = None, margin: float = FRESH_MARGIN_SECONDS
+) -> bool:
+    """Whether a cached token may be served: more than `margin` left, or, for a token that
+    lives less than twice the margin (`lifetime`, a provider with short-lived tokens), more
+    than half its life left, so that what one refresh got serves the requests that follow
+    instead of each refreshing again (the SDK's rule for its own tokens, too)."""
+    if expires_at is None:
+        return False
+    if lifetime is not None and 0 < lifetime < 2 * margin:
+        margin = lifetime / 2
+    return expires_at - now > margin
 
 
 def expires_at(now: int, expires_in: int | None) -> int:

@@ -235,7 +235,8 @@ class VaultCallback:
         assert tenant_id and tokens.refresh_token is not None
         encryptor = self._support.encryptor
         expires_at = call.epoch + tokens.expires_in if tokens.expires_in else None
-        cache = json.dumps({"access_token": tokens.access_token, "expires_at": expires_at})
+        issued = {"access_token": tokens.access_token, "expires_at": expires_at, "issued_at": call.epoch}
+        cache = json.dumps(issued)
         target.refresh_token_ciphertext = encrypt(
             encryptor, tokens.refresh_token, rules.connection_context(tenant_id, cid, rules.REFRESH_TOKEN)
         )
@@ -243,6 +244,7 @@ class VaultCallback:
             encryptor, cache, rules.connection_context(tenant_id, cid, rules.ACCESS_TOKEN)
         )
         target.access_token_expires_at = expires_at
+        target.scoped_tokens_ciphertext = None  # down-scoped tokens of the old grant (reconnect)
         granted = list(tokens.scope) if tokens.scope is not None else requested
         target.granted_scopes = granted
         allowed = target.allowed_scopes or requested

@@ -78,6 +78,7 @@ class Token:
     access_token: str = field(repr=False)
     expires_at: int
     scopes: tuple[str, ...]
+    lifetime: int | None = None  # seconds from issue to expiry, when the cache knows it
 
 
 class _Changes:
@@ -133,7 +134,7 @@ class VaultExchangeService:
         slot = refresh.slot_for(requested, connection.granted_scopes or [])
         now = int(self._clock())
         cached = self._cached(scope, connection, slot)
-        if cached is not None and refresh.is_fresh(cached.expires_at, now):
+        if cached is not None and refresh.is_fresh(cached.expires_at, now, cached.lifetime):
             tx = self._db.transaction()
             self._connections.mark_used(tx, scope, connection, call.timestamp)
             return self._issue(call, scope, connection, cached, tx, source="cache")
@@ -307,7 +308,7 @@ class VaultExchangeService:
         token = self._cached(scope, connection, slot)
         if token is None:
             return None
-        if refresh.is_fresh(token.expires_at, now):
+        if refresh.is_fresh(token.expires_at, now, token.lifetime):
             return token
         if connection.last_refresh_at != since and token.expires_at > now:
             return token
@@ -414,7 +415,8 @@ class VaultExchangeService:
         scopes = tuple(tokens.scope) if tokens.scope is not None else (down_scope or tuple(granted))
         token = Token(tokens.access_token, expires_at, scopes)
         if slot == refresh.MAIN_SLOT:
-            blob = json.dumps({"access_token": token.access_token, "expires_at": expires_at})
+            issued = {"access_token": token.access_token, "expires_at": expires_at, "issued_at": now}
+            blob = json.dumps(issued)
             changes.set(
                 "access_token_ciphertext",
                 encrypt(encryptor, blob, rules.connection_context(tenant_id, cid, rules.ACCESS_TOKEN)),
@@ -426,6 +428,7 @@ class VaultExchangeService:
             slots[slot] = {
                 "access_token": token.access_token,
                 "expires_at": expires_at,
+                "issued_at": now,
                 "scope": list(scopes),
             }
             kept = dict(
@@ -649,12 +652,16 @@ class VaultExchangeService:
                 return None
             context = rules.connection_context(scope.tenant_id, connection.connection_id, rules.ACCESS_TOKEN)
             value = json.loads(decrypt(encryptor, blob, context))
-            return Token(str(value["access_token"]), int(expires), tuple(connection.granted_scopes or []))
+            scopes = tuple(connection.granted_scopes or [])
+            return Token(str(value["access_token"]), int(expires), scopes, _lifetime(value))
         entry = self._scoped(scope, connection).get(slot)
         if entry is None or int(entry.get("expires_at") or 0) <= now:
             return None
         return Token(
-            str(entry["access_token"]), int(entry["expires_at"]), tuple(entry.get("scope") or slot.split(" "))
+            str(entry["access_token"]),
+            int(entry["expires_at"]),
+            tuple(entry.get("scope") or slot.split(" ")),
+            _lifetime(entry),
         )
 
     def _scoped(self, scope: TenantScope, connection: ConnectionModel) -> dict[str, dict[str, Any]]:
@@ -689,6 +696,12 @@ def _iso(epoch: int) -> str:
     from chalicelib.services.call import iso
 
     return iso(epoch)
+
+
+def _lifetime(cached: dict[str, Any]) -> int | None:
+    """A cached token's lifetime, from the times stored beside it (older entries have none)."""
+    issued, expires = cached.get("issued_at"), cached.get("expires_at")
+    return int(expires) - int(issued) if isinstance(issued, int) and isinstance(expires, int) else None
 
 
 def _log(connection: ConnectionModel) -> dict[str, str]:

@@ -7,7 +7,8 @@ settings (`PUT /vault/providers/{provider}`).
   asked), Calendar and Gmail read-only scopes. Revoking any token of a Google grant ends
   the grant (`revocation_ends_grant`).
 - `local-google`: the local stand-in under `make run` (discovery from its issuer;
-  `offline_access` asks for the refresh token), when its settings are present.
+  `offline_access` asks for the refresh token), when its settings are present. Like Google,
+  it keeps one grant per person and client, which revoking any of its tokens ends.
 - `oidc`: any OpenID Provider, from its issuer's discovery document.
 - `oauth2`: any OAuth 2.0 server, endpoints given explicitly (no ID token: no account id).
 - `auth0`: the Auth0 Token Vault backend (chalicelib/vault/auth0.py): Auth0 keeps the
@@ -66,6 +67,7 @@ LOCAL_GOOGLE_PRESET = Preset(
     ("openid", "email", "calendar.readonly", "gmail.readonly"),
     {"prompt": "consent"},
     offline_scope="offline_access",
+    revocation_ends_grant=True,  # as at Google: one grant per person and client
 )
 
 
