@@ -211,10 +211,11 @@ def test_only_an_admin_session_of_the_same_tenant_finishes(vault: VaultWorld, wh
 # -- reconnecting ------------------------------------------------------------------------------
 
 
-def test_reconnecting_the_same_account_keeps_the_id_and_revokes_the_old_token(vault: VaultWorld) -> None:
+def test_reconnecting_the_same_account_keeps_the_id_and_the_providers_single_grant(vault: VaultWorld) -> None:
+    """local-google, like Google, keeps one grant per person and client: the reconnect adds to
+    it, so revoking the old refresh token would end the new one too; it is left alone."""
     w = vault
     first = w.connected(sub="g-ada")
-    old_token = w.provider.issued_refresh_tokens[-1]
     w.stack.call("PATCH", f"/vault/connections/{first}", w.med.admin_token, {"label": "kept"})
 
     again = w.connect()
@@ -222,7 +223,7 @@ def test_reconnecting_the_same_account_keeps_the_id_and_revokes_the_old_token(va
     reply = w.callback(w.med_admin, w.provider.authorize(again["authorize_url"], sub="g-ada"))
 
     assert outcome(reply) == {"connected": first}
-    assert w.provider.revoked == [old_token] and w.provider.grants[old_token].revoked
+    assert w.provider.revoked == []
     view = _get(w, first)
     assert view["status"] == "active" and view["label"] == "kept"
     superseded = _get(w, again["connection_id"])
@@ -230,10 +231,36 @@ def test_reconnecting_the_same_account_keeps_the_id_and_revokes_the_old_token(va
     listed = w.stack.call("GET", "/vault/connections", w.med.admin_token).body["connections"]
     assert [c["connection_id"] for c in listed] == [first]
     event = next(e for e in w.stack.audit(w.med) if e["type"] == "vault.reconnected")
-    assert event["detail"]["connection_id"] == first and event["detail"]["old_refresh_token"] == "revoked"
+    assert event["detail"]["connection_id"] == first
+    assert event["detail"]["old_refresh_token"] == "skipped_same_grant"
 
     other = w.connected(sub="g-bob")  # another account: a connection of its own
     assert other != first
+
+
+def test_reconnecting_with_a_provider_of_separate_grants_revokes_the_old_token(vault: VaultWorld) -> None:
+    w = vault
+    w.provider.clients["med-client"] = "med-secret"
+    body = {
+        "client_id": "med-client",
+        "client_secret": "med-secret",
+        "issuer": w.provider.issuer,
+        "scopes": ["openid", "calendar.readonly", "offline_access"],
+    }
+    assert w.stack.call("PUT", "/vault/providers/oidc", w.med.admin_token, body).status == 201
+    ids = []
+    for _ in range(2):
+        started = w.connect(provider="oidc")
+        ids.append(started["connection_id"])
+        reply = w.callback(w.med_admin, w.provider.authorize(started["authorize_url"], sub="g-ada"))
+        assert outcome(reply) == {"connected": ids[0]}
+        if len(ids) == 1:
+            old_token = w.provider.issued_refresh_tokens[-1]
+
+    assert w.provider.revoked == [old_token] and w.provider.grants[old_token].revoked
+    assert _get(w, ids[0])["status"] == "active"
+    event = next(e for e in w.stack.audit(w.med) if e["type"] == "vault.reconnected")
+    assert event["detail"]["connection_id"] == ids[0] and event["detail"]["old_refresh_token"] == "revoked"
 
 
 def test_google_preset_asks_for_offline_access_with_consent(
