@@ -323,8 +323,8 @@ def vault_callback(ctx: Ctx) -> Reply:
     """The provider sends the admin's browser back here. Needs the session of an admin of
     the connection's tenant; every failure redirects with an `error` and gives nothing away."""
     service = ctx.container.vault_callback
+    query = CALLBACK_QUERY(ctx.query())  # malformed (not a provider's answer): 400, nothing read
     try:
-        query = CALLBACK_QUERY(ctx.query())
         ctx.session_gate()
         location = service.finish(
             ctx.gate,
