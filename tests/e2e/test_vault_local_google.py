@@ -237,7 +237,7 @@ def revoke_at_provider(server: LocalServer, access_token: str) -> None:
 
 
 def test_revoked_at_the_provider_needs_reauth_and_reconnecting_keeps_the_id(plain: LocalServer) -> None:
-    scopes = ["email", "calendar.readonly"]
+    scopes = ["calendar.readonly", "gmail.readonly"]
     connection_id = connect(plain, scopes=scopes, label="Revoked calendar")
     allowed = requests.patch(
         f"{plain.url}/vault/connections/{connection_id}",
@@ -252,7 +252,7 @@ def test_revoked_at_the_provider_needs_reauth_and_reconnecting_keeps_the_id(plai
     assert calendar(plain, given.json()["access_token"]).status_code == 401
 
     # The next exchange that needs a refresh (a token for scopes not asked for yet) finds out.
-    refused = exchange(plain, connection_id, ["email"])
+    refused = exchange(plain, connection_id, ["gmail.readonly"])
     assert refused.status_code == 409, refused.text
     body = refused.json()
     assert body["error"] == "connection_needs_reauthorization"
