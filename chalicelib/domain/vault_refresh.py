@@ -3,9 +3,10 @@ cache slot a scope set uses, the refresh lease's timings, the backoff after tran
 provider failures, and when the idle-refresh job is due for a connection.
 
 Cache slots: the main slot holds the token of the whole grant (what a plain refresh, RFC 6749
-§6 without `scope`, returns); a scope set smaller than the grant's (identity scopes aside)
-gets a down-scoped token (a refresh with `scope`) in a slot of its own, keyed by the sorted
-scope set, so that repeated down-scoped exchanges are served from the cache too.
+§6 without `scope`, returns); any other scope set (one that leaves out part of the grant,
+identity scopes such as `openid` or `offline_access` included) gets a down-scoped token (a
+refresh with `scope`) in a slot of its own, keyed by the sorted scope set, so that repeated
+down-scoped exchanges are served from the cache too.
 """
 
 from __future__ import annotations
@@ -23,16 +24,23 @@ MAX_BACKOFF_SECONDS = 300
 IDLE_REFRESH_SECONDS = 7 * 86400  # a connection not refreshed for a week is refreshed by the job
 REFRESH_BUCKET_PREFIX = "vault-refresh#"
 MAIN_SLOT = "*"
-# Scopes that say who the person is or that a refresh token is wanted; a scope set that
-# leaves only these out is served by the whole grant's token.
-IDENTITY_SCOPES = frozenset({"openid", "offline_access"})
+# Scopes that say who the person is or that a refresh token is wanted (OpenID Connect Core
+# §5.4, §11): not API scopes. An exchange never adds them to a token: the default scope set
+# of an exchange leaves them out, and a grant that holds them is served down-scoped.
+IDENTITY_SCOPES = frozenset({"openid", "profile", "email", "address", "phone", "offline_access"})
+
+
+def api_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """The scopes of a set that reach an API (identity scopes left out), in order."""
+    return tuple(s for s in dict.fromkeys(scopes) if s not in IDENTITY_SCOPES)
 
 
 def slot_for(requested: Iterable[str], granted: Iterable[str]) -> str:
-    """The cache slot of a scope set: MAIN_SLOT when it covers the grant (identity scopes
-    aside), else the sorted, space-joined scope set."""
+    """The cache slot of a scope set: MAIN_SLOT when the whole grant's token carries exactly
+    these scopes, else the sorted, space-joined set (a down-scoped token, so that a token
+    never carries more than was asked)."""
     wanted = set(requested)
-    if set(granted) - IDENTITY_SCOPES <= wanted:
+    if set(granted) == wanted:
         return MAIN_SLOT
     return " ".join(sorted(wanted))
 

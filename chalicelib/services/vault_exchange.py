@@ -119,7 +119,8 @@ class VaultExchangeService:
     # -- the agent's exchange ---------------------------------------------------------------------
     def exchange(self, call: Call, connection_id: str, scopes: Sequence[str] | None) -> dict[str, Any]:
         """An access token of the connection for the calling agent, within the connection's
-        allowed scopes (all of them when `scopes` is None), down-scoped when fewer."""
+        allowed scopes (their API scopes when `scopes` is None), down-scoped to exactly the
+        scopes asked when the grant holds more (identity scopes such as `openid` included)."""
         assert call.principal is not None
         scope = own_scope(call.principal)
         connection, snapshot = self._read(call, scope, connection_id)
@@ -130,7 +131,7 @@ class VaultExchangeService:
             raise error
         assert connection is not None
         allowed = list(connection.allowed_scopes or [])
-        requested = tuple(dict.fromkeys(scopes or allowed))
+        requested = tuple(dict.fromkeys(scopes)) if scopes else refresh.api_scopes(allowed)
         slot = refresh.slot_for(requested, connection.granted_scopes or [])
         now = int(self._clock())
         cached = self._cached(scope, connection, slot)
@@ -172,11 +173,11 @@ class VaultExchangeService:
             return "agent_not_allowed", VaultAccessDenied()
         allowed = list(connection.allowed_scopes or [])
         missing = rules.missing_scopes(scopes or [], allowed)
-        if missing or not (scopes or allowed):
+        if missing or not (scopes or refresh.api_scopes(allowed)):
             error = InvalidScope(
                 "Scopes not allowed on this connection: " + " ".join(missing)
                 if missing
-                else "The connection allows no scopes.",
+                else "The connection allows no API scopes.",
                 extra={"missing_scopes": missing},
             )
             return "scope_not_allowed", error
@@ -415,7 +416,12 @@ class VaultExchangeService:
         scopes = tuple(tokens.scope) if tokens.scope is not None else (down_scope or tuple(granted))
         token = Token(tokens.access_token, expires_at, scopes)
         if slot == refresh.MAIN_SLOT:
-            issued = {"access_token": token.access_token, "expires_at": expires_at, "issued_at": now}
+            issued = {
+                "access_token": token.access_token,
+                "expires_at": expires_at,
+                "issued_at": now,
+                "scope": list(scopes),
+            }
             blob = json.dumps(issued)
             changes.set(
                 "access_token_ciphertext",
@@ -652,7 +658,7 @@ class VaultExchangeService:
                 return None
             context = rules.connection_context(scope.tenant_id, connection.connection_id, rules.ACCESS_TOKEN)
             value = json.loads(decrypt(encryptor, blob, context))
-            scopes = tuple(connection.granted_scopes or [])
+            scopes = tuple(value.get("scope") or connection.granted_scopes or [])
             return Token(str(value["access_token"]), int(expires), scopes, _lifetime(value))
         entry = self._scoped(scope, connection).get(slot)
         if entry is None or int(entry.get("expires_at") or 0) <= now:

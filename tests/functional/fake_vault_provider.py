@@ -50,6 +50,7 @@ class FakeProvider:
     revoked: list[str] = field(default_factory=list)
     issued_refresh_tokens: list[str] = field(default_factory=list)
     issued_access_tokens: list[str] = field(default_factory=list)
+    access_token_scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # what each carries
     id_token_overrides: dict[str, Any] = field(default_factory=dict)
     fail_next: list[HttpAnswer] = field(default_factory=list)  # answers the token endpoint gives first
     token_endpoint_calls: int = 0
@@ -153,6 +154,7 @@ class FakeProvider:
     def _access(self, scopes: tuple[str, ...]) -> dict[str, Any]:
         token = "at-" + secrets.token_hex(16)
         self.issued_access_tokens.append(token)
+        self.access_token_scopes[token] = scopes
         return {"access_token": token, "token_type": "Bearer", "expires_in": 3600, "scope": " ".join(scopes)}
 
     def _tokens(

@@ -82,13 +82,31 @@ def _item(w: VaultWorld, cid: str) -> dict[str, Any]:
 
 
 def _age(w: VaultWorld, cid: str, seconds_left: int) -> None:
-    """Make the cached access token expire `seconds_left` from now."""
+    """Make every cached access token (the whole grant's and the down-scoped ones) expire
+    `seconds_left` from now."""
+    from chalicelib.domain.vault import connection_context
+    from chalicelib.services.vault import decrypt, encrypt
+    from chalicelib.services.vault_exchange import SCOPED_TOKENS
+
     key = {"pk": {"S": f"T#{w.med.tenant_id}"}, "sk": {"S": f"CONN#{cid}"}}
+    expires = int(time.time()) + seconds_left
+    values: dict[str, Any] = {":e": {"N": str(expires)}}
+    update = "SET access_token_expires_at = :e"
+    blob = _item(w, cid).get("scoped_tokens_ciphertext", {}).get("S")
+    if blob:
+        encryptor = w.stack.container.encryptor
+        context = connection_context(w.med.tenant_id, cid, SCOPED_TOKENS)
+        slots = json.loads(decrypt(encryptor, blob, context))
+        for entry in slots.values():  # the same lifetime, spent up to `seconds_left`
+            entry["issued_at"] = expires - (entry["expires_at"] - entry["issued_at"])
+            entry["expires_at"] = expires
+        values[":s"] = {"S": encrypt(encryptor, json.dumps(slots), context)}
+        update += ", scoped_tokens_ciphertext = :s"
     _table().update_item(
         TableName=w.stack.container.settings.table_name,
         Key=key,
-        UpdateExpression="SET access_token_expires_at = :e",
-        ExpressionAttributeValues={":e": {"N": str(int(time.time()) + seconds_left)}},
+        UpdateExpression=update,
+        ExpressionAttributeValues=values,
     )
 
 
@@ -115,6 +133,8 @@ def _without_request_id(reply: Reply) -> tuple[int, Any, dict[str, str]]:
 def test_a_cached_token_is_served_within_two_round_trips_and_never_a_refresh_token(vault: VaultWorld) -> None:
     w = vault
     cid = w.connected()
+    first = exchange(w, cid)  # the grant holds openid, email, offline_access: down-scoped once
+    assert first.status == 200, first.body
     issued = w.provider.issued_access_tokens[-1]
     calls_before = w.provider.token_endpoint_calls
     with dynamodb_calls() as calls:
@@ -153,7 +173,7 @@ def test_fewer_scopes_get_a_down_scoped_token_cached_apart(vault: VaultWorld) ->
     w.callback(w.med_admin, w.provider.authorize(started["authorize_url"]))
     cid = started["connection_id"]
     main = exchange(w, cid)
-    assert set(main.body["scope"].split()) >= {"calendar.readonly", "gmail.readonly"}
+    assert sorted(main.body["scope"].split()) == ["calendar.readonly", "gmail.readonly"]
     narrow = exchange(w, cid, ["calendar.readonly"])
     assert narrow.status == 200, narrow.body
     assert narrow.body["scope"] == "calendar.readonly"
@@ -162,6 +182,33 @@ def test_fewer_scopes_get_a_down_scoped_token_cached_apart(vault: VaultWorld) ->
     assert exchange(w, cid, ["calendar.readonly"]).body["access_token"] == narrow.body["access_token"]
     assert exchange(w, cid).body["access_token"] == main.body["access_token"]
     assert w.provider.token_endpoint_calls == calls
+
+
+def test_a_token_carries_exactly_the_scopes_asked_never_the_grants_identity_scopes(vault: VaultWorld) -> None:
+    """The demo's ask: a connection for the calendar, `scopes=["calendar.readonly"]`. The
+    grant also holds openid and offline_access (ID token, refresh token); the agent's token
+    must not, and the answer's `scope` is what the provider's token really carries."""
+    w = vault
+
+    def connection(scopes: list[str], sub: str) -> str:
+        started = w.connect(agent_ids=[w.agent.agent_id], scopes=scopes)
+        w.callback(w.med_admin, w.provider.authorize(started["authorize_url"], sub=sub))
+        return str(started["connection_id"])
+
+    calendar = connection(["calendar.readonly"], "g-calendar")
+    assert set(_status(w, calendar)["granted_scopes"]) == {"openid", "offline_access", "calendar.readonly"}
+    with_email = connection(["email", "calendar.readonly"], "g-email")
+    for cid, asked in [(calendar, ["calendar.readonly"]), (calendar, None), (with_email, None)]:
+        reply = exchange(w, cid, asked)
+        assert reply.status == 200, reply.body
+        assert reply.body["scope"] == "calendar.readonly", (cid, asked)
+        assert w.provider.access_token_scopes[reply.body["access_token"]] == ("calendar.readonly",)
+    rfc8693 = _token_exchange(w, resource=f"urn:vaultguard:connection:{calendar}", scope="calendar.readonly")
+    assert rfc8693.status == 200 and rfc8693.body["scope"] == "calendar.readonly"
+    # An identity scope the connection allows is served only when asked for, and then exactly.
+    email = exchange(w, with_email, ["email"])
+    assert email.status == 200 and email.body["scope"] == "email"
+    assert w.provider.access_token_scopes[email.body["access_token"]] == ("email",)
 
 
 # -- refusals ------------------------------------------------------------------------------------
@@ -274,7 +321,7 @@ def test_transient_failures_answer_503_with_retry_after_and_never_need_reauth(
 def test_a_token_that_still_works_is_served_while_the_provider_fails(vault: VaultWorld) -> None:
     w = vault
     cid = w.connected()
-    current = w.provider.issued_access_tokens[-1]
+    current = exchange(w, cid).body["access_token"]
     _age(w, cid, 120)
     w.provider.fail_next = [error_answer(500)]
     reply = exchange(w, cid)
@@ -413,6 +460,7 @@ def _token_exchange(w: VaultWorld, **params: str) -> Reply:
 def test_the_token_endpoint_exchanges_as_rfc_8693(vault: VaultWorld) -> None:
     w = vault
     cid = w.connected()
+    assert exchange(w, cid).status == 200  # the token of the allowed API scopes, cached
     with dynamodb_calls() as calls:
         reply = _token_exchange(w, resource=f"urn:vaultguard:connection:{cid}")
     assert reply.status == 200, reply.body
