@@ -35,12 +35,12 @@ def api_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     return tuple(s for s in dict.fromkeys(scopes) if s not in IDENTITY_SCOPES)
 
 
-def slot_for(requested: Iterable[str], granted: Iterable[str]) -> str:
+def slot_for(requested: Iterable[str], granted: Iterable[str], *, can_down_scope: bool = True) -> str:
     """The cache slot of a scope set: MAIN_SLOT when the whole grant's token carries exactly
-    these scopes, else the sorted, space-joined set (a down-scoped token, so that a token
-    never carries more than was asked)."""
+    these scopes or the provider cannot narrow a token, else the sorted, space-joined set (a
+    down-scoped token, so that a token never carries more than was asked)."""
     wanted = set(requested)
-    if set(granted) == wanted:
+    if not can_down_scope or set(granted) == wanted:
         return MAIN_SLOT
     return " ".join(sorted(wanted))
 

@@ -271,6 +271,7 @@ class VaultService:
             agent_ids=list(dict.fromkeys(agent_ids)),
             created_at=call.timestamp,
             created_by=call.principal.subject,
+            auth0_connection=auth0.pinned_connection(provider, resolved.authorize_params),
         )
         verifier_blob = encrypt(
             self._support.encryptor,
@@ -345,6 +346,9 @@ class VaultService:
             outside = rules.missing_scopes(allowed_scopes, granted)
             if outside:
                 raise InvalidScope(f"Not granted to this connection: {' '.join(outside)}.")
+            problem = auth0.narrowing_problem(connection.provider, allowed_scopes, granted)
+            if problem is not None:
+                raise InvalidRequest(problem)
             connection.allowed_scopes = list(dict.fromkeys(allowed_scopes))
             changed.append("allowed_scopes")
         if label is not None:

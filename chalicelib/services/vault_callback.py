@@ -180,7 +180,9 @@ class VaultCallback:
                 raise _Failed(Reason.ID_TOKEN_INVALID, exc.reason) from None
             sub, email = claims.subject, claims.email
         try:  # Auth0 Token Vault: the provider's token from the vault (chalicelib/vault/auth0.py)
-            tokens = auth0.connect_tokens(http, state.provider, item, endpoints, client, tokens)
+            tokens = auth0.connect_tokens(
+                http, state.provider, item, endpoints, client, tokens, pending.auth0_connection
+            )
         except ProviderError as exc:
             self._revoke_quietly(http, endpoints, client, tokens.refresh_token, pending)
             why = Reason.PROVIDER_UNAVAILABLE if isinstance(exc, ProviderTransient) else Reason.TOKEN_ERROR
@@ -308,6 +310,7 @@ class VaultCallback:
         requested = list(existing.requested_scopes or pending.requested_scopes or [])
         self._store_grant(call, existing, state, tokens, list(pending.requested_scopes or requested))
         existing.requested_scopes = list(pending.requested_scopes or requested)
+        existing.auth0_connection = pending.auth0_connection  # the new grant's Auth0 connection
         existing.status = rules.transition(previous, Status.ACTIVE).value
         existing.account_sub, existing.account_email = sub, email
         pending.status = rules.transition(pending.status, Status.SUPERSEDED).value

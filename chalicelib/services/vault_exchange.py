@@ -132,7 +132,8 @@ class VaultExchangeService:
         assert connection is not None
         allowed = list(connection.allowed_scopes or [])
         requested = tuple(dict.fromkeys(scopes)) if scopes else refresh.api_scopes(allowed)
-        slot = refresh.slot_for(requested, connection.granted_scopes or [])
+        narrowable = auth0.can_down_scope(connection.provider)
+        slot = refresh.slot_for(requested, connection.granted_scopes or [], can_down_scope=narrowable)
         now = int(self._clock())
         cached = self._cached(scope, connection, slot)
         if cached is not None and refresh.is_fresh(cached.expires_at, now, cached.lifetime):
@@ -211,9 +212,26 @@ class VaultExchangeService:
         source: str,
         extra_events: Sequence[tuple[str, dict[str, Any]]] = (),
     ) -> dict[str, Any]:
-        """Commit `tx` with `vault.exchanged` (the token's SHA-256, never the token) and answer."""
+        """Commit `tx` with `vault.exchanged` (the token's SHA-256, never the token) and answer.
+        A token carrying API scopes the connection does not allow (a provider that cannot or
+        did not narrow it) is never served: `vault.exchange_denied` instead, and 403."""
         for event_type, detail in extra_events:
             self._auditor.record(tx, call, event_type, (scope,), detail=detail)
+        allowed = set(connection.allowed_scopes or [])
+        beyond = [s for s in refresh.api_scopes(token.scopes) if s not in allowed]
+        if beyond:
+            denied = {
+                "connection_id": connection.connection_id,
+                "reason": "token_beyond_allowed_scopes",
+                "scopes_beyond": beyond,
+            }
+            self._auditor.record(tx, call, audit.VAULT_EXCHANGE_DENIED, (scope,), detail=denied)
+            commit(tx, NotFound())
+            raise VaultAccessDenied(
+                "The provider's token carries scopes this connection does not allow ("
+                + " ".join(beyond)
+                + "); an admin must connect again asking only for the scopes agents may use."
+            )
         detail = {
             "connection_id": connection.connection_id,
             "provider": connection.provider,
@@ -410,10 +428,16 @@ class VaultExchangeService:
             revocation_endpoint=connection.revocation_endpoint,
         )
         http = self._support.http  # Auth0 Token Vault connections: the federated exchange
-        tokens = auth0.refresh(http, connection.provider, item, endpoints, client, refresh_token, down_scope)
+        pinned = connection.auth0_connection
+        tokens = auth0.refresh(
+            http, connection.provider, item, endpoints, client, refresh_token, down_scope, pinned
+        )
         expires_at = refresh.expires_at(now, tokens.expires_in)
         granted = list(connection.granted_scopes or [])
-        scopes = tuple(tokens.scope) if tokens.scope is not None else (down_scope or tuple(granted))
+        # RFC 6749 §5.1: no `scope` in the answer means the scope asked (the whole grant when
+        # none was, or when the provider cannot narrow a token).
+        narrowed = down_scope if auth0.can_down_scope(connection.provider) else None
+        scopes = tuple(tokens.scope) if tokens.scope is not None else (narrowed or tuple(granted))
         token = Token(tokens.access_token, expires_at, scopes)
         if slot == refresh.MAIN_SLOT:
             issued = {

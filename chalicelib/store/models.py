@@ -408,6 +408,9 @@ class ConnectionModel(_MainTable):
     superseded_by = UnicodeAttribute(null=True)
     deleted_at = UnicodeAttribute(null=True)
     deleted_by = UnicodeAttribute(null=True)
+    # The Auth0 connection (e.g. `google-oauth2`) an `auth0` connection was made through,
+    # pinned at connect; records without it use the tenant's current setting.
+    auth0_connection = UnicodeAttribute(null=True)
     # Down-scoped access tokens by scope set, one ciphertext ({scope key: {access_token,
     # expires_at}}); the main one (the whole grant) stays in access_token_ciphertext.
     scoped_tokens_ciphertext = UnicodeAttribute(null=True)

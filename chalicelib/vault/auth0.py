@@ -7,14 +7,18 @@ Auth0's federated-connection token exchange whenever the vault would otherwise r
   confidential Auth0 application's client id and secret, the Auth0 `connection` (e.g.
   `google-oauth2`) and the provider scopes a connection may ask for. The connection name is
   kept in the stored `authorize_params` (it is an authorization request parameter too).
-- Connect: Auth0's `/authorize` (from its discovery document) with `connection`,
+- Connect: Auth0's `/authorize` (from its discovery document) with `connection` (pinned on
+  the connection record then, so that changing the setting later does not re-point existing
+  connections; records from before the pin fall back to the setting),
   `connection_scope=<provider scopes>`, `access_type=offline` and the Auth0 scope
   `openid email offline_access`, code + PKCE and the ID token as for any OpenID Provider.
   The callback then makes one federated exchange: it proves the Token Vault holds the
   account and yields the provider's access token and granted scopes (the code exchange's
   own access token is Auth0's, never served).
 - Refresh: the federated exchange instead of a refresh_token grant; it cannot narrow a
-  token's scope (no `scope` parameter), so the answer's `scope` says what the token holds.
+  token's scope (no `scope` parameter), so the answer's `scope` says what the token holds,
+  and a connection's `allowed_scopes` may not be narrower than what it was granted (an
+  admin connects with only the scopes agents may use instead).
 - Revocation: Auth0's `/oauth/revoke` (RFC 7009) for the Auth0 refresh token.
 - Every Auth0 call authenticates with client_secret_post, as Auth0's documentation shows.
 
@@ -131,6 +135,33 @@ def authorization_request(
     return list(AUTH0_SCOPES), {**params, "connection_scope": " ".join(requested)}
 
 
+def can_down_scope(provider: str) -> bool:
+    """Whether a refresh can narrow a token to fewer scopes (Auth0's federated exchange cannot)."""
+    return provider != AUTH0
+
+
+def narrowing_problem(provider: str, allowed: Sequence[str], granted: Sequence[str]) -> str | None:
+    """Why `allowed_scopes` cannot be set on a connection whose tokens cannot be narrowed
+    (every token carries all its granted API scopes), else None."""
+    from chalicelib.domain.vault_refresh import api_scopes
+
+    left_out = [s for s in api_scopes(granted) if s not in set(allowed)]
+    if can_down_scope(provider) or not left_out:
+        return None
+    return (
+        "Auth0 Token Vault cannot narrow a token's scopes, so every token of this connection "
+        f"carries {' '.join(api_scopes(granted))}; allowed_scopes must include them all "
+        f"(left out: {' '.join(left_out)}). To let agents use fewer, connect again asking Auth0 "
+        "only for the scopes agents may use."
+    )
+
+
+def pinned_connection(provider: str, params: Mapping[str, str]) -> str | None:
+    """The Auth0 connection name a new connection is made through (kept on its record)."""
+    name = params.get("connection") if provider == AUTH0 else None
+    return name if isinstance(name, str) and CONNECTION_NAME.fullmatch(name) else None
+
+
 def federated_connection(item: VaultProviderModel | None) -> str | None:
     """The Auth0 connection name the tenant configured (None when missing)."""
     params = item.authorize_params.as_dict() if item is not None and item.authorize_params else {}
@@ -146,6 +177,7 @@ def connect_tokens(
     endpoints: Endpoints,
     client: OAuthClient,
     tokens: TokenSet,
+    pinned: str | None = None,
 ) -> TokenSet:
     """After the code exchange: other providers' tokens as they are; for Auth0, the
     provider's access token and scopes from the Token Vault, with Auth0's refresh token."""
@@ -153,7 +185,7 @@ def connect_tokens(
         return tokens
     if tokens.refresh_token is None:
         raise ProviderRejected("no_refresh_token")
-    federated = exchange(http, endpoints, client, tokens.refresh_token, _connection_of(item))
+    federated = exchange(http, endpoints, client, tokens.refresh_token, _connection_of(item, pinned))
     return TokenSet(
         access_token=federated.access_token,
         token_type=federated.token_type,
@@ -172,15 +204,20 @@ def refresh(
     client: OAuthClient,
     refresh_token: str,
     scope: Sequence[str] | None,
+    pinned: str | None = None,
 ) -> TokenSet:
     """The vault's refresh: RFC 6749 §6 at other providers, the federated exchange at Auth0
     (which cannot narrow `scope`: the answer's scope is what the token holds)."""
     if provider != AUTH0:
         return http.refresh(endpoints, client, refresh_token, scope)
-    return exchange(http, endpoints, client, refresh_token, _connection_of(item))
+    return exchange(http, endpoints, client, refresh_token, _connection_of(item, pinned))
 
 
-def _connection_of(item: VaultProviderModel | None) -> str:
+def _connection_of(item: VaultProviderModel | None, pinned: str | None) -> str:
+    """The connection's own pinned Auth0 connection, else (records made before the pin) the
+    tenant's current setting."""
+    if pinned is not None and CONNECTION_NAME.fullmatch(pinned):
+        return pinned
     name = federated_connection(item)
     if name is None:
         raise ProviderRejected("auth0_connection_not_configured")

@@ -259,6 +259,83 @@ def test_auth0_failing_makes_the_connection_refresh_failing_with_retry_after(
     assert [e["type"] for e in w.stack.audit(w.med) if e["type"] == "vault.refresh_failed"]
 
 
+# -- scopes: Auth0 cannot narrow a token -------------------------------------------------------------
+
+
+def test_allowed_scopes_narrower_than_the_grant_are_refused_and_a_subset_ask_gets_the_real_scope(
+    vault: VaultWorld, auth0: FakeAuth0
+) -> None:
+    w = vault
+    cid = _connected(w, auth0, [CALENDAR, GMAIL])
+    assert auth0.authorize_requests[-1]["connection_scope"] == f"{CALENDAR} {GMAIL}"
+    narrower = w.stack.call(
+        "PATCH", f"/vault/connections/{cid}", w.med.admin_token, {"allowed_scopes": [CALENDAR]}
+    )
+    assert (narrower.status, narrower.body["error"]) == (400, "invalid_request"), narrower.body
+    assert "cannot narrow" in narrower.body["error_description"]
+    assert GMAIL in narrower.body["error_description"]
+    assert _view(w, cid)["allowed_scopes"] == [CALENDAR, GMAIL]  # unchanged
+    same = w.stack.call(
+        "PATCH", f"/vault/connections/{cid}", w.med.admin_token, {"allowed_scopes": [GMAIL, CALENDAR]}
+    )
+    assert same.status == 200, same.body
+
+    asked = w.stack.call(
+        "POST", "/vault/exchange", w.agent.token, {"connection_id": cid, "scopes": [CALENDAR]}
+    )
+    assert asked.status == 200, asked.body
+    assert set(asked.body["scope"].split()) == {CALENDAR, GMAIL}  # what the token really carries
+    assert asked.body["access_token"] == _exchange(w, cid).body["access_token"]  # one token, one cache
+    assert len(auth0.federated_requests) == 1
+
+
+def test_a_token_with_more_than_the_allowed_scopes_is_never_served(
+    vault: VaultWorld, auth0: FakeAuth0
+) -> None:
+    """The provider granted more than the connect asked for (e.g. earlier grants of the same
+    person): Auth0 cannot narrow the token, so the exchange refuses rather than serve it."""
+    w = vault
+    assert _configure(w, auth0).status == 201
+    started = _start(w, [CALENDAR])
+    consent = _sign_in_at_auth0(started["authorize_url"])
+    for key in auth0.token_vault:
+        auth0.token_vault[key] = (CALENDAR, GMAIL)
+    assert outcome(w.callback(w.med_admin, consent)) == {"connected": started["connection_id"]}
+    cid = started["connection_id"]
+    assert _view(w, cid)["allowed_scopes"] == [CALENDAR]
+
+    reply = _exchange(w, cid)
+
+    assert (reply.status, reply.body["error"]) == (403, "access_denied"), reply.body
+    assert GMAIL in reply.body["error_description"] and "access_token" not in reply.body
+    denied = [e["detail"] for e in w.stack.audit(w.med) if e["type"] == "vault.exchange_denied"]
+    assert denied == [
+        {"connection_id": cid, "reason": "token_beyond_allowed_scopes", "scopes_beyond": [GMAIL]}
+    ]
+    assert not [e for e in w.stack.audit(w.med) if e["type"] == "vault.exchanged"]
+
+
+def test_the_auth0_connection_is_pinned_at_connect(vault: VaultWorld, auth0: FakeAuth0) -> None:
+    w = vault
+    cid = _connected(w, auth0)
+    assert _configure(w, auth0, connection="github").status == 200  # the setting changes later
+    _age(w, cid, -10)
+
+    reply = _exchange(w, cid)
+
+    assert reply.status == 200, reply.body
+    assert auth0.federated_requests[-1]["connection"] == fake_auth0.CONNECTION
+    # A record from before the pin follows the tenant's setting.
+    boto3.client("dynamodb").update_item(
+        TableName=w.stack.container.settings.table_name,
+        Key={"pk": {"S": f"T#{w.med.tenant_id}"}, "sk": {"S": f"CONN#{cid}"}},
+        UpdateExpression="REMOVE auth0_connection",
+    )
+    _age(w, cid, -10)
+    _exchange(w, cid)
+    assert auth0.federated_requests[-1]["connection"] == "github"
+
+
 # -- delete, isolation, secrets ------------------------------------------------------------------------
 
 
