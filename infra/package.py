@@ -27,6 +27,7 @@ from chalicelib.api._http import gateway_responses
 from chalicelib.api._lambda import PREFLIGHT, PREFLIGHT_METHOD
 from chalicelib.api._permissions import Permission, function_name, permissions_for
 from chalicelib.store import schema
+from infra import cdn, gateway
 
 Json = dict[str, Any]
 
@@ -107,7 +108,14 @@ EXPORT_STATEMENTS: list[Json] = [
 ]
 
 
+# X-Ray has no resource-level permissions: the one statement allowed on `*` (every function
+# sends its traces; `Tracing: Active`).
+XRAY = _allow("XRay", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"])
+ANY_RESOURCE_SIDS = frozenset({"XRay"})
+
+
 def role(statements: list[Json], log_group: str) -> Json:
+    """Every function's role: its own statements, its log group and X-Ray."""
     logs = _allow("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [_arn(log_group)])
     return {
         "Type": "AWS::IAM::Role",
@@ -125,7 +133,10 @@ def role(statements: list[Json], log_group: str) -> Json:
             "Policies": [
                 {
                     "PolicyName": "least-privilege",
-                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [*statements, logs]},
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [*statements, logs, copy.deepcopy(XRAY)],
+                    },
                 }
             ],
         },
@@ -187,7 +198,7 @@ def _function(api_handler: Json, name: str, overrides: Json) -> Json:
     props["Role"] = _arn(f"{name}Role")
     props["Environment"]["Variables"].update(overrides)
     props.pop("Events", None)
-    return _with_logging(fn, f"{name}Logs")
+    return _observed(fn, f"{name}Logs")
 
 
 def _invoke_permission(name: str, source_arn: Json) -> Json:
@@ -202,8 +213,10 @@ def _invoke_permission(name: str, source_arn: Json) -> Json:
     }
 
 
-def _with_logging(function: Json, group: str) -> Json:
+def _observed(function: Json, group: str) -> Json:
+    """JSON logs to the function's own group (with retention) and active X-Ray tracing."""
     function["Properties"]["LoggingConfig"] = {"LogGroup": {"Ref": group}, "LogFormat": "JSON"}
+    function["Properties"]["Tracing"] = "Active"
     return function
 
 
@@ -262,7 +275,7 @@ def transform(template: Json, routes: Mapping[str, Mapping[str, Any]]) -> Json:
         res[f"{job}Role"] = role(statements, f"{job}Logs")
         res[f"{job}Logs"] = log_group(job)
         res[job]["Properties"]["Environment"]["Variables"].update(overrides)
-        _with_logging(res[job], f"{job}Logs")
+        _observed(res[job], f"{job}Logs")
     source = next(iter(res[EXPORT]["Properties"]["Events"].values()))["Properties"]
     source.update(
         {
@@ -278,6 +291,11 @@ def transform(template: Json, routes: Mapping[str, Mapping[str, Any]]) -> Json:
     for response_type, props in gateway_responses().items():
         name = "GatewayResponse" + "".join(w.capitalize() for w in response_type.split("_"))
         res[name] = {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": props}
+
+    out["Parameters"] = {**out.get("Parameters", {}), **gateway.parameters()}
+    gateway.configure(res["RestAPI"])
+    res[gateway.ACCESS_LOGS] = log_group("api-access")
+    cdn.add(res, out["Outputs"], api="RestAPI", stage=res["RestAPI"]["Properties"]["StageName"])
     return out
 
 

@@ -5,7 +5,6 @@ own answers in the error shape, room under CloudFormation's resource limit, and 
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
@@ -13,17 +12,14 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import boto3
 import cfnlint
-import pytest
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
 
 from app import app
 from chalicelib.api._lambda import PREFLIGHT
 from chalicelib.api._permissions import Permission, function_name, permissions_for
 from chalicelib.store import schema
 from infra import package
+from tests.infra.conftest import deployed, resources
 
 # The routes with a function of their own; every OPTIONS route runs in the shared PREFLIGHT.
 ROUTES = [(method, path) for path, methods in app.routes.items() for method in methods if method != "OPTIONS"]
@@ -34,20 +30,6 @@ JOBS = (package.CLEANUP, package.VAULT_REFRESH, package.EXPORT)
 RESOURCE_CEILING = 400
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return package.build(tmp_path_factory.mktemp("build"))
-
-
-@pytest.fixture(scope="module")
-def template(built: Path) -> dict[str, Any]:
-    return json.loads(built.read_text())
-
-
-def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
-
-
 def statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
     role = template["Resources"][f"{function}Role"]["Properties"]
     return [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
@@ -55,21 +37,6 @@ def statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
 
 def actions(template: dict[str, Any], function: str) -> set[str]:
     return {a for s in statements(template, function) if s["Effect"] == "Allow" for a in s["Action"]}
-
-
-def deployed(template: dict[str, Any]) -> dict[str, Any]:
-    """The template as CloudFormation gets it: after the SAM transform (offline, no AWS call;
-    the code's S3 location stands for what `aws cloudformation package` would put there)."""
-    sam = copy.deepcopy(template)
-    for resource in resources(sam, "AWS::Serverless::Function").values():
-        resource["Properties"]["CodeUri"] = "s3://packaging/deployment.zip"
-    session = boto3.session.Session(
-        region_name="us-east-1", aws_access_key_id="packaging", aws_secret_access_key="packaging"
-    )
-    translator = Translator(None, Parser(), boto_session=session)
-    # every role is the template's own: no managed policy to look up
-    expanded: dict[str, Any] = translator.translate(sam, parameter_values={}, get_managed_policy_map=dict)
-    return expanded
 
 
 def test_every_route_has_a_function_of_its_own_that_api_gateway_calls(template: dict[str, Any]) -> None:
@@ -101,8 +68,9 @@ def test_every_preflight_runs_in_one_shared_function_that_touches_no_data(templa
     for path in with_options:
         uri = paths[path]["options"]["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
         assert f"${{{PREFLIGHT}.Arn}}" in uri, path
-    # Its role: writing its own log group, nothing else (no table, key or bucket).
-    (logs,) = statements(template, PREFLIGHT)
+    # Its role: writing its own log group and its traces, nothing else (no table, key or bucket).
+    logs, xray = statements(template, PREFLIGHT)
+    assert xray == package.XRAY
     assert set(logs["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
     assert logs["Resource"] == [{"Fn::GetAtt": [f"{PREFLIGHT}Logs", "Arn"]}]
     # API Gateway may invoke it for OPTIONS only.
@@ -165,14 +133,15 @@ def test_only_token_issuing_functions_can_sign(template: dict[str, Any]) -> None
         function_name("GET", "/stepup/{auth_req_id}/status"),
     }
     static = actions(template, function_name("GET", "/openapi.json"))
-    assert static == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert static == {"logs:CreateLogStream", "logs:PutLogEvents", *package.XRAY["Action"]}
 
 
 def test_every_action_is_a_real_iam_action_on_a_named_resource(template: dict[str, Any]) -> None:
     known = json.loads((Path(cfnlint.__file__).parent / "data/AdditionalSpecs/Policies.json").read_text())
     for name in resources(template, "AWS::Serverless::Function"):
         for s in statements(template, name):
-            assert "*" not in s["Resource"], name
+            # only X-Ray, which has no resource-level permissions, is allowed on `*`
+            assert "*" not in s["Resource"] or s["Sid"] in package.ANY_RESOURCE_SIDS, name
             for action in s["Action"]:
                 service, verb = action.split(":")
                 assert verb.lower() in known[service]["Actions"], action
@@ -213,7 +182,8 @@ def test_the_audit_bucket_is_locked_versioned_private_and_encrypted(template: di
     keys = resources(template, "AWS::KMS::Key")
     assert keys[package.SIGNING_KEY]["Properties"]["KeySpec"] == "RSA_2048"
     groups = resources(template, "AWS::Logs::LogGroup")
-    assert len(groups) == len(ROUTES) + len(JOBS) + 1  # the shared preflight function's
+    # one per function (and the shared preflight function's), and the API's access logs
+    assert len(groups) == len(ROUTES) + len(JOBS) + 1 + 1
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {package.LOG_RETENTION_DAYS}
 
 

@@ -1,0 +1,44 @@
+"""One `make package` build per test session, shared by the template's contract tests."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+from infra import package
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return package.build(tmp_path_factory.mktemp("build"))
+
+
+@pytest.fixture(scope="session")
+def template(built: Path) -> dict[str, Any]:
+    return json.loads(built.read_text())
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def deployed(template: dict[str, Any]) -> dict[str, Any]:
+    """The template as CloudFormation gets it: after the SAM transform (offline, no AWS call;
+    the code's S3 location stands for what `aws cloudformation package` would put there)."""
+    sam = copy.deepcopy(template)
+    for resource in resources(sam, "AWS::Serverless::Function").values():
+        resource["Properties"]["CodeUri"] = "s3://packaging/deployment.zip"
+    session = boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="packaging", aws_secret_access_key="packaging"
+    )
+    translator = Translator(None, Parser(), boto_session=session)
+    # every role is the template's own: no managed policy to look up
+    expanded: dict[str, Any] = translator.translate(sam, parameter_values={}, get_managed_policy_map=dict)
+    return expanded
