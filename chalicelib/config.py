@@ -81,6 +81,24 @@ def _int(env: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
     return value
 
 
+def _check_deployed(stage: str, signer: str, encryptor: str, issuer: str) -> None:
+    """Every stage but `local` runs on Lambda, where a local key file would be a key of each
+    container's own (tokens no other container can verify, secrets no other can decrypt): such a
+    stage refuses to start (the handler's import fails) unless both keys are KMS's and the issuer
+    is the deployment's https URL."""
+    if stage == "local":
+        return
+    problems = []
+    if signer != "kms":
+        problems.append(f"{SIGNER}=kms (got {signer!r})")
+    if encryptor != "kms":
+        problems.append(f"{ENCRYPTOR}=kms (got {encryptor!r})")
+    if not issuer.startswith("https://") or len(issuer) <= len("https://"):
+        problems.append(f"{ISSUER} as the deployment's https:// URL (got {issuer!r})")
+    if problems:
+        raise ValueError(f"the {stage!r} stage needs " + ", ".join(problems))
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str = "local"
@@ -156,6 +174,7 @@ class Settings:
             raise ValueError(f"{KMS_DATA_KEY_ID} is required when {ENCRYPTOR}=kms")
         if encryptor == "kms" and not env.get(SECRET_HASH_KEY_BLOB):
             raise ValueError(f"{SECRET_HASH_KEY_BLOB} is required when {ENCRYPTOR}=kms")
+        _check_deployed(env.get(STAGE, "local"), signer, encryptor, env.get(ISSUER, ""))
         origins = tuple(o.strip() for o in env.get(CORS_ORIGINS, "").split(",") if o.strip())
         retired = env.get(RETIRED_KEYS_DIR)
         return cls(

@@ -27,6 +27,7 @@ from chalicelib.api._http import gateway_responses
 from chalicelib.api._lambda import PREFLIGHT, PREFLIGHT_METHOD
 from chalicelib.api._permissions import Permission, function_name, permissions_for
 from chalicelib.store import schema
+from infra import lambda_zip
 from infra import cdn, gateway
 
 Json = dict[str, Any]
@@ -318,12 +319,46 @@ def strip_local_only(zip_path: Path) -> list[str]:
     return dropped
 
 
+SECRET_HASH_KEY_BLOB_ENV = "VAULTGUARD_SECRET_HASH_KEY_BLOB"
+SECRET_HASH_KEY_BLOB_PARAMETER = "SecretHashKeyBlob"
+
+
+def deployment_properties(template: Json) -> Json:
+    """The functions' deployment-package properties: every function runs the zip's Python on
+    the zip's architecture (arm64, `.chalice/config.json`), and gets the KMS-sealed
+    secret-hashing key from a stack parameter (it is made with the stack's data key, so it cannot
+    be in the stage config; without it a function refuses to start)."""
+    out = copy.deepcopy(template)
+    out.setdefault("Parameters", {})[SECRET_HASH_KEY_BLOB_PARAMETER] = {
+        "Type": "String",
+        "NoEcho": True,
+        "MinLength": 1,
+        "Description": "the secret-hashing key sealed with the data key (make bootstrap prints it)",
+    }
+    runtime = "python{}.{}".format(*lambda_zip.LAMBDA_PYTHON)
+    for name, resource in out["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        if props.get("Architectures") != [lambda_zip.ARCHITECTURE] or props.get("Runtime") != runtime:
+            raise ValueError(
+                f"{name} runs {props.get('Runtime')} on {props.get('Architectures')}, "
+                f"the zip is built for {runtime} on {lambda_zip.ARCHITECTURE}"
+            )
+        props["Environment"]["Variables"][SECRET_HASH_KEY_BLOB_ENV] = {"Ref": SECRET_HASH_KEY_BLOB_PARAMETER}
+    return out
+
+
 def build(out: Path, stage: str = "prod") -> Path:
     """`chalice package` into `out` (no AWS account: dummy credentials), then `transform`;
     the path of the deployable template."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_ACCESS_KEY_ID="packaging", AWS_SECRET_ACCESS_KEY="packaging")
     env["AWS_DEFAULT_REGION"] = "us-east-1"
+    # chalice imports app.py with the stage's environment, and a deployed stage refuses to start
+    # without its sealed secret-hashing key: a stand-in for the import only (the functions get
+    # the real one from the stack's parameter, `deployment_properties`).
+    env[SECRET_HASH_KEY_BLOB_ENV] = "packaging"
     chalice = Path(sys.executable).with_name("chalice")
     subprocess.run(
         [str(chalice), "package", "--stage", stage, "--merge-template", str(MERGE_TEMPLATE), str(out)],
@@ -332,11 +367,13 @@ def build(out: Path, stage: str = "prod") -> Path:
         check=True,
     )
     strip_local_only(out / "deployment.zip")
+    lambda_zip.optimise(out / "deployment.zip")
     from app import app  # the route table
 
     path = out / "sam.json"
     template = json.loads(path.read_text())
-    path.write_text(json.dumps(transform(template, app.routes), indent=2, sort_keys=True) + "\n")
+    deployable = deployment_properties(transform(template, app.routes))
+    path.write_text(json.dumps(deployable, indent=2, sort_keys=True) + "\n")
     return path
 
 
