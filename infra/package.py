@@ -27,8 +27,7 @@ from chalicelib.api._http import gateway_responses
 from chalicelib.api._lambda import PREFLIGHT, PREFLIGHT_METHOD
 from chalicelib.api._permissions import Permission, function_name, permissions_for
 from chalicelib.store import schema
-from infra import lambda_zip
-from infra import cdn, gateway
+from infra import cdn, gateway, lambda_zip
 
 Json = dict[str, Any]
 
