@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/__main__.py` as well as `python -m bench`
     sys.path.insert(0, str(ROOT))
 
-SECTIONS = ("a", "b", "c", "d", "e", "f", "g")
-DEFAULT_SECTIONS = ("a", "b", "c", "d", "e", "f")  # (g) takes tens of minutes: ask for it
+SECTIONS = ("a", "b", "c", "d", "e", "f", "g", "h")
+DEFAULT_SECTIONS = ("a", "b", "c", "d", "e", "f", "h")  # (g) takes tens of minutes: ask for it
 
 
 def _log(message: str) -> None:
@@ -40,7 +40,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         "d (HTTP issuance), e (verification, in-process and over HTTP), "
                         "f (VaultGuard beside node-oidc-provider over HTTP, 1 and 8 clients), "
                         "g (growth: ALLOW with few vs many audit events, server RSS over many issuances; "
-                        "not in the default run)")
+                        "not in the default run), h (the Lambda package: sizes, cold import)")
     p.add_argument("--quick", action="store_true", help="a short smoke run (about 30-40 s)")
     p.add_argument("--crypto-repeats", type=int, default=5, help="repetitions of each crypto loop")
     p.add_argument("--crypto-seconds", type=float, default=0.8, help="time cap of one crypto repetition")
@@ -332,6 +332,12 @@ def main(argv: list[str] | None = None) -> int:
 
         growth_report = growth_bench.section(args, results, errors, _log)
 
+    package_report = ""
+    if "h" in only:  # (h): bench/package_bench.py
+        from bench import package_bench
+
+        package_report = package_bench.section(args, results, errors, _log)
+
     # A section that was not asked for ran only to produce a token: keep it out of the report.
     if "c" not in only and "inprocess" in results:
         for key in ("issuance", "growth"):
@@ -372,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + peer_report)
     if growth_report:
         print("\n" + growth_report)
+    if package_report:
+        print("\n" + package_report)
     for where, message in errors.items():
         print(f"\nERROR in {where}: {message}")
 
