@@ -7,6 +7,8 @@ A connection's life (issue 13): `pending` (connect started) -> `active` (callbac
 (reconnected); `disabled` by an admin; `deleted` (a tombstone for the audit). A pending
 connection whose callback failed becomes `failed`; one whose callback found an existing
 connection of the same provider account becomes `superseded` (that one is reconnected).
+A pending connection whose consent was never finished is shown as `failed`
+(`connect_expired`) once its state has expired: computed on every read, whatever is stored.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Reason(StrEnum):
     RECONNECTED = "reconnected"
     REVOKED_BY_ADMIN = "revoked_by_admin"
     DISABLED_BY_ADMIN = "disabled_by_admin"
+    CONNECT_EXPIRED = "connect_expired"
 
 
 # Provider error codes that mean the grant is dead: only the person reconnecting helps.
@@ -100,6 +103,19 @@ def transition(current: str, target: Status) -> Status:
     if not can_transition(current, target):
         raise TransitionRefused(f"{current} -> {target.value}")
     return target
+
+
+def connect_expired(status: str, started_at: float, now: float) -> bool:
+    """Whether a connection is a connect that can no longer finish: pending, its state (10
+    minutes from the start) expired."""
+    return status == Status.PENDING and now >= started_at + STATE_TTL_SECONDS
+
+
+def shown_status(status: str, reason: str | None, started_at: float, now: float) -> tuple[str, str | None]:
+    """The (status, status_reason) a reader sees: an abandoned connect is `failed`."""
+    if connect_expired(status, started_at, now):
+        return Status.FAILED.value, Reason.CONNECT_EXPIRED.value
+    return status, reason
 
 
 def reason_for_provider_error(error: str | None) -> Reason | None:

@@ -10,7 +10,9 @@ transaction with its audit event. Provider calls (discovery, revocation) happen 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from chalicelib.auth.oidc import new_pkce_pair
@@ -63,18 +65,24 @@ def decrypt(encryptor: Encryptor, blob: str, context: dict[str, str]) -> str:
         raise ServiceUnavailable() from exc
 
 
-def connection_view(c: ConnectionModel) -> dict[str, Any]:
-    """What an admin sees of a connection: never a token, a ciphertext or a client secret."""
+def connection_view(c: ConnectionModel, now: float | None = None) -> dict[str, Any]:
+    """What an admin sees of a connection: never a token, a ciphertext or a client secret.
+    A connect abandoned at the provider shows as `failed` (`connect_expired`) once its state
+    has expired, whatever the stored record still says."""
     requested = list(c.requested_scopes or [])
     granted = list(c.granted_scopes or [])
-    connected = c.status not in (Status.PENDING, Status.FAILED, Status.SUPERSEDED)
+    started = datetime.fromisoformat(c.created_at).timestamp()
+    status, reason = rules.shown_status(
+        c.status, c.status_reason, started, time.time() if now is None else now
+    )
+    connected = status not in (Status.PENDING, Status.FAILED, Status.SUPERSEDED)
     account = {"sub": c.account_sub, "email": c.account_email} if c.account_sub else None
     return {
         "connection_id": c.connection_id,
         "provider": c.provider,
         "label": c.label,
-        "status": c.status,
-        "status_reason": c.status_reason,
+        "status": status,
+        "status_reason": reason,
         "client": c.client_source,
         "provider_account": account,
         "requested_scopes": requested,
@@ -310,7 +318,7 @@ class VaultService:
         scope = self._scope(call)
         items = self._connections.list_all(scope)
         shown = [c for c in items if c.status not in (Status.DELETED, Status.SUPERSEDED)]
-        return {"connections": [connection_view(c) for c in shown]}
+        return {"connections": [connection_view(c, call.epoch) for c in shown]}
 
     def get(self, call: Call, connection_id: str) -> dict[str, Any]:
         scope = self._scope(call)
@@ -318,7 +326,7 @@ class VaultService:
         connection = call.read(self._reader, [key] if key else []).get(ConnectionModel, key)
         if connection is None:
             raise NotFound()
-        return connection_view(connection)
+        return connection_view(connection, call.epoch)
 
     def update(
         self,
@@ -355,7 +363,7 @@ class VaultService:
             connection.label = label
             changed.append("label")
         if not changed:
-            return connection_view(connection)
+            return connection_view(connection, call.epoch)
         connection.updated_at = call.timestamp
         tx = self._db.transaction()
         self._connections.save(tx, scope, connection, connection.status)
@@ -366,7 +374,7 @@ class VaultService:
             detail["allowed_scopes"] = list(connection.allowed_scopes or [])
         self._auditor.record(tx, call, audit.VAULT_UPDATED, (scope,), detail=detail)
         commit(tx)
-        return connection_view(connection)
+        return connection_view(connection, call.epoch)
 
     def delete(self, call: Call, connection_id: str) -> dict[str, Any]:
         """Revoke the refresh token at the provider (RFC 7009, best effort, the outcome

@@ -133,7 +133,8 @@ def test_an_expired_state_fails(vault: VaultWorld, monkeypatch: pytest.MonkeyPat
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + 601)
     _bad(w, consent, "invalid_state")
-    assert _get(w, started["connection_id"])["status"] == "pending"
+    shown = _get(w, started["connection_id"])
+    assert (shown["status"], shown["status_reason"]) == ("failed", "connect_expired")
 
 
 @pytest.mark.parametrize(

@@ -367,3 +367,34 @@ def test_every_vault_route_is_within_its_round_trip_budget(vault: VaultWorld) ->
             reply = w.med_admin.request(method, path, body)
         assert reply.status < 400, (method, reply.body)
         assert sum(calls.values()) <= 3, (method, dict(calls))
+
+
+def test_a_connect_never_finished_shows_as_failed_once_its_state_expired(
+    vault: VaultWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    w = vault
+    abandoned = w.connect(agent_ids=[w.agent.agent_id])
+    consent = w.provider.authorize(abandoned["authorize_url"])  # ...and the admin walks away
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 601)  # past the state's 10 minutes
+    fresh = w.connect(agent_ids=[w.agent.agent_id])
+
+    listed = w.stack.call("GET", "/vault/connections", w.med.admin_token)
+    assert listed.status == 200, listed.body
+    shown = {c["connection_id"]: (c["status"], c["status_reason"]) for c in listed.body["connections"]}
+    assert shown == {
+        abandoned["connection_id"]: ("failed", "connect_expired"),
+        fresh["connection_id"]: ("pending", None),
+    }
+    one = w.stack.call("GET", f"/vault/connections/{abandoned['connection_id']}", w.med.admin_token)
+    assert (one.body["status"], one.body["status_reason"]) == ("failed", "connect_expired")
+    # Too late to finish it: the callback refuses, the record is still not live.
+    assert outcome(w.callback(w.med_admin, consent)) == {"error": "invalid_state"}
+    again = w.stack.call("GET", f"/vault/connections/{abandoned['connection_id']}", w.med.admin_token)
+    assert (again.body["status"], again.body["status_reason"]) == ("failed", "connect_expired")
+    refused = w.stack.call(
+        "POST", "/vault/exchange", w.agent.token, {"connection_id": abandoned["connection_id"]}
+    )
+    assert refused.status == 404

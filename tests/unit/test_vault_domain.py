@@ -49,3 +49,12 @@ def test_a_state_names_its_provider_and_connection_and_nothing_else_parses() -> 
     assert vault.parse_state(state) == ("local-google", cid)
     for bad in (None, "", state + ".x", state.replace(cid, "con_x"), "local-google." + cid + ".short"):
         assert vault.parse_state(bad) is None
+
+
+def test_an_abandoned_connect_is_shown_failed_once_its_state_expired() -> None:
+    started = 1_000_000.0
+    before = vault.shown_status("pending", None, started, started + vault.STATE_TTL_SECONDS - 1)
+    after = vault.shown_status("pending", None, started, started + vault.STATE_TTL_SECONDS)
+    assert before == ("pending", None)
+    assert after == ("failed", "connect_expired")
+    assert vault.shown_status("active", None, started, started + 86400) == ("active", None)
