@@ -30,6 +30,7 @@ import pytest
 from chalicelib.jobs import cleanup
 from chalicelib.observability import logger as vaultguard_logger
 from tests.functional.conftest import Agent, Reply, Stack
+from tests.functional.fake_vault_provider import error_answer
 from tests.functional.helpers import (
     JWT_LIKE,
     basic,
@@ -483,3 +484,113 @@ def test_no_secret_or_token_is_stored_exported_or_logged(
     with subtests.test("nothing logged contains a secret, a token or request free text"):
         assert leaks(logged, {**tokens_and_secrets, **free_text_canaries}) == []
         assert quote(credential_canaries["webhook URL password"]) not in logged
+
+
+def test_no_vault_token_or_provider_secret_leaves_its_ciphertext(
+    aws_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    logs: io.StringIO,
+    receiver: Receiver,
+    capfd: pytest.CaptureFixture[str],
+    subtests: pytest.Subtests,
+) -> None:
+    """The token vault (issue 13, item 5): connect with the tenant's own OAuth client, the
+    callback, exchanges (down-scoped and cached), forced refreshes with rotation and a dead
+    grant that tells the admins by webhook. The provider's refresh and access tokens and the
+    tenant's client secret appear nowhere: not in a reply (an access token only as the
+    `access_token` of an exchange's answer), a log line, the audit log or its S3 export, a
+    webhook body, or the main table (where they exist only as ciphertexts)."""
+    from tests.functional.vault_helpers import outcome, vault_world
+
+    with vault_world(monkeypatch) as w:
+        harvest = Harvest(w.stack)
+        stack, med, provider = w.stack, w.med, w.provider
+
+        def ok(reply: Reply, *statuses: int) -> Any:
+            assert reply.status in statuses, (reply.status, reply.body)
+            return reply.body
+
+        own_secret = canary("vault-client-secret-")
+        provider.clients["medicore-own-client"] = own_secret
+        provider.rotate = True
+        settings = {"client_id": "medicore-own-client", "client_secret": own_secret}
+        ok(stack.call("PUT", "/vault/providers/local-google", med.admin_token, settings), 200, 201)
+        ok(stack.call("GET", "/vault/providers", med.admin_token), 200)
+        ok(stack.call("PUT", "/webhooks", med.admin_token, {"url": receiver.url}), 201)
+
+        started = ok(
+            stack.call(
+                "POST",
+                "/vault/connect",
+                med.admin_token,
+                {"provider": "local-google", "agent_ids": [w.agent.agent_id], "label": "Calendar"},
+            ),
+            201,
+        )
+        cid = started["connection_id"]
+        assert outcome(w.callback(w.med_admin, provider.authorize(started["authorize_url"]))) == {
+            "connected": cid
+        }
+        for scopes in (None, ["calendar.readonly"], ["calendar.readonly"]):
+            body = {"connection_id": cid, **({"scopes": scopes} if scopes else {})}
+            ok(stack.call("POST", "/vault/exchange", w.agent.token, body), 200)
+        ok(stack.call("POST", f"/vault/connections/{cid}/check", med.admin_token), 200)
+        ok(stack.call("GET", "/vault/connections", med.admin_token), 200)
+        ok(stack.call("GET", f"/vault/connections/{cid}", med.admin_token), 200)
+        provider.fail_next = [error_answer(400, "invalid_grant")]
+        assert (
+            ok(stack.call("POST", f"/vault/connections/{cid}/check", med.admin_token), 200)["status"]
+            == "needs_reauth"
+        )
+        ok(stack.call("POST", "/vault/exchange", w.agent.token, {"connection_id": cid}), 409)
+        ok(stack.call("DELETE", f"/vault/connections/{cid}", med.admin_token), 200)
+        assert stack.container.webhook_dispatcher.flush(10)
+        stack.container.webhook_dispatcher.close()
+
+        refresh_tokens = {f"refresh token #{n}": t for n, t in enumerate(provider.issued_refresh_tokens)}
+        access_tokens = {f"access token #{n}": t for n, t in enumerate(provider.issued_access_tokens)}
+        assert len(refresh_tokens) >= 3 and len(access_tokens) >= 4  # rotation, down-scoping, refreshes
+        never = {**refresh_tokens, **access_tokens, "tenant's client secret": own_secret}
+        served = {
+            v for k, v in harvest.found.items() if k.startswith("access_token from POST /vault/exchange")
+        }
+        assert served and served <= set(access_tokens.values())
+
+        with subtests.test("replies: no refresh token or client secret; access tokens only as exchanged"):
+            bodies = []
+            for reply in harvest.replies:
+                body = reply.body
+                if isinstance(body, dict) and body.get("access_token") in served:
+                    body = {k: v for k, v in body.items() if k != "access_token"}
+                bodies.append([reply.status, body, dict(reply.headers)])
+            assert leaks(as_text(bodies), never, shapes=False) == []
+
+        audit_items = scan_table(stack.container.settings.audit_table_name)
+        with subtests.test("the audit table"):
+            kinds = {i["type"]["S"] for i in audit_items if "type" in i}
+            assert {"vault.connected", "vault.exchanged", "vault.needs_reauth", "vault.disconnected"} <= kinds
+            assert leaks(as_text(audit_items), never, shapes=False) == []
+
+        with subtests.test("the S3 audit export"):
+            objects = export_objects(stack, audit_items)
+            exported = "\n".join(objects.values())
+            assert "vault.exchanged" in exported
+            assert leaks(exported, never, shapes=False) == []
+
+        with subtests.test("the webhook deliveries (vault.needs_reauth)"):
+            deliveries = receiver.wait_for(1)
+            text = "\n".join(d.body.decode() + json.dumps(d.headers) for d in deliveries)
+            assert "vault.needs_reauth" in text and cid in text
+            assert leaks(text, never, shapes=False) == []
+
+        with subtests.test("the main table: tokens and the client secret only as ciphertexts"):
+            items = scan_table(stack.container.settings.table_name)
+            assert leaks(as_text(items), never, shapes=False) == []
+            provider_item = [i for i in items if i["sk"]["S"] == "VPROVIDER#local-google"]
+            assert provider_item and "client_secret_ciphertext" in provider_item[0]
+
+        captured = capfd.readouterr()
+        logged = logs.getvalue() + captured.out + captured.err
+        with subtests.test("the logs"):
+            assert "/vault/exchange" in logged and "vault connection needs reauthorization" in logged
+            assert leaks(logged, never, shapes=False) == []
