@@ -38,6 +38,8 @@ REASONS = {
     "no_code": "the provider sent no authorization code",
     "disabled_by_admin": "an admin disabled it",
     "revoked_by_admin": "an admin deleted it",
+    "connect_expired": "consent was not given at the provider within 10 minutes; connect again",
+    "no_federated_identity": "Auth0's Token Vault holds no account for this connection; reconnect it",
     "reconnected": "another connect of the same account replaced it",
 }
 REVOCATION = {

@@ -49,6 +49,8 @@ const REASONS: Record<string, string> = {
   disabled_by_admin: "An admin disabled it; agents cannot use it.",
   revoked_by_admin: "An admin deleted it and its access was revoked at the provider.",
   reconnected: "Another Connect of the same account replaced it.",
+  connect_expired: "Consent was not given at the provider within 10 minutes; start again with Connect.",
+  no_federated_identity: "Auth0's Token Vault holds no account for this connection any more; reconnect it.",
 };
 
 export function connectFailure(code: string): string {
