@@ -30,6 +30,7 @@ from chalicelib.auth.session import SESSION_COOKIE, SessionClaim, cookie_value
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.errors import (
     Forbidden,
+    InvalidClient,
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
@@ -92,7 +93,7 @@ class Ctx:
         budget unless `charge` is False (CIBA polls: `slow_down` governs them)."""
         container = self.container
         claim = container.authenticator.client(
-            self.headers, form, source=self.source, request_id=self.request_id
+            self.headers, form, source=self.source, request_id=self.request_id, now=int(self.now)
         )
         charges = (
             [
@@ -290,6 +291,8 @@ def _flush_charges(ctx: Ctx) -> None:
         return
     try:
         ctx.container.rate_limiter.flush(int(ctx.now))
+    except InvalidClient:
+        raise  # a client assertion used before: the request's bookkeeping carried its jti
     except VaultGuardError as exc:
         logger.warning("could not charge the request's budget", extra={"detail": str(exc)})
 

@@ -8,13 +8,46 @@ from chalice import Blueprint
 
 from chalicelib.api._http import Ctx, Reply, endpoint
 from chalicelib.api._spec import INTEGER, STRING, Answer, enum, links, maybe, obj
-from chalicelib.api._validation import Fields, Query, text
+from chalicelib.api._validation import Fields, Query, check, text
 from chalicelib.domain.principal import Role
+from chalicelib.errors import InvalidRequest
+from chalicelib.tokens.rfc7523 import MAX_KEYS, SIGNING_ALGS, InvalidJwks, parse_jwks
 
 bp = Blueprint(__name__)
 
 ADMIN = frozenset({Role.ADMIN})
-NEW_AGENT = Fields({"name": text(100)}, {"description": text(500)})
+
+
+@check(
+    {
+        "type": "object",
+        "required": ["keys"],
+        "additionalProperties": False,
+        "properties": {
+            "keys": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_KEYS,
+                "items": {
+                    "type": "object",
+                    "required": ["kty"],
+                    "properties": {"kty": enum("RSA", "EC", "OKP")},
+                },
+            }
+        },
+        "description": "Public JWKs (RFC 7517) for private_key_jwt: RSA of 2048 bits or more (RS256), "
+        f"EC P-256 (ES256) or Ed25519 (EdDSA); algorithms {', '.join(SIGNING_ALGS)}; no private members.",
+    }
+)
+def jwks(name: str, value: object) -> list[dict[str, str]]:
+    try:
+        return parse_jwks(value)
+    except InvalidJwks as exc:
+        raise InvalidRequest(f"{name}: {exc}") from None
+
+
+NEW_AGENT = Fields({"name": text(100)}, {"description": text(500), "jwks": jwks})
+NEW_KEYS = Fields({"jwks": jwks})
 NO_PARAMS = Query()
 _VIEW = {
     "agent_id": STRING,
@@ -26,6 +59,8 @@ _VIEW = {
     "secret_rotated_at": maybe(STRING),
     "disabled_at": maybe(STRING),
     "last_used_at": {**maybe(STRING), "description": "When it last got an access token; null if never."},
+    "token_endpoint_auth_method": enum("client_secret_basic", "private_key_jwt"),
+    "keys_rotated_at": maybe(STRING),
 }
 AGENT = obj(_VIEW, title="Agent")
 SECRET = {**STRING, "description": "Shown in this answer only."}
@@ -42,13 +77,16 @@ DISABLED_AGENT = obj({**_VIEW, "revoked_delegations": INTEGER})
     body=NEW_AGENT,
     responses={
         201: Answer(
-            AGENT_WITH_SECRET, links=links("agent_id", "getAgent", "rotateAgentSecret", "disableAgent")
+            {"anyOf": [AGENT_WITH_SECRET, AGENT]},
+            "With a client secret (shown once), or key-only (private_key_jwt) when jwks was given.",
+            links=links("agent_id", "getAgent", "rotateAgentSecret", "disableAgent"),
         )
     },
 )
 def create_agent(ctx: Ctx) -> Reply:
     body = NEW_AGENT(ctx.json())
-    return Reply(ctx.container.agents.create(ctx.call, body["name"], body["description"]), 201)
+    agents = ctx.container.agents
+    return Reply(agents.create(ctx.call, body["name"], body["description"], body["jwks"]), 201)
 
 
 @endpoint(bp, "/agents", roles=ADMIN, query=NO_PARAMS, responses={200: AGENTS})
@@ -80,3 +118,19 @@ def disable_agent(ctx: Ctx, agent_id: str) -> dict[str, Any]:
 )
 def rotate_agent_secret(ctx: Ctx, agent_id: str) -> dict[str, Any]:
     return ctx.container.agents.rotate_secret(ctx.call, agent_id)
+
+
+@endpoint(
+    bp,
+    "/agents/{agent_id}/keys",
+    methods=["PUT"],
+    roles=ADMIN,
+    prefetch=True,
+    body=NEW_KEYS,
+    responses={200: AGENT},
+    errors=(409,),  # a disabled agent, or one with a client secret
+)
+def replace_agent_keys(ctx: Ctx, agent_id: str) -> dict[str, Any]:
+    """Replace a key-only agent's public keys (private_key_jwt): the old ones stop at once."""
+    body = NEW_KEYS(ctx.json())
+    return ctx.container.agents.replace_keys(ctx.call, agent_id, body["jwks"])

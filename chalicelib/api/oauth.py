@@ -22,6 +22,7 @@ from chalicelib.errors import InvalidRequest, InvalidToken
 from chalicelib.services.call import Call
 from chalicelib.services.gate import RequestGate
 from chalicelib.services.oauth import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
+from chalicelib.tokens.rfc7523 import ASSERTION_TYPE
 
 bp = Blueprint(__name__)
 
@@ -52,11 +53,17 @@ TOKEN_FORM = Fields(
         "scope": _form({"description": "Not accepted by client_credentials (API tokens take no scope)."}),
         "client_id": _form({"description": "client_secret_post: the client id."}),
         "client_secret": _form({"description": "client_secret_post: the client secret."}),
+        "client_assertion_type": _form({"description": f"private_key_jwt: {ASSERTION_TYPE}."}),
+        "client_assertion": _form(
+            {"description": "private_key_jwt (RFC 7523 §2.2): a JWT signed by a key the client registered."}
+        ),
     },
 )
 _CLIENT_FORM = {
     "client_id": TOKEN_FORM.optional["client_id"],
     "client_secret": TOKEN_FORM.optional["client_secret"],
+    "client_assertion_type": TOKEN_FORM.optional["client_assertion_type"],
+    "client_assertion": TOKEN_FORM.optional["client_assertion"],
 }
 TOKEN_PARAM_FORM = Fields(
     {"token": token},
@@ -82,7 +89,7 @@ TOKEN_PARAM_FORM = Fields(
 )
 def token_endpoint(ctx: Ctx) -> Reply:
     """client_credentials (an API token for the client itself), the CIBA grant (poll for an
-    approved delegation's token), client_secret_basic or client_secret_post; or token
+    approved delegation's token), client_secret_basic, client_secret_post or private_key_jwt; or token
     exchange (RFC 8693: the agent's access token for a vault connection's provider token)."""
     form = ctx.form()
 

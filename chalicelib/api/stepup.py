@@ -93,6 +93,8 @@ BC_AUTHORIZE_FORM = Fields(
         "acr_values": _form_text(1024, "Accepted and ignored."),
         "client_id": _form_text(256, "client_secret_post: the client id."),
         "client_secret": _form_text(256, "client_secret_post: the client secret."),
+        "client_assertion_type": _form_text(256, "private_key_jwt: the JWT bearer assertion type."),
+        "client_assertion": _form_text(8192, "private_key_jwt (RFC 7523 §2.2): the client assertion."),
     },
 )
 BC_AUTHORIZE_PARAMS = BC_AUTHORIZE_FORM.names

@@ -9,6 +9,7 @@ from chalice import Blueprint
 from chalicelib.api._http import Ctx, Reply, endpoint
 from chalicelib.api._permissions import Permission
 from chalicelib.api._spec import STRING, obj
+from chalicelib.tokens.rfc7523 import PRIVATE_KEY_JWT, SIGNING_ALGS
 
 bp = Blueprint(__name__)
 
@@ -22,6 +23,9 @@ JWKS = obj(
     {"keys": {"type": "array", "items": obj({"kty": STRING, "kid": STRING}, {"n": STRING, "e": STRING})}},
     title="JsonWebKeySet",
 )
+
+
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", PRIVATE_KEY_JWT]
 
 
 def metadata(issuer: str) -> dict[str, Any]:
@@ -39,14 +43,13 @@ def metadata(issuer: str) -> dict[str, Any]:
         "backchannel_authentication_endpoint": f"{issuer}/bc-authorize",
         "backchannel_token_delivery_modes_supported": ["poll"],
         "backchannel_user_code_parameter_supported": False,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "bearer",
-        ],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "bearer"],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "bearer"],
+        "revocation_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "bearer"],
+        # private_key_jwt assertions (RFC 8414 §2): the algorithms a registered key may use
+        "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGS),
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],

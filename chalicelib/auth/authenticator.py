@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,7 +142,8 @@ class ClientSecretClaim:
             self.hasher.burn()
             self.failure_check(FailedAttempt(self.client_id, self.source, None, self.request_id), snapshot)
             raise InvalidClient()
-        if not self.hasher.verify(self.secret, cred.secret_hash):
+        if cred.auth_method is not None or not self.hasher.verify(self.secret, cred.secret_hash):
+            # a key-only client (private_key_jwt) has no secret to present: no downgrade
             self.failure_check(FailedAttempt(self.client_id, self.source, cred, self.request_id), snapshot)
             raise InvalidClient()
         if cred.status != "ACTIVE" or not _active_tenant(snapshot, self.tenant_key):
@@ -206,11 +208,56 @@ class Authenticator:
         )
 
     def client(
-        self, headers: Mapping[str, str], form: Mapping[str, str], *, source: str, request_id: str
+        self,
+        headers: Mapping[str, str],
+        form: Mapping[str, str],
+        *,
+        source: str,
+        request_id: str,
+        now: int | None = None,
     ) -> ClientSecretClaim:
         """The claim of client authentication at the token endpoint (RFC 6749 §2.3.1: basic
-        or post); the secret is checked when the request's read brings the credential."""
+        or post; or a JWT client assertion, RFC 7523 §2.2); the secret or the assertion is
+        checked when the request's read brings the credential."""
+        if "client_assertion" in form or "client_assertion_type" in form:
+            return self._assertion(headers, form, source=source, request_id=request_id, now=now)
         client_id, secret = _client_credentials(headers, form)
+        return self._claim(ClientSecretClaim, client_id, secret, source, request_id)
+
+    def _assertion(
+        self,
+        headers: Mapping[str, str],
+        form: Mapping[str, str],
+        *,
+        source: str,
+        request_id: str,
+        now: int | None,
+    ) -> ClientSecretClaim:
+        from chalicelib.auth.private_key_jwt import PrivateKeyJwtClaim
+        from chalicelib.tokens.rfc7523 import ASSERTION_TYPE, unverified_client_id
+
+        authorization = headers.get("authorization") or ""
+        if "client_secret" in form or authorization.split(" ", 1)[0].lower() == "basic":
+            raise InvalidRequest("Use exactly one client authentication method.")
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            raise InvalidClient(f"client_assertion_type must be {ASSERTION_TYPE}.")
+        assertion = form.get("client_assertion") or ""
+        client_id = unverified_client_id(assertion) if assertion else None
+        if not client_id or len(client_id) > MAX_CLIENT_ID:
+            raise InvalidClient("client_assertion is not a JWT naming its client in sub.")
+        if form.get("client_id") not in (None, client_id):
+            raise InvalidRequest("client_id does not match the client assertion.")
+        claim = self._claim(PrivateKeyJwtClaim, client_id, "", source, request_id)
+        assert isinstance(claim, PrivateKeyJwtClaim)
+        claim.assertion = assertion
+        issuer = self._settings.issuer
+        claim.audiences = (issuer, f"{issuer}/oauth/token")
+        claim.now = int(time.time()) if now is None else now
+        return claim
+
+    def _claim(
+        self, kind: type[ClientSecretClaim], client_id: str, secret: str, source: str, request_id: str
+    ) -> ClientSecretClaim:
         home = ids.tenant_of_client_id(client_id)
         if home is not None:
             (tenant_id,) = home
@@ -219,7 +266,7 @@ class Authenticator:
             legacy = self._lookup.by_client_id(client_id)
             key = Key(legacy.pk, legacy.sk) if legacy is not None else None
             tenant_id = legacy.tenant_id if legacy is not None else None
-        return ClientSecretClaim(
+        return kind(
             client_id=client_id,
             secret=secret,
             source=source,

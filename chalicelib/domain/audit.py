@@ -9,6 +9,7 @@ TENANT_CREATED = "tenant.created"
 TENANT_STATUS_CHANGED = "tenant.status_changed"
 AGENT_CREATED = "agent.created"
 AGENT_SECRET_ROTATED = "agent.secret_rotated"
+AGENT_KEYS_ROTATED = "agent.keys_rotated"
 AGENT_DISABLED = "agent.disabled"
 POLICY_UPSERTED = "policy.upserted"
 POLICY_DELETED = "policy.deleted"
@@ -50,6 +51,7 @@ EVENT_TYPES = frozenset(
         TENANT_STATUS_CHANGED,
         AGENT_CREATED,
         AGENT_SECRET_ROTATED,
+        AGENT_KEYS_ROTATED,
         AGENT_DISABLED,
         POLICY_UPSERTED,
         POLICY_DELETED,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,9 @@ from chalicelib.store.db import Database, WriteTransaction
 from chalicelib.store.keys import agent_key
 from chalicelib.store.models import AgentModel, CredentialModel
 from chalicelib.store.reads import BatchReader
+from chalicelib.tokens.rfc7523 import PRIVATE_KEY_JWT
+
+NO_SECRET = "none"  # a key-only agent's credential: matches no secret (SecretHasher.verify)
 
 
 def agent_view(agent: AgentModel) -> dict[str, Any]:
@@ -32,6 +36,8 @@ def agent_view(agent: AgentModel) -> dict[str, Any]:
         "secret_rotated_at": agent.secret_rotated_at,
         "disabled_at": agent.disabled_at,
         "last_used_at": agent.last_used_at,
+        "token_endpoint_auth_method": agent.auth_method or "client_secret_basic",
+        "keys_rotated_at": agent.keys_rotated_at,
     }
 
 
@@ -56,11 +62,17 @@ class AgentService:
         self._auditor = auditor
         self._revoke_agent_delegations = revoke_agent_delegations
 
-    def create(self, call: Call, name: str, description: str | None) -> dict[str, Any]:
+    def create(
+        self, call: Call, name: str, description: str | None, jwks: list[dict[str, str]] | None = None
+    ) -> dict[str, Any]:
+        """An agent with a client secret (shown once), or with `jwks` (public keys already
+        checked by `parse_jwks`): a key-only agent (private_key_jwt) that has no secret."""
         assert call.principal is not None
         scope = own_scope(call.principal)
-        agent_id, secret = ids.new_agent_id(), ids.new_client_secret()
+        agent_id = ids.new_agent_id()
+        secret = None if jwks else ids.new_client_secret()
         client_id = ids.new_client_id(scope.tenant_id, agent_id)
+        method = PRIVATE_KEY_JWT if jwks else None
         tx = self._db.transaction()
         agent = self._agents.add(
             tx,
@@ -70,6 +82,7 @@ class AgentService:
             description=description,
             client_id=client_id,
             now=call.timestamp,
+            auth_method=method,
         )
         self._credentials.add(
             tx,
@@ -77,12 +90,36 @@ class AgentService:
             client_id=client_id,
             role=Role.AGENT,
             subject=agent_id,
-            secret_hash=self._hasher.hash(secret),
+            secret_hash=self._hasher.hash(secret) if secret else NO_SECRET,
             now=call.timestamp,
+            auth_method=method,
+            jwks=json.dumps(jwks) if jwks else None,
         )
-        self._auditor.record(tx, call, audit.AGENT_CREATED, (scope,), detail={"agent_id": agent_id})
+        detail = {"agent_id": agent_id, **({"token_endpoint_auth_method": method} if method else {})}
+        self._auditor.record(tx, call, audit.AGENT_CREATED, (scope,), detail=detail)
         commit(tx)
-        return {**agent_view(agent), "client_secret": secret}
+        return {**agent_view(agent), **({"client_secret": secret} if secret else {})}
+
+    def replace_keys(self, call: Call, agent_id: str, jwks: list[dict[str, str]]) -> dict[str, Any]:
+        """New public keys for a key-only agent; assertions signed by the old ones and access
+        tokens minted with them stop working at once (`agent.keys_rotated`)."""
+        assert call.principal is not None
+        scope = own_scope(call.principal)
+        agent, cred = self._require(call, agent_id)
+        if agent.status != "ACTIVE":
+            raise Conflict("A disabled agent's keys cannot be replaced.")
+        if cred.auth_method != PRIVATE_KEY_JWT:
+            raise Conflict("This agent authenticates with a client secret; it has no keys to replace.")
+        tx = self._db.transaction()
+        self._credentials.replace_keys(tx, cred, json.dumps(jwks))
+        self._agents.mark_keys_rotated(tx, agent, call.timestamp)
+        kids = [key.get("kid") for key in jwks]
+        self._auditor.record(
+            tx, call, audit.AGENT_KEYS_ROTATED, (scope,), detail={"agent_id": agent_id, "kids": kids}
+        )
+        commit(tx)
+        agent.keys_rotated_at = call.timestamp
+        return agent_view(agent)
 
     def list(self, call: Call) -> dict[str, Any]:
         assert call.principal is not None
@@ -99,6 +136,8 @@ class AgentService:
         agent, cred = self._require(call, agent_id)
         if agent.status != "ACTIVE":
             raise Conflict("A disabled agent's secret cannot be rotated.")
+        if cred.auth_method == PRIVATE_KEY_JWT:
+            raise Conflict("A key-only agent has no secret; replace its keys instead.")
         secret = ids.new_client_secret()
         tx = self._db.transaction()
         self._credentials.rotate(tx, cred, self._hasher.hash(secret))

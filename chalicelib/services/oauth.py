@@ -86,7 +86,7 @@ class ClientCredentialsGrant:
         except SigningUnavailable as exc:
             raise ServiceUnavailable() from exc
         tx = self._db.transaction()
-        if self._hasher.needs_rehash(cred.secret_hash):
+        if claim.secret and self._hasher.needs_rehash(cred.secret_hash):  # not a key-only client
             self._credentials.rehash(tx, cred, self._hasher.hash(claim.secret))
         if cred.tenant_id and cred.role == Role.AGENT:
             self._agents.record_use(tx, system_scope(cred.tenant_id), cred.subject, call.timestamp)

@@ -21,7 +21,8 @@ from contextvars import ContextVar
 
 from chalicelib.config import Settings
 from chalicelib.domain.principal import Principal
-from chalicelib.errors import RateLimited
+from chalicelib.errors import InvalidClient, RateLimited
+from chalicelib.store.assertions import REPLAY_LABEL
 from chalicelib.store.db import ConditionFailed, Database, WriteTransaction
 from chalicelib.store.models import PLATFORM_PK, tenant_pk
 from chalicelib.store.ratelimits import Charge, RateLimitRepository, charge_in, counter_key
@@ -143,8 +144,10 @@ class RateLimiter:
             write(tx)
         try:
             tx.commit()
-        except ConditionFailed:
-            pass  # over a budget meanwhile, or the session ended: the answer is already given
+        except ConditionFailed as exc:
+            if REPLAY_LABEL in exc.labels:  # a client assertion used before: refuse the answer
+                raise InvalidClient("The client assertion was already used.") from exc
+            # over a budget meanwhile, or the session ended: the answer is already given
 
     # -- failed authentication -----------------------------------------------------------------
 

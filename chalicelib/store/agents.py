@@ -22,6 +22,7 @@ class AgentRepository:
         description: str | None,
         client_id: str,
         now: str,
+        auth_method: str | None = None,
     ) -> AgentModel:
         agent = AgentModel(
             pk=tenant_pk(scope.tenant_id),
@@ -32,6 +33,7 @@ class AgentRepository:
             client_id=client_id,
             status="ACTIVE",
             created_at=now,
+            auth_method=auth_method,
         )
         tx.create(agent)
         return agent
@@ -57,6 +59,9 @@ class AgentRepository:
 
     def mark_rotated(self, tx: WriteTransaction, agent: AgentModel, now: str) -> None:
         tx.update(agent, [AgentModel.secret_rotated_at.set(now)], AgentModel.status == "ACTIVE")
+
+    def mark_keys_rotated(self, tx: WriteTransaction, agent: AgentModel, now: str) -> None:
+        tx.update(agent, [AgentModel.keys_rotated_at.set(now)], AgentModel.status == "ACTIVE")
 
     def disable(self, tx: WriteTransaction, agent: AgentModel, now: str) -> None:
         tx.update(

@@ -27,6 +27,8 @@ class CredentialRepository:
         subject: str,
         secret_hash: str,
         now: str,
+        auth_method: str | None = None,
+        jwks: str | None = None,
     ) -> CredentialModel:
         """Add a credential in the scope's tenant (None: the platform operator's partition)."""
         cred = CredentialModel(
@@ -40,6 +42,8 @@ class CredentialRepository:
             status="ACTIVE",
             cred_version=1,
             created_at=now,
+            auth_method=auth_method,
+            jwks=jwks,
         )
         tx.create(cred)
         return cred
@@ -55,6 +59,15 @@ class CredentialRepository:
         tx.update(
             cred,
             [CredentialModel.secret_hash.set(secret_hash), CredentialModel.cred_version.add(1)],
+            CredentialModel.cred_version == cred.cred_version,
+        )
+
+    def replace_keys(self, tx: WriteTransaction, cred: CredentialModel, jwks: str) -> None:
+        """New public keys for a key-only client; tokens minted before stop working, as on a
+        secret rotation."""
+        tx.update(
+            cred,
+            [CredentialModel.jwks.set(jwks), CredentialModel.cred_version.add(1)],
             CredentialModel.cred_version == cred.cred_version,
         )
 

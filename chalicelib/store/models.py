@@ -3,7 +3,8 @@
 Main table keys: `pk = "T#<tenant_id>"` (or `PLATFORM` for the operator's own records) and
 `sk` by entity: TENANT, CRED#<client_id>, AGENT#<id>, POLICY#<action>#<requester|*>,
 DLG#<id> (receiving side, record of truth), DLGREF#<id> (requesting side), AUTHREQ#<id>
-(CIBA handle, both sides), IDEM#<agent>#<key>, RATE#<kind>#<subject>#<window>, WEBHOOK;
+(CIBA handle, both sides), IDEM#<agent>#<key>, JTI#<client_id>#<jti> (a used client
+assertion), RATE#<kind>#<subject>#<window>, WEBHOOK;
 in `PLATFORM`: TENANT#<id> (the tenant list) and AUD#<sha256 of an audience> (its holder).
 People: USER#<id>, INVITE#<hash>, SESSION#<hash> in the tenant's partition (`T#platform` for
 operators); the partitions IDP#<sha256 of issuer and sub> (sk IDENTITY) and LOGIN#<hash>
@@ -115,6 +116,9 @@ class CredentialModel(_MainTable):
     cred_version = NumberAttribute(default=1)
     created_at = UnicodeAttribute()
     client_id_index = ClientIdIndex()
+    # private_key_jwt (RFC 7523): the registered public JWK set (JSON); no usable secret then
+    auth_method = UnicodeAttribute(null=True)  # None: client_secret_basic / _post
+    jwks = UnicodeAttribute(null=True)
 
 
 class AgentModel(_MainTable):
@@ -127,6 +131,16 @@ class AgentModel(_MainTable):
     disabled_at = UnicodeAttribute(null=True)
     secret_rotated_at = UnicodeAttribute(null=True)
     last_used_at = UnicodeAttribute(null=True)  # its last access token from /oauth/token
+    auth_method = UnicodeAttribute(null=True)  # None: a client secret; "private_key_jwt": keys
+    keys_rotated_at = UnicodeAttribute(null=True)
+
+
+class AssertionJtiModel(_MainTable):
+    """`JTI#<client_id>#<jti>`: a client assertion already used (RFC 7523 §3 rule 7), kept
+    until the assertion's `exp` (`ttl`); a lingering expired record does not count."""
+
+    client_id = UnicodeAttribute()
+    ttl = NumberAttribute()
 
 
 class PolicyModel(_MainTable):

@@ -184,6 +184,8 @@ CASES: dict[tuple[str, str], tuple[int, Case]] = {
         _call("POST", "/agents/{w.agent.agent_id}/rotate-secret", "med", {}),
     ),
     ("DELETE", "/agents/{agent_id}"): (OTHER, _call("DELETE", "/agents/{w.agent.agent_id}", "med")),
+    # A key-only agent is registered first, outside the count (`_bodies`).
+    ("PUT", "/agents/{agent_id}/keys"): (OTHER, _call("PUT", "/agents/{{agent_id}}/keys", "med")),
     ("PUT", "/policies"): (
         OTHER,
         _call(
@@ -225,6 +227,13 @@ def _bodies(w: World, method: str, path: str) -> Case | None:
     if path.startswith("/webhooks") and method != "PUT":
         w.stack.call("PUT", "/webhooks", w.nat.admin_token, {"url": "http://127.0.0.1:9/hook"})
         return None
+    if (method, path) == ("PUT", "/agents/{agent_id}/keys"):
+        from tests.functional.test_private_key_jwt import public_jwk, rsa_key
+
+        keys = {"keys": [public_jwk(rsa_key())]}
+        made = w.stack.call("POST", "/agents", w.med.admin_token, {"name": "keyed", "jwks": keys})
+        path = f"/agents/{made.body['agent_id']}/keys"
+        return lambda w: w.stack.call("PUT", path, w.med.admin_token, {"jwks": keys})
     if path == "/delegations/request":
         return lambda w: w.stack.request(w.agent, w.nat, "stock.write")
     if path == "/stepup/initiate":
