@@ -8,7 +8,9 @@ import { call, type BodyOf, type Ok } from "../../api/client";
 export type AgentList = Ok<"/agents", "get">;
 export type Agent = AgentList["agents"][number];
 export type NewAgent = BodyOf<"/agents", "post">;
-export type AgentWithSecret = Ok<"/agents", "post">;
+/** What POST /agents answers: a secret-based agent with its secret, or a key-only agent. */
+export type RegisteredAgent = Ok<"/agents", "post">;
+export type AgentWithSecret = Extract<RegisteredAgent, { client_secret: string }>;
 export type DisabledAgent = Ok<"/agents/{agent_id}", "delete">;
 
 const AGENTS = ["agents"] as const;
@@ -21,12 +23,18 @@ export function listAgents(): Promise<AgentList> {
   return call<AgentList>("GET", "/agents");
 }
 
-export function createAgent(body: NewAgent): Promise<AgentWithSecret> {
-  return call<AgentWithSecret>("POST", "/agents", body);
+/** The page registers secret-based agents only (no `jwks` in its form): their answer holds the secret. */
+function withSecret(answer: RegisteredAgent): AgentWithSecret {
+  if (!("client_secret" in answer)) throw new Error("VaultGuard answered without a client secret.");
+  return answer;
 }
 
-export function rotateAgentSecret(agentId: string): Promise<AgentWithSecret> {
-  return call<AgentWithSecret>("POST", `${agentPath(agentId)}/rotate-secret`);
+export async function createAgent(body: NewAgent): Promise<AgentWithSecret> {
+  return withSecret(await call<RegisteredAgent>("POST", "/agents", body));
+}
+
+export async function rotateAgentSecret(agentId: string): Promise<AgentWithSecret> {
+  return withSecret(await call<RegisteredAgent>("POST", `${agentPath(agentId)}/rotate-secret`));
 }
 
 export function disableAgent(agentId: string): Promise<DisabledAgent> {

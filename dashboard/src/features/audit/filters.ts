@@ -10,6 +10,7 @@ export type AuditEventType = NonNullable<AuditQuery["type"]>[number];
 const TYPES: Record<AuditEventType, true> = {
   "agent.created": true,
   "agent.disabled": true,
+  "agent.keys_rotated": true,
   "agent.secret_rotated": true,
   "auth.failed": true,
   "delegation.allowed": true,
