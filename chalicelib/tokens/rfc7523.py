@@ -74,7 +74,7 @@ def _public_jwk(key: Any) -> dict[str, str]:
     kty = key.get("kty")
     if kty == "oct":
         raise InvalidJwks("Symmetric keys (kty oct) are not accepted.")
-    if kty not in _PUBLIC_MEMBERS:
+    if not isinstance(kty, str) or kty not in _PUBLIC_MEMBERS:
         raise InvalidJwks("kty must be RSA, EC or OKP.")
     unknown = set(key) - _PUBLIC_MEMBERS[kty]
     if unknown:

@@ -307,6 +307,8 @@ REFUSED_JWKS = {
     "too many keys": {"keys": [public_jwk(rsa_key(), kid=f"k{i}") for i in range(6)]},
     "duplicate kid": {"keys": [public_jwk(rsa_key(), kid="a"), public_jwk(rsa_key(), kid="a")]},
     "not a set": {"kty": "RSA"},
+    "kty not a string": {"keys": [{"kty": {"RSA": 1}}]},  # found by the fuzzer: was a 500
+    "key not an object": {"keys": ["RSA"]},
 }
 
 
