@@ -109,23 +109,28 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def error_parts(reply: Reply) -> tuple[str, dict[str, Any]]:
+    """What every error from a refusal carries: the message ("error: description") and the
+    keyword arguments error, status_code, request_id and body."""
+    body = reply.body if isinstance(reply.body, dict) else {}
+    description = body.get("error_description")
+    if not isinstance(description, str) or not description:
+        description = f"HTTP {reply.status_code}"
+    message = f"{reply.error}: {description}" if reply.error else description
+    return message, {
+        "error": reply.error,
+        "status_code": reply.status_code,
+        "request_id": reply.request_id,
+        "body": reply.body,
+    }
+
+
 def error_from_reply(reply: Reply) -> VaultGuardError:
     """The typed exception for a non-2xx answer; every one carries error, status code and
     request id. A 403 `access_denied` is a policy BLOCK; a 400 `access_denied` (the CIBA token
     endpoint, CIBA Core §11) is an approver's rejection."""
-    status = reply.status_code
-    error = reply.error
-    body = reply.body if isinstance(reply.body, dict) else {}
-    description = body.get("error_description")
-    if not isinstance(description, str) or not description:
-        description = f"HTTP {status}"
-    message = f"{error}: {description}" if error else description
-    common: dict[str, Any] = {
-        "error": error,
-        "status_code": status,
-        "request_id": reply.request_id,
-        "body": reply.body,
-    }
+    status, error = reply.status_code, reply.error
+    message, common = error_parts(reply)
     if status == 429:
         return RateLimited(message, retry_after=retry_after_seconds(reply.headers) or 0.0, **common)
     if status >= 500:

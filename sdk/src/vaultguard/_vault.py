@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from ._core import UTC, Reply, error_from_reply, retry_after_seconds, unexpected
+from ._core import UTC, Reply, error_from_reply, error_parts, retry_after_seconds, unexpected
 from ._errors import (
     ConnectionNeedsReauth,
     ConnectionNotFound,
@@ -53,16 +53,7 @@ def vault_error_from_reply(reply: Reply, connection_id: str) -> VaultGuardError:
     (401, 429, other 5xx...) maps as for any call."""
     status, error = reply.status_code, reply.error
     body = reply.body if isinstance(reply.body, dict) else {}
-    description = body.get("error_description")
-    if not isinstance(description, str) or not description:
-        description = f"HTTP {status}"
-    message = f"{error}: {description}" if error else description
-    common: dict[str, Any] = {
-        "error": error,
-        "status_code": status,
-        "request_id": reply.request_id,
-        "body": reply.body,
-    }
+    message, common = error_parts(reply)
     if status == 404:
         return ConnectionNotFound(message, **common)
     if status == 409 and error == "connection_needs_reauthorization":
