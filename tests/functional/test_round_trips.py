@@ -255,6 +255,25 @@ def test_every_route_has_a_budget_case() -> None:
     assert routes - counted == set(), "add a round-trip case for the new route(s)"
 
 
+def test_every_paths_preflight_reads_nothing(stack: Stack) -> None:
+    """OPTIONS, the one method `test_every_route_has_a_budget_case` leaves out: a CORS
+    preflight of any path, from any origin, answers without a DynamoDB call."""
+    import re
+
+    from app import app
+
+    for path in sorted(app.routes):
+        concrete = re.sub(r"\{[a-z_]+\}", "x_1", path)
+        with dynamodb_calls() as calls:
+            reply = stack.call(
+                "OPTIONS",
+                concrete,
+                headers={"origin": "https://dashboard.example", "access-control-request-method": "GET"},
+            )
+        assert reply.status == 204, (path, reply.status)
+        assert sum(calls.values()) == 0, (path, dict(calls))
+
+
 @pytest.mark.parametrize(("method", "path"), sorted(CASES), ids=lambda v: str(v))
 def test_round_trips_within_budget(world: World, method: str, path: str) -> None:
     budget, case = CASES[(method, path)]
