@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 
 from . import _core, _vault
-from ._errors import ConnectionNeedsReauth, ConnectionNotFound, VaultAccessDenied, VaultGuardError
+from ._errors import VaultGuardError
 from ._models import Delegation, PendingDelegation, VaultToken
 
 T = TypeVar("T")
@@ -279,20 +279,13 @@ class AsyncVaultGuardClient:
     async def vault_token(self, connection_id: str, scopes: str | Iterable[str] | None = None) -> VaultToken:
         """As `VaultGuardClient.vault_token`: a provider access token, reused from memory while
         it has more than a minute left."""
-        wanted = _vault.scope_list(scopes)
-        key = _vault.vault_key(connection_id, wanted)
-        cached = self._vault_tokens.get(key, self._clock())
+        request = _vault.vault_request(connection_id, scopes)
+        cached = self._vault_tokens.get(request.key, self._clock())
         if cached is not None:
             return cached
         started = self._clock()
-        reply = await self._api("POST", "/vault/exchange", json=_vault.vault_body(connection_id, wanted))
-        try:
-            token = _vault.vault_token_from(reply, connection_id)
-        except (ConnectionNotFound, ConnectionNeedsReauth, VaultAccessDenied):
-            self._vault_tokens.forget(connection_id)
-            raise
-        self._vault_tokens.put(key, token, started)
-        return token
+        reply = await self._api("POST", "/vault/exchange", json=request.body)
+        return self._vault_tokens.settle(request, reply, started)
 
     def with_vault_token(
         self, connection_id: str, scopes: str | Iterable[str] | None = None

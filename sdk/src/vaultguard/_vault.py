@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,20 @@ def vault_body(connection_id: str, scopes: list[str] | None) -> dict[str, Any]:
     if scopes is not None:
         body["scopes"] = scopes
     return body
+
+
+@dataclass(frozen=True)
+class VaultRequest:
+    """One `vault_token` call as both clients make it: the cache key and the body to send."""
+
+    connection_id: str
+    key: VaultKey
+    body: dict[str, Any]
+
+
+def vault_request(connection_id: str, scopes: str | Iterable[str] | None) -> VaultRequest:
+    wanted = scope_list(scopes)
+    return VaultRequest(connection_id, vault_key(connection_id, wanted), vault_body(connection_id, wanted))
 
 
 def vault_error_from_reply(reply: Reply, connection_id: str) -> VaultGuardError:
@@ -130,3 +144,15 @@ class VaultTokenCache:
         with self._lock:
             for key in [k for k in self._entries if k[0] == connection_id]:
                 del self._entries[key]
+
+    def settle(self, request: VaultRequest, reply: Reply, started: float) -> VaultToken:
+        """The token of `/vault/exchange`'s answer, cached from `started` (when it was asked
+        for); a refusal that says the connection is gone or closed to us also drops its
+        cached tokens before it is raised."""
+        try:
+            token = vault_token_from(reply, request.connection_id)
+        except (ConnectionNotFound, ConnectionNeedsReauth, VaultAccessDenied):
+            self.forget(request.connection_id)
+            raise
+        self.put(request.key, token, started)
+        return token
