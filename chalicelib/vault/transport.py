@@ -47,7 +47,33 @@ class ProviderTransport(Protocol):
     def post(self, url: str, form: Mapping[str, str], basic_auth: tuple[str, str] | None) -> HttpAnswer: ...
 
 
-class PinnedProviderTransport:
+class _FormTransport:
+    """What both transports share: GET and form POST over `_fetch`, after the URL rule."""
+
+    def get(self, url: str) -> tuple[int, bytes]:
+        answer = self._send("GET", url, None, {})
+        return answer.status, answer.body
+
+    def post(self, url: str, form: Mapping[str, str], basic_auth: tuple[str, str] | None) -> HttpAnswer:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if basic_auth is not None:
+            headers["Authorization"] = basic_authorization(*basic_auth)
+        return self._send("POST", url, dict(form), headers)
+
+    def _send(
+        self, method: str, url: str, form: dict[str, str] | None, headers: dict[str, str]
+    ) -> HttpAnswer:
+        if not url_allowed(url):
+            raise TransportError("refused URL: https is required (http only to a loopback host)")
+        return self._fetch(method, url, form, {"Accept": "application/json", **headers})
+
+    def _fetch(
+        self, method: str, url: str, form: dict[str, str] | None, headers: dict[str, str]
+    ) -> HttpAnswer:
+        raise NotImplementedError
+
+
+class PinnedProviderTransport(_FormTransport):
     """The transport of every provider call: the URL rule above, then the webhooks' SSRF
     guard (`chalicelib/services/safe_http.py`): the host resolved once, every address checked
     (no metadata, link-local or private addresses; loopback and private ones only where
@@ -70,29 +96,17 @@ class PinnedProviderTransport:
         self._timeout = (connect_timeout, read_timeout)
         self._max_bytes = max_bytes
 
-    def get(self, url: str) -> tuple[int, bytes]:
-        answer = self._send("GET", url, None, {})
-        return answer.status, answer.body
-
-    def post(self, url: str, form: Mapping[str, str], basic_auth: tuple[str, str] | None) -> HttpAnswer:
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        if basic_auth is not None:
-            headers["Authorization"] = basic_authorization(*basic_auth)
-        return self._send("POST", url, dict(form), headers)
-
-    def _send(
+    def _fetch(
         self, method: str, url: str, form: dict[str, str] | None, headers: dict[str, str]
     ) -> HttpAnswer:
         import requests
 
-        if not url_allowed(url):
-            raise TransportError("refused URL: https is required (http only to a loopback host)")
         try:
             status, answer_headers, body = self._poster.fetch(
                 method,
                 url,
                 data=form,
-                headers={"Accept": "application/json", **headers},
+                headers=headers,
                 timeout=self._timeout,
                 max_bytes=self._max_bytes,
             )
@@ -103,7 +117,7 @@ class PinnedProviderTransport:
         return HttpAnswer(status, body, answer_headers)
 
 
-class RequestsProviderTransport:
+class RequestsProviderTransport(_FormTransport):
     """The default transport: one `requests.Session`, built once per process."""
 
     def __init__(
@@ -122,27 +136,15 @@ class RequestsProviderTransport:
         self._timeout = (connect_timeout, read_timeout)
         self._max_bytes = max_bytes
 
-    def get(self, url: str) -> tuple[int, bytes]:
-        answer = self._send("GET", url, None, {})
-        return answer.status, answer.body
-
-    def post(self, url: str, form: Mapping[str, str], basic_auth: tuple[str, str] | None) -> HttpAnswer:
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        if basic_auth is not None:
-            headers["Authorization"] = basic_authorization(*basic_auth)
-        return self._send("POST", url, dict(form), headers)
-
-    def _send(
+    def _fetch(
         self, method: str, url: str, form: dict[str, str] | None, headers: dict[str, str]
     ) -> HttpAnswer:
-        if not url_allowed(url):
-            raise TransportError("refused URL: https is required (http only to a loopback host)")
         try:
             with self._session.request(
                 method,
                 url,
                 data=form,
-                headers={"Accept": "application/json", **headers},
+                headers=headers,
                 timeout=self._timeout,
                 allow_redirects=False,
                 stream=True,
