@@ -280,6 +280,10 @@ def _actions(model: type[Any], changes: dict[str, Any]) -> list[Action]:
     return actions
 
 
+PAGE_SIZE = 100
+MAX_PAGES = 2
+
+
 @store_errors
 def _collect(
     model: type[_M],
@@ -291,24 +295,31 @@ def _collect(
     only: Condition | None = None,
 ) -> tuple[list[_M], str | None]:
     """Newest first, filtered by `keep` (and by `only` in DynamoDB, a FilterExpression of the same
-    query), up to `limit`; the cursor is the last sort key."""
+    query), up to `limit`; the cursor is the last sort key. A request reads at most `MAX_PAGES`
+    pages of `PAGE_SIZE` items, however large the partition: a rare filter gives a short (even
+    empty) page and a cursor to go on from, never a walk through the whole partition."""
     pk = tenant_pk(scope.tenant_id)
     start = {"pk": {"S": pk}, "sk": {"S": prefix + cursor}} if cursor else None
-    out: list[_M] = []
-    more = False
-    for item in model.query(
+    results = model.query(
         pk,
         model.sk.startswith(prefix),
         filter_condition=only,
         scan_index_forward=False,
         last_evaluated_key=start,
-        page_size=100,
-    ):
-        if not keep(item):
-            continue
-        if len(out) == limit:
-            more = True
+        page_size=PAGE_SIZE,
+    )
+    out: list[_M] = []
+    for pages, page in enumerate(results.page_iter, start=1):
+        for raw in page.get("Items", []):
+            item = model.from_raw_data(raw)
+            if not keep(item):
+                continue
+            if len(out) == limit:
+                return out, out[-1].delegation_id
+            out.append(item)
+        read_to = page.get("LastEvaluatedKey")
+        if read_to is None:
             break
-        out.append(item)
-    next_cursor = out[-1].delegation_id if more and out else None
-    return out, next_cursor
+        if pages == MAX_PAGES:
+            return out, str(read_to["sk"]["S"])[len(prefix) :]
+    return out, None

@@ -3,6 +3,9 @@ links open it: the same single query on the caller's own partition, paging inclu
 
 from __future__ import annotations
 
+import pytest
+
+from chalicelib.store import delegations as store_delegations
 from tests.functional.conftest import Stack
 from tests.functional.helpers import assert_error, grant
 from tests.functional.test_round_trips import dynamodb_calls
@@ -72,3 +75,42 @@ def test_a_malformed_counterpart_is_refused(stack: Stack) -> None:
         assert_error(
             stack.call("GET", f"/delegations?counterpart_tenant_id={value}", natsupply.admin_token), 400
         )
+
+
+def test_a_rare_filter_reads_a_bounded_number_of_items_per_request(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Filtering happens after DynamoDB reads: however many delegations the partition holds, a
+    request reads at most MAX_PAGES pages of them and hands back a cursor to go on from."""
+    monkeypatch.setattr(store_delegations, "PAGE_SIZE", 2)
+    monkeypatch.setattr(store_delegations, "MAX_PAGES", 1)
+    medicore, natsupply, carelogix = (
+        stack.tenant("MediCore"),
+        stack.tenant("NatSupply"),
+        stack.tenant("CareLogix"),
+    )
+    stack.policy(natsupply, "stock.write", "ALLOW", medicore)
+    stack.policy(natsupply, "stock.write", "ALLOW", carelogix)
+    oldest = grant(stack, stack.agent(carelogix), natsupply).delegation_id
+    med_agent = stack.agent(medicore)
+    for _ in range(5):
+        grant(stack, med_agent, natsupply)
+    found: list[str] = []
+    cursor, requests = "", 0
+    while True:
+        with dynamodb_calls() as calls:
+            reply = stack.call(
+                "GET",
+                f"/delegations?direction=inbound&counterpart_tenant_id={carelogix.tenant_id}{cursor}",
+                natsupply.admin_token,
+            )
+        requests += 1
+        assert reply.status == 200, reply.body
+        assert calls["Query"] == 1 and "Scan" not in calls, calls
+        found.extend(d["delegation_id"] for d in reply.body["delegations"])
+        if not reply.body["next_cursor"]:
+            break
+        cursor = f"&cursor={reply.body['next_cursor']}"
+        assert requests < 10
+    assert found == [oldest]
+    assert requests >= 3  # six delegations, two read per request

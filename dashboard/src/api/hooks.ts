@@ -6,8 +6,10 @@ import {
   decide,
   getSession,
   listDelegations,
+  receivedAt,
   signOut,
   type Decision,
+  type Delegation,
   type DelegationQuery,
   type Session,
   type SignedOut,
@@ -40,12 +42,30 @@ export function useSession() {
   });
 }
 
-/** Step-up requests waiting for a person of this tenant (the page, so that `receivedAt` knows
- * when its countdowns started). */
+/** The most pending requests the queue shows, and the most pages it reads to find them (each
+ * request reads a bounded slice of the tenant's delegations and hands back a cursor). */
+const QUEUE_MAX = 100;
+const QUEUE_MAX_PAGES = 10;
+
+/** Every pending request (up to QUEUE_MAX), and when the first page arrived: the countdowns
+ * start then (a 304 hands back an earlier body whose `expires_in` counts from its arrival). */
+export async function pendingRequests(): Promise<{ delegations: Delegation[]; receivedAt: number }> {
+  const query: DelegationQuery = { direction: "inbound", status: "PENDING", limit: QUEUE_MAX };
+  let page = await listDelegations(query);
+  const started = receivedAt(page) ?? Date.now();
+  const delegations = [...page.delegations];
+  for (let n = 1; page.next_cursor && delegations.length < QUEUE_MAX && n < QUEUE_MAX_PAGES; n++) {
+    page = await listDelegations({ ...query, cursor: page.next_cursor });
+    delegations.push(...page.delegations);
+  }
+  return { delegations: delegations.slice(0, QUEUE_MAX), receivedAt: started };
+}
+
+/** Step-up requests waiting for a person of this tenant. */
 export function usePendingQueue(enabled: boolean) {
   return useQuery({
     queryKey: keys.pending,
-    queryFn: () => listDelegations({ direction: "inbound", status: "PENDING", limit: 100 }),
+    queryFn: pendingRequests,
     enabled,
     refetchInterval: QUEUE_REFRESH_MS,
     refetchIntervalInBackground: false,

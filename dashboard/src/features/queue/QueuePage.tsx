@@ -1,7 +1,6 @@
 import type { PageProps } from "../../components/router";
 import { useEffect, useRef, useState } from "react";
 
-import { receivedAt } from "../../api/client";
 import { usePendingQueue } from "../../api/hooks";
 import { Announcer, QueryState } from "../../components/Feedback";
 import { DecisionDialog, type Pending } from "./DecisionDialog";
@@ -19,7 +18,7 @@ export function QueuePage(_props: PageProps) {
   const heading = useRef<HTMLHeadingElement>(null);
   const requests = queue.data?.delegations ?? [];
   // The countdowns start when the page's body arrived, not at the last poll (a 304 keeps the body).
-  const fetchedAt = (queue.data && receivedAt(queue.data)) ?? queue.dataUpdatedAt;
+  const fetchedAt = queue.data?.receivedAt ?? queue.dataUpdatedAt;
   const count = requests.length;
 
   useEffect(() => {
