@@ -40,6 +40,9 @@ KMS_DATA_KEY_ID = "VAULTGUARD_KMS_DATA_KEY_ID"
 WEBHOOK_BACKOFF_MS = "VAULTGUARD_WEBHOOK_BACKOFF_MS"
 AUDIT_BUCKET = "VAULTGUARD_AUDIT_BUCKET"
 CSV_INLINE_MAX_ROWS = "VAULTGUARD_CSV_INLINE_MAX_ROWS"
+# The role request paths assume, per tenant set, for tenant-scoped DynamoDB and data-key access
+# (chalicelib/store/scoped_credentials.py); unset: the function's own role signs everything.
+DATA_PLANE_ROLE_ARN = "VAULTGUARD_DATA_PLANE_ROLE_ARN"
 CLEANUP_INTERVAL_SECONDS = "VAULTGUARD_CLEANUP_INTERVAL_SECONDS"
 STREAM_POLL_SECONDS = "VAULTGUARD_STREAM_POLL_SECONDS"
 AUDIT_STREAM_ARN = "VAULTGUARD_AUDIT_STREAM_ARN"
@@ -149,6 +152,7 @@ class Settings:
     rate_session_writes_per_15_minutes: int = 600
     rate_session_reads_per_15_minutes: int = 6000
     google_client_id: str | None = None
+    data_plane_role_arn: str | None = None
     google_client_secret: str | None = None
     local_google_issuer: str | None = None
     local_google_client_id: str | None = None
@@ -235,6 +239,7 @@ class Settings:
             google_client_secret=env.get(GOOGLE_CLIENT_SECRET) or None,
             local_google_issuer=(env.get(LOCAL_GOOGLE_ISSUER) or "").strip() or None,
             local_google_client_id=env.get(LOCAL_GOOGLE_CLIENT_ID) or None,
+            data_plane_role_arn=env.get(DATA_PLANE_ROLE_ARN) or None,
             local_google_client_secret=env.get(LOCAL_GOOGLE_CLIENT_SECRET) or None,
         )
 

@@ -45,6 +45,7 @@ from chalicelib.services.call import Call
 from chalicelib.services.container import Container, get_container
 from chalicelib.services.gate import RequestGate
 from chalicelib.services.ratelimit import begin_request, defer_write
+from chalicelib.store import scoped_credentials
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -95,6 +96,7 @@ class Ctx:
         claim = container.authenticator.client(
             self.headers, form, source=self.source, request_id=self.request_id, now=int(self.now)
         )
+        scoped_credentials.bind_tenant(claim.tenant_id)
         charges = (
             [
                 container.rate_limiter.client_charge_for(
@@ -113,6 +115,7 @@ class Ctx:
         container = self.container
         sessions = container.sessions
         claim = sessions.claim(cookie_value(self.headers, SESSION_COOKIE), int(self.now))
+        scoped_credentials.bind_tenant(claim.tenant_id)
         sessions.check_csrf(self.request.method, self.headers, claim.secret)
         write = self.request.method not in ("GET", "HEAD")
         limiter = container.rate_limiter
@@ -142,6 +145,7 @@ class Ctx:
             raise ReauthRequired(self.container.sign_in.login_url(return_to, reauth=True))
 
     def bearer_gate(self, claim: BearerClaim) -> RequestGate:
+        scoped_credentials.bind_tenant(claim.tenant_id)
         container = self.container
         write = self.request.method not in ("GET", "HEAD")
         charge = container.rate_limiter.client_charge(claim.principal, write=write, now=int(self.now))
@@ -297,6 +301,17 @@ def _flush_charges(ctx: Ctx) -> None:
         logger.warning("could not charge the request's budget", extra={"detail": str(exc)})
 
 
+def _tenant_scoped(view: Callable[..., Response]) -> Callable[..., Response]:
+    """The tenant a request binds (its gate) scopes its AWS credentials until it ends."""
+
+    @functools.wraps(view)
+    def scoped(**params: str) -> Response:
+        with scoped_credentials.request_block():
+            return view(**params)
+
+    return scoped
+
+
 # path -> the methods its routes answer, for the path's preflight (`_preflight_route`)
 _PATH_METHODS: dict[str, set[str]] = {}
 NO_CONTENT = Answer(None, "No content: a CORS preflight's answer is in its headers.", headers=("Allow",))
@@ -366,6 +381,7 @@ def endpoint(
     turned into its IAM role by `infra/package.py`); the default suits an authenticated route."""
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
+        @_tenant_scoped
         @functools.wraps(handler)
         def view(**params: str) -> Response:
             request_id = current_request_id()

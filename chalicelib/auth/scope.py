@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalicelib.domain.principal import Principal, Role, TenantScope
 from chalicelib.errors import Forbidden, NotFound
+from chalicelib.store import scoped_credentials
 
 
 def own_scope(principal: Principal) -> TenantScope:
@@ -25,7 +26,9 @@ def person_scope(principal: Principal) -> TenantScope:
 
 def counterpart_scope(principal: Principal, tenant_id: str) -> TenantScope:
     """The other party's partition, for the narrow reads and writes a delegation needs
-    (its policy, its tenant record, the paired record). Never built from a listing."""
+    (its policy, its tenant record, the paired record). Never built from a listing. The
+    request's tenant-scoped credentials then reach that partition too."""
+    scoped_credentials.add_counterpart(tenant_id)
     return TenantScope(tenant_id=tenant_id, principal=principal)
 
 

@@ -31,7 +31,7 @@ from chalicelib.services.users import UserService
 from chalicelib.services.verification import VerificationService
 from chalicelib.services.webhook_delivery import RetryPolicy, WebhookDispatcher
 from chalicelib.services.webhooks import WebhookNotifier, WebhookService
-from chalicelib.store import models
+from chalicelib.store import models, scoped_credentials
 from chalicelib.store.agents import AgentRepository
 from chalicelib.store.audit import AuditRepository
 from chalicelib.store.counters import CounterRepository
@@ -58,6 +58,15 @@ class Container:
         self.credential_repo = CredentialRepository()
         self.agent_repo = AgentRepository()
         self.policy_repo = PolicyRepository()
+        scoped_credentials.configure(
+            scoped_credentials.provider_for(
+                settings.data_plane_role_arn,
+                settings.aws_region,
+                settings.table_name,
+                settings.audit_table_name,
+                settings.aws_endpoint,
+            )
+        )
         self.delegation_repo = DelegationRepository()
         self.audit_repo = AuditRepository()
         self.webhook_repo = WebhookRepository()
@@ -101,6 +110,13 @@ class Container:
         return KeySet(self.signer, _retired_keys(self.settings))
 
     @cached_property
+    def _data_key_client(self) -> Any:
+        """KMS for the data key: signed with the request's tenant-scoped credentials."""
+        import boto3
+
+        session = boto3.Session(botocore_session=scoped_credentials.ScopedSession())
+        return session.client("kms", region_name=self.settings.aws_region, endpoint_url=self.settings.aws_endpoint)
+
     def verifier(self) -> TokenVerifier:
         return TokenVerifier(self.keys, self.settings.issuer)
 
@@ -123,7 +139,9 @@ class Container:
         if self.settings.encryptor == "kms":
             blob = self.settings.secret_hash_key_blob
             assert blob is not None
-            return SecretHasher(lambda: self.encryptor.decrypt(blob, SECRET_HASH_KEY_CONTEXT))
+            # the function's own role unwraps it: its context names no tenant
+            unscoped = KmsEncryptor(self.settings.kms_data_key_id or "", self._kms_client)
+            return SecretHasher(lambda: unscoped.decrypt(blob, SECRET_HASH_KEY_CONTEXT))
         return SecretHasher(lambda: load_or_create_key(self.settings.state_dir / SECRET_HASH_KEY_FILE))
 
     @cached_property
@@ -227,7 +245,7 @@ class Container:
     def encryptor(self) -> Encryptor:
         if self.settings.encryptor == "kms":
             assert self.settings.kms_data_key_id is not None
-            return KmsEncryptor(self.settings.kms_data_key_id, self._kms_client)
+            return KmsEncryptor(self.settings.kms_data_key_id, self._data_key_client)
         return LocalEncryptor.in_state_dir(self.settings.state_dir)
 
     @cached_property

@@ -35,12 +35,15 @@ def share_botocore_data_loader() -> None:
     import botocore.session
     import pynamodb.connection.base as pynamodb_base
 
+    from chalicelib.store.scoped_credentials import ScopedSession
+
     if getattr(pynamodb_base.get_session, "_vaultguard_shared", False):
         return
     loader = botocore.loaders.create_loader()
 
     def get_session() -> botocore.session.Session:
-        session = botocore.session.Session()
+        # signs with a request's tenant-scoped credentials once it has bound its tenant
+        session = ScopedSession()
         session.register_component("data_loader", loader)
         return session
 
