@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,8 @@ class AwsCall:
 
 
 class Recording(list[AwsCall]):
+    seconds: float = 0.0  # the time the recording itself took (what it adds to a test run)
+
     def by_label(self, label: str | None) -> list[AwsCall]:
         return [c for c in self if c.label == label]
 
@@ -203,6 +206,7 @@ _ORIGINAL_DISPATCH = chalice.app.Chalice.__call__
 
 
 def _note(client: Any, op: str, params: Mapping[str, Any], answer: Any, presigned: bool = False) -> None:
+    started = time.perf_counter()
     model = client.meta.service_model
     region = client.meta.region_name or "us-east-1"
     needs = accesses(model.service_name, model.signing_name, op, params, region, answer)
@@ -219,6 +223,7 @@ def _note(client: Any, op: str, params: Mapping[str, Any], answer: Any, presigne
                 dict(context()) if context else {},
             )
         )
+        recording.seconds += time.perf_counter() - started
 
 
 def _make_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
@@ -241,12 +246,19 @@ def _generate_presigned_url(
     return url
 
 
+def _route_of(event: Any) -> str | None:
+    """`METHOD /path/{template}` of an API Gateway (REST) event: API Gateway sets both at the
+    top and in `requestContext`, chalice's local gateway only in `requestContext`."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("requestContext"), Mapping):
+        return None
+    context = event["requestContext"]
+    method = context.get("httpMethod") or event.get("httpMethod")
+    path = context.get("resourcePath") or event.get("resource")
+    return f"{method} {path}" if method and path else None
+
+
 def _chalice_call(self: Any, event: Any, context: Any) -> Any:
-    route = None
-    if isinstance(event, Mapping) and "requestContext" in event and "httpMethod" in event:
-        route = (
-            f"{event['httpMethod']} {event['requestContext'].get('resourcePath') or event.get('resource')}"
-        )
+    route = _route_of(event)
     if route is None:
         return _ORIGINAL_DISPATCH(self, event, context)
     token = _LABEL.set(route)

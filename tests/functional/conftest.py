@@ -23,6 +23,11 @@ from chalicelib.services import container as container_module
 from chalicelib.services.bootstrap import create_platform_client
 from chalicelib.store.schema import ensure_tables
 from local_aws import moto_patch
+from tests.functional.aws_roles import (  # noqa: F401 - every AWS call checked against its role
+    _aws_recording,
+    aws_calls_within_roles,
+    pytest_terminal_summary,
+)
 
 ISSUER = "http://vaultguard.test"
 FORM = {"content-type": "application/x-www-form-urlencoded"}

@@ -1,0 +1,56 @@
+"""While the functional tests run, every AWS call a route or job makes is recorded and checked
+against the role `infra/package.py` builds for it (tests/role_check.py): a test whose
+requests needed an action their route's role lacks errors at its teardown, naming the route,
+the action and the resource. The terminal summary says what was recorded and which routes
+made no AWS call at all. tests/functional/conftest.py activates it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from tests import role_check
+from tests.aws_calls import Recording
+
+_SEEN: Counter[str] = Counter()  # calls by label, over the session
+_STATE: dict[str, float] = {"calls": 0, "seconds": 0.0}
+
+
+@pytest.fixture(scope="session")
+def _aws_recording() -> Iterator[Recording]:
+    with role_check.recording() as calls:
+        yield calls
+        _STATE["seconds"] = calls.seconds
+
+
+@pytest.fixture(autouse=True)
+def aws_calls_within_roles(_aws_recording: Recording) -> Iterator[None]:
+    yield
+    calls = list(_aws_recording)
+    _aws_recording.clear()  # keep only a test's worth of params in memory
+    _STATE["calls"] += len(calls)
+    _SEEN.update(c.label for c in calls if c.label is not None)
+    found = role_check.violations(calls)
+    if found:
+        pytest.fail(
+            "AWS calls outside the role infra/package.py builds (declare the permission beside "
+            "the route, chalicelib/api/_permissions.py):\n  " + "\n  ".join(found),
+            pytrace=False,
+        )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _STATE["calls"]:
+        return
+    routes = role_check.routes()
+    silent = sorted(routes - set(_SEEN))
+    write = terminalreporter.write_line
+    write(
+        f"AWS roles: {int(_STATE['calls'])} calls recorded ({_STATE['seconds']:.2f}s of recording), "
+        f"{len(routes & set(_SEEN))}/{len(routes)} routes and jobs "
+        f"{sorted(set(_SEEN) & set(role_check.JOB_STATEMENTS))} checked against their roles"
+    )
+    if silent:
+        write(f"AWS roles: no AWS call recorded for {len(silent)} routes: {', '.join(silent)}")
