@@ -16,6 +16,7 @@ from chalicelib.api import (
     oauth,
     policies,
     reference,
+    statuslists,
     stepup,
     tenants,
     users,
@@ -48,6 +49,7 @@ BLUEPRINTS = (
     auth,
     users,
     reference,
+    statuslists,
 )
 for blueprint in BLUEPRINTS:
     app.register_blueprint(blueprint.bp)
@@ -80,3 +82,15 @@ def export_audit_events(event: Any) -> dict[str, Any]:
     from chalicelib.jobs import audit_export
 
     return audit_export.handle_event(event.to_dict(), event.context)
+
+
+# A second consumer of the same stream (its own event source mapping, batch and timeout in
+# infra/package.py): step-up and vault webhooks, off the request path; `make run` polls too.
+@app.on_dynamodb_record(
+    stream_arn=get_settings().audit_stream_arn, batch_size=10, starting_position="TRIM_HORIZON"
+)
+def deliver_webhook_events(event: Any) -> dict[str, Any]:
+    """Audit stream -> signed webhook deliveries, at least once, partial batch failures reported."""
+    from chalicelib.jobs import webhook_delivery
+
+    return webhook_delivery.handle_event(event.to_dict(), event.context)

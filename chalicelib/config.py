@@ -38,6 +38,11 @@ CLIENT_IP_HEADER = "VAULTGUARD_CLIENT_IP_HEADER"
 ENCRYPTOR = "VAULTGUARD_ENCRYPTOR"
 KMS_DATA_KEY_ID = "VAULTGUARD_KMS_DATA_KEY_ID"
 WEBHOOK_BACKOFF_MS = "VAULTGUARD_WEBHOOK_BACKOFF_MS"
+# Who delivers step-up and vault webhooks: "stream" (a function fed by the audit stream; every
+# deployed stage, and `make run` through its stream poller) or "thread" (the request's process,
+# in-process tests only: Lambda freezes threads after the response).
+WEBHOOK_DELIVERY = "VAULTGUARD_WEBHOOK_DELIVERY"
+WEBHOOK_DELIVERY_MODES = ("stream", "thread")
 AUDIT_BUCKET = "VAULTGUARD_AUDIT_BUCKET"
 CSV_INLINE_MAX_ROWS = "VAULTGUARD_CSV_INLINE_MAX_ROWS"
 # The role request paths assume, per tenant set, for tenant-scoped DynamoDB and data-key access
@@ -102,6 +107,18 @@ def _check_deployed(stage: str, signer: str, encryptor: str, issuer: str) -> Non
         raise ValueError(f"the {stage!r} stage needs " + ", ".join(problems))
 
 
+def _webhook_delivery(env: dict[str, str]) -> str:
+    """"stream" on every deployed stage (it may not be "thread" there); "thread" by default on
+    the local stage, whose launcher (`make run`) chooses "stream"."""
+    stage = env.get(STAGE, "local")
+    mode = env.get(WEBHOOK_DELIVERY) or ("thread" if stage == "local" else "stream")
+    if mode not in WEBHOOK_DELIVERY_MODES:
+        raise ValueError(f"{WEBHOOK_DELIVERY} must be 'stream' or 'thread', got {mode!r}")
+    if mode == "thread" and stage != "local":
+        raise ValueError(f"the {stage!r} stage needs {WEBHOOK_DELIVERY}=stream (Lambda freezes threads)")
+    return mode
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str = "local"
@@ -133,6 +150,7 @@ class Settings:
     encryptor: str = "local"
     kms_data_key_id: str | None = None
     webhook_backoff_ms: int = 500
+    webhook_delivery: str = "thread"
     audit_bucket: str = "vaultguard-audit-local"
     csv_inline_max_rows: int = 5000
     cleanup_interval_seconds: int = 300
@@ -214,6 +232,7 @@ class Settings:
             encryptor=encryptor,
             kms_data_key_id=env.get(KMS_DATA_KEY_ID) or None,
             webhook_backoff_ms=_int(env, WEBHOOK_BACKOFF_MS, 500, 0, 60_000),
+            webhook_delivery=_webhook_delivery(env),
             audit_bucket=env.get(AUDIT_BUCKET) or "vaultguard-audit-local",
             csv_inline_max_rows=_int(env, CSV_INLINE_MAX_ROWS, 5000, 1, 1_000_000),
             cleanup_interval_seconds=_int(env, CLEANUP_INTERVAL_SECONDS, 300, 1, 86400),

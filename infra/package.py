@@ -26,7 +26,9 @@ from typing import Any
 from chalicelib.api._http import gateway_responses
 from chalicelib.api._lambda import PREFLIGHT, PREFLIGHT_METHOD
 from chalicelib.api._permissions import Permission, function_name, permissions_for
+from chalicelib.jobs import webhook_delivery
 from chalicelib.store import schema
+from chalicelib.store.webhook_deliveries import MARKER_ATTRIBUTES
 from infra import cdn, gateway, lambda_zip
 
 Json = dict[str, Any]
@@ -106,6 +108,51 @@ EXPORT_STATEMENTS: list[Json] = [
     _allow("ExportFailures", ["sqs:SendMessage"], [_arn(EXPORT_FAILURES)]),
     *STATEMENTS[Permission.KMS_SIGN],
 ]
+
+# The webhook delivery job (chalicelib/jobs/webhook_delivery.py), the audit stream's second
+# consumer: one BatchGetItem of the main table per batch (webhooks, records, markers), delivered
+# markers put with their own attributes only, webhook secrets decrypted, and a queue of its own
+# for what it gave up on. Its timeout covers a batch whose every delivery times out.
+WEBHOOKS, WEBHOOK_FAILURES = "DeliverWebhookEvents", "WebhookDeliveryFailures"
+WEBHOOK_RETRIES = 5
+WEBHOOK_STATEMENTS: list[Json] = [
+    _allow("WebhookReads", ["dynamodb:BatchGetItem"], [_arn(MAIN)]),
+    _allow(
+        "DeliveredMarkers",
+        ["dynamodb:PutItem"],
+        [_arn(MAIN)],
+        Condition={"ForAllValues:StringEquals": {"dynamodb:Attributes": list(MARKER_ATTRIBUTES)}},
+    ),
+    EXPORT_STATEMENTS[0],  # AuditStreamRead
+    *STATEMENTS[Permission.KMS_DECRYPT],
+    _allow("WebhookFailures", ["sqs:SendMessage"], [_arn(WEBHOOK_FAILURES)]),
+]
+
+
+def add_webhook_delivery(res: Json, overrides: Json) -> None:
+    """The webhook job's role, log group, failure queue, timeout and event source mapping."""
+    res[f"{WEBHOOKS}Role"] = role(copy.deepcopy(WEBHOOK_STATEMENTS), f"{WEBHOOKS}Logs")
+    res[f"{WEBHOOKS}Logs"] = log_group(WEBHOOKS)
+    res[WEBHOOK_FAILURES] = {
+        "Type": "AWS::SQS::Queue",
+        "Properties": {"MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True},
+    }
+    props = res[WEBHOOKS]["Properties"]
+    props["Environment"]["Variables"].update(overrides)
+    props["Environment"]["Variables"].pop("VAULTGUARD_AUDIT_STREAM_ARN", None)
+    props["Timeout"] = webhook_delivery.FUNCTION_TIMEOUT_SECONDS
+    _observed(res[WEBHOOKS], f"{WEBHOOKS}Logs")
+    source = next(iter(props["Events"].values()))["Properties"]
+    source.update(
+        {
+            "Stream": {"Fn::GetAtt": [AUDIT, "StreamArn"]},
+            "BatchSize": webhook_delivery.BATCH_SIZE,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "MaximumRetryAttempts": WEBHOOK_RETRIES,
+            "BisectBatchOnFunctionError": True,
+            "DestinationConfig": {"OnFailure": {"Destination": _arn(WEBHOOK_FAILURES)}},
+        }
+    )
 
 
 # X-Ray has no resource-level permissions: the one statement allowed on `*` (every function
@@ -287,6 +334,7 @@ def transform(template: Json, routes: Mapping[str, Mapping[str, Any]]) -> Json:
         }
     )
     res[EXPORT]["Properties"]["Environment"]["Variables"].pop("VAULTGUARD_AUDIT_STREAM_ARN", None)
+    add_webhook_delivery(res, overrides)
 
     for response_type, props in gateway_responses().items():
         name = "GatewayResponse" + "".join(w.capitalize() for w in response_type.split("_"))

@@ -49,6 +49,7 @@ def _prepare_environment(args: argparse.Namespace) -> None:
     os.environ["VAULTGUARD_STATE_DIR"] = str(state_dir)
     os.environ.setdefault("VAULTGUARD_ISSUER", f"http://{args.host}:{args.port}")
     os.environ.setdefault("VAULTGUARD_SIGNING_KEY_PATH", str(state_dir / "signing-key.pem"))
+    os.environ.setdefault("VAULTGUARD_WEBHOOK_DELIVERY", "stream")  # as deployed: from the audit stream
     for name, value in (
         ("AWS_ACCESS_KEY_ID", "local"),
         ("AWS_SECRET_ACCESS_KEY", "local"),
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from chalicelib.config import get_settings
     from chalicelib.local.scheduler import CleanupScheduler, run_vault_refresh
     from chalicelib.local.seed import load_state, seed, write_state
-    from chalicelib.local.streams import AuditStreamPoller
+    from chalicelib.local.streams import AuditStreamPoller, webhook_poller
     from chalicelib.services.container import get_container
     from chalicelib.store.schema import ensure_tables
 
@@ -114,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     background.append(CleanupScheduler(settings))  # the 5-minute cleanup schedule
     background.append(CleanupScheduler(settings, job=run_vault_refresh))  # the vault's idle refresh
     background.append(AuditStreamPoller(settings))  # audit stream -> S3 export, as Lambda would
+    if settings.webhook_delivery == "stream":
+        background.append(webhook_poller(settings))  # audit stream -> webhooks, as Lambda would
     for service in background:
         service.start()
     _print_banner(state, settings.state_dir, restored)

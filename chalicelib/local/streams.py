@@ -1,5 +1,6 @@
-"""The local stand-in for Lambda's DynamoDB-stream trigger: poll moto's audit-table stream
-and run the same export handler, so that `make run` fills the local S3 bucket.
+"""The local stand-in for Lambda's DynamoDB-stream triggers: poll moto's audit-table stream
+and run the same handlers, so that `make run` fills the local S3 bucket (the export) and
+delivers step-up and vault webhooks (`webhook_poller`), each consumer at its own position.
 
 Also keeps that bucket across restarts (moto holds S3 in memory): it is mirrored to
 `<state dir>/s3/<bucket>/` (owner-only, like the rest of the state dir) after every export
@@ -27,6 +28,7 @@ from chalicelib.local.aws import client
 from chalicelib.private_files import restrict_tree, write_private, write_private_bytes
 
 POSITIONS_FILE = "stream-positions.json"
+WEBHOOK_POSITIONS_FILE = "webhook-stream-positions.json"
 MAX_ATTEMPTS = 3  # like a Lambda event source mapping's MaximumRetryAttempts
 BATCH_SIZE = 100
 Handler = Callable[[Mapping[str, Any]], Mapping[str, Any]]
@@ -118,15 +120,25 @@ class BucketMirror:
 
 
 class AuditStreamPoller:
-    """Every `stream_poll_seconds`: read new audit stream records, run the export handler."""
+    """Every `stream_poll_seconds`: read new audit stream records, run the handler (the
+    export's unless told; `mirror`: keep the audit bucket's directory mirror, the export's)."""
 
-    def __init__(self, settings: Settings, handler: Handler | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        handler: Handler | None = None,
+        *,
+        name: str = "audit export",
+        positions_file: str = POSITIONS_FILE,
+        mirror: bool = True,
+    ) -> None:
         self._settings = settings
         self._handler = handler or _default_handler
-        self._positions_path: Path = settings.state_dir / POSITIONS_FILE
+        self.name = name
+        self._positions_path: Path = settings.state_dir / positions_file
         self._streams = streams_client(settings)
         self._ddb = client(settings, "dynamodb")
-        self.mirror = BucketMirror(settings, client(settings, "s3"))
+        self.mirror = BucketMirror(settings, client(settings, "s3")) if mirror else None
         self._attempts: dict[str, int] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -212,15 +224,16 @@ class AuditStreamPoller:
             return sequences[-1], True
         attempts = self._attempts[sequences[first]] = self._attempts.get(sequences[first], 0) + 1
         if attempts >= MAX_ATTEMPTS:
-            print(f"warning: audit export gave up on stream record {sequences[first]}", flush=True)
+            print(f"warning: {self.name} gave up on stream record {sequences[first]}", flush=True)
             return sequences[first], True
         return (sequences[first - 1] if first > 0 else None), False
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        self.mirror.restore()
+        if self.mirror is not None:
+            self.mirror.restore()
         self.skip_existing()
-        self._thread = threading.Thread(target=self._run, name="audit-stream", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"stream: {self.name}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -229,17 +242,36 @@ class AuditStreamPoller:
 
     def _cycle(self) -> None:
         try:
-            if self.poll_once():
+            if self.poll_once() and self.mirror is not None:
                 self.mirror.save()
         except Exception as exc:  # noqa: BLE001 - a failed poll must not stop the server
-            print(f"warning: audit stream poll failed: {exc}", flush=True)
+            print(f"warning: audit stream poll failed ({self.name}): {exc}", flush=True)
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._cycle()
+        if self.mirror is None:
+            return
         try:
             self.mirror.save()
         except Exception as exc:  # noqa: BLE001
             print(f"warning: audit bucket mirror failed: {exc}", flush=True)
+
+
+def _webhook_handler(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    from chalicelib.jobs.webhook_delivery import handle_event
+
+    return handle_event(event)
+
+
+def webhook_poller(settings: Settings) -> AuditStreamPoller:
+    """The webhook delivery function's stand-in: the same stream, a position of its own."""
+    return AuditStreamPoller(
+        settings,
+        _webhook_handler,
+        name="webhook delivery",
+        positions_file=WEBHOOK_POSITIONS_FILE,
+        mirror=False,
+    )

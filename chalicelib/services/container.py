@@ -18,7 +18,7 @@ from chalicelib.services.auth_failures import FailedAuthentications
 from chalicelib.services.counting import EventCounter
 from chalicelib.services.delegations import DelegationService
 from chalicelib.services.graph import EdgeCounter, GraphService
-from chalicelib.services.notify import Notifier
+from chalicelib.services.notify import Notifier, NullNotifier
 from chalicelib.services.oauth import CibaGrant, ClientCredentialsGrant, TokenEndpoint, TokenExchangeGrant
 from chalicelib.services.platform import PlatformService
 from chalicelib.services.policies import PolicyService
@@ -219,6 +219,8 @@ class Container:
 
     @cached_property
     def notifier(self) -> Notifier:
+        if self.settings.webhook_delivery == "stream":
+            return NullNotifier()  # the audit stream's function delivers (webhook_stream)
         # Per tenant: one without a webhook gets NullNotifier's behaviour (nothing sent).
         return WebhookNotifier(self.webhook_repo, self.encryptor, self.webhook_dispatcher)
 
@@ -378,6 +380,21 @@ class Container:
 
         store = S3ObjectStore(self.settings.audit_bucket, self.s3_client)
         return AuditExporter(store, DigestWriter(store, lambda: self.signer, lambda: self.keys))
+
+    @cached_property
+    def webhook_stream(self) -> Any:
+        """Step-up and vault webhooks from the audit stream (chalicelib/jobs/webhook_delivery.py)."""
+        from chalicelib.jobs.webhook_delivery import StreamDelivery, stream_retry
+        from chalicelib.services.safe_http import PinnedPoster
+        from chalicelib.store.webhook_deliveries import DeliveryMarkers
+
+        return StreamDelivery(
+            self.batch_reader,
+            DeliveryMarkers(self.db, self.settings.table_name),
+            self.encryptor,
+            PinnedPoster(allow_private=self.settings.stage == "local"),  # loopback receivers locally only
+            stream_retry(self.settings.webhook_backoff_ms),
+        )
 
 
 class _LazySigner:

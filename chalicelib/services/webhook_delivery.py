@@ -1,11 +1,12 @@
-"""Background delivery of signed webhook events: a bounded queue and a few daemon threads
-that POST, retry with exponential backoff, and never block or fail the request that queued.
+"""Signed webhook deliveries: one attempt (`attempt`), shared by every path, and the
+`WebhookDispatcher`: a bounded queue and a few daemon threads that POST, retry with
+exponential backoff, and never block or fail the request that queued.
 
-Production caveat: Lambda may freeze a container (and its threads) as soon as the response
-is returned, so a delivery queued here can be delayed until the next invocation or lost
-when the container is recycled. The durable path in production is the audit table's
-DynamoDB stream (issue 4) feeding a delivery Lambda; it can replace this dispatcher behind
-the same `Notifier` protocol. This dispatcher serves the embedded stack and tests.
+The dispatcher serves the admin's synchronous test delivery (`send_once`) everywhere, and
+step-up/vault events only where `VAULTGUARD_WEBHOOK_DELIVERY=thread` (the in-process test
+stack). Deployed stages deliver those from the audit table's stream instead
+(chalicelib/jobs/webhook_delivery.py): Lambda freezes a container's threads once the response
+is returned, so nothing on a request path may wait for them.
 
 Every attempt goes through `PinnedPoster` (services/safe_http.py): the host is resolved
 once, refused when any address is not public (unless `allow_private`, the local stage),
@@ -65,10 +66,11 @@ class Outcome:
     duration_ms: float
 
 
-class _Result(Enum):
+class Result(Enum):
     DELIVERED = "delivered"
-    RETRY = "retry"
-    FAILED = "failed"
+    RETRY = "retry"  # worth another attempt: no connection, a timeout, 5xx or 429
+    FAILED = "failed"  # never retried: a refused destination, another 4xx, a bad URL
+
 
 
 Post = Callable[..., Any]
@@ -103,7 +105,7 @@ class WebhookDispatcher:
     def submit(self, delivery: Delivery) -> bool:
         """Queue `delivery` without waiting; False when it was dropped."""
         if self._stop.is_set():
-            logger.warning("webhook dispatcher closed; event dropped", extra=_fields(delivery))
+            logger.warning("webhook dispatcher closed; event dropped", extra=fields(delivery))
             return False
         self._start()
         with self._lock:
@@ -112,7 +114,7 @@ class WebhookDispatcher:
             self._queue.put_nowait(delivery)
         except queue.Full:
             self._done()
-            logger.warning("webhook queue full; event dropped", extra=_fields(delivery))
+            logger.warning("webhook queue full; event dropped", extra=fields(delivery))
             return False
         return True
 
@@ -171,7 +173,7 @@ class WebhookDispatcher:
             try:
                 self._deliver(delivery)
             except Exception:
-                logger.exception("webhook delivery crashed", extra=_fields(delivery))
+                logger.exception("webhook delivery crashed", extra=fields(delivery))
             finally:
                 self._done()
 
@@ -187,63 +189,69 @@ class WebhookDispatcher:
         result, detail = self._attempt(delivery)
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         status = int(detail) if detail.isdigit() else None
-        logger.info("webhook test delivery", extra={**_fields(delivery), "detail": detail})
-        if result is _Result.DELIVERED:
+        logger.info("webhook test delivery", extra={**fields(delivery), "detail": detail})
+        if result is Result.DELIVERED:
             return Outcome(True, status, None, duration_ms)
         error = f"The receiver answered {status}." if status is not None else _describe(detail)
         return Outcome(False, status, error, duration_ms)
 
     def _deliver(self, delivery: Delivery) -> None:
         policy = self.policy
-        for attempt in range(1, policy.max_attempts + 1):
+        for n in range(1, policy.max_attempts + 1):
             result, detail = self._attempt(delivery)
-            extra = {**_fields(delivery), "attempt": attempt, "detail": detail}
-            if result is _Result.DELIVERED:
+            extra = {**fields(delivery), "attempt": n, "detail": detail}
+            if result is Result.DELIVERED:
                 logger.info("webhook delivered", extra=extra)
                 return
-            if result is _Result.FAILED:
+            if result is Result.FAILED:
                 logger.warning("webhook refused; not retried", extra=extra)
                 return
-            if attempt == policy.max_attempts:
+            if n == policy.max_attempts:
                 logger.warning("webhook delivery failed; giving up", extra=extra)
                 return
             logger.info("webhook delivery failed; will retry", extra=extra)
-            if self._stop.wait(policy.delay(attempt)):
+            if self._stop.wait(policy.delay(n)):
                 logger.warning("webhook delivery abandoned at shutdown", extra=extra)
                 return
 
-    def _attempt(self, delivery: Delivery) -> tuple[_Result, str]:
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            EVENT_ID_HEADER: delivery.event_id,
-            SIGNATURE_HEADER: sign(delivery.secret, delivery.body),  # a fresh timestamp per attempt
-        }
-        try:
-            response = self._post(
-                delivery.url,
-                data=delivery.body,
-                headers=headers,
-                timeout=self.policy.timeout,
-                allow_redirects=False,
-                stream=True,  # the receiver's answer body is never read
-            )
-        except UnsafeDestination as exc:
-            return _Result.FAILED, f"UnsafeDestination: {exc}"
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            return _Result.RETRY, type(exc).__name__
-        except requests.RequestException as exc:
-            return _Result.FAILED, type(exc).__name__
-        status = int(response.status_code)
-        response.close()
-        if 200 <= status < 300:
-            return _Result.DELIVERED, str(status)
-        if status >= 500 or status == 429:
-            return _Result.RETRY, str(status)
-        return _Result.FAILED, str(status)
+    def _attempt(self, delivery: Delivery) -> tuple[Result, str]:
+        return attempt(self._post, delivery, self.policy.timeout)
 
 
-def _fields(delivery: Delivery) -> dict[str, Any]:
+def attempt(post: Post, delivery: Delivery, timeout: float) -> tuple[Result, str]:
+    """One signed POST of `delivery` (a fresh signature timestamp each time); the result and
+    a detail for the log: the HTTP status, or the name of the failure."""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        EVENT_ID_HEADER: delivery.event_id,
+        SIGNATURE_HEADER: sign(delivery.secret, delivery.body),
+    }
+    try:
+        response = post(
+            delivery.url,
+            data=delivery.body,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+            stream=True,  # the receiver's answer body is never read
+        )
+    except UnsafeDestination as exc:
+        return Result.FAILED, f"UnsafeDestination: {exc}"
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        return Result.RETRY, type(exc).__name__
+    except requests.RequestException as exc:
+        return Result.FAILED, type(exc).__name__
+    status = int(response.status_code)
+    response.close()
+    if 200 <= status < 300:
+        return Result.DELIVERED, str(status)
+    if status >= 500 or status == 429:
+        return Result.RETRY, str(status)
+    return Result.FAILED, str(status)
+
+
+def fields(delivery: Delivery) -> dict[str, Any]:
     return {
         "tenant_id": delivery.tenant_id,
         "event_id": delivery.event_id,
