@@ -29,7 +29,7 @@ from chalicelib.api._permissions import Permission, function_name, permissions_f
 from chalicelib.jobs import webhook_delivery
 from chalicelib.store import schema
 from chalicelib.store.webhook_deliveries import MARKER_ATTRIBUTES
-from infra import cdn, gateway, lambda_zip
+from infra import cdn, data_plane, gateway, lambda_zip
 
 Json = dict[str, Any]
 
@@ -278,7 +278,7 @@ def transform(template: Json, routes: Mapping[str, Mapping[str, Any]]) -> Json:
         res.pop(gone, None)
     out["Outputs"] = {k: v for k, v in out.get("Outputs", {}).items() if not k.startswith("APIHandler")}
     env = api_handler["Properties"]["Environment"]["Variables"]
-    overrides = {"VAULTGUARD_AUDIT_BUCKET": {"Ref": BUCKET}}
+    overrides = {"VAULTGUARD_AUDIT_BUCKET": {"Ref": BUCKET}, **data_plane.environment()}
 
     res[MAIN] = table(schema.main_table(env["VAULTGUARD_TABLE"]), ttl=True)
     res[AUDIT] = table(schema.audit_table(env["VAULTGUARD_AUDIT_TABLE"]), ttl=False)
@@ -312,6 +312,9 @@ def transform(template: Json, routes: Mapping[str, Mapping[str, Any]]) -> Json:
         res[f"{PREFLIGHT}InvokePermission"] = _invoke_permission(
             PREFLIGHT, _source_arn(PREFLIGHT_METHOD, "/*")
         )
+
+    route_functions = [function_name(m, p) for p, ms in routes.items() for m in ms if m != PREFLIGHT_METHOD]
+    data_plane.apply(res, route_functions)  # request paths: tenant-scoped credentials
 
     jobs = (
         (CLEANUP, statements_for(CLEANUP_NEEDS)),
