@@ -1,6 +1,6 @@
 """Scheduled cleanup: expire ACTIVE delegations past `exp` and PENDING step-ups past their
 expiry, each with `delegation.expired` in both tenants' logs (docs/architecture.md,
-"Operational behaviour").
+"Operational behaviour") and, for a token, its status list bit set in the same transaction.
 
 One of the two named modules allowed to read across tenants. It never scans: it queries the
 sparse `expiry-index` one hour bucket at a time (from `now - lookback`, so that missed runs
@@ -29,6 +29,7 @@ from chalicelib.services.graph import delegation_names
 from chalicelib.store.db import ConditionFailed, Database, StoreError, guarded
 from chalicelib.store.delegations import DLG, DelegationRepository
 from chalicelib.store.models import DelegationModel
+from chalicelib.store.status_lists import StatusListRepository
 
 HOUR = 3600
 LOOKBACK_SECONDS = 48 * HOUR
@@ -65,7 +66,9 @@ class CleanupJob:
         auditor: AuditService,
         *,
         lookback_seconds: int = LOOKBACK_SECONDS,
+        status_lists: StatusListRepository | None = None,
     ) -> None:
+        self._status_lists = status_lists or StatusListRepository()
         self._db = db
         self._delegations = delegations
         self._auditor = auditor
@@ -128,6 +131,9 @@ class CleanupJob:
         }
         tx = self._db.transaction()
         self._delegations.expire(tx, record, ref, changes, call.epoch)
+        if live is Status.ACTIVE and record.status_list_id is not None and record.status_idx is not None:
+            # the token's status list bit, with the event (status type INVALID)
+            self._status_lists.invalidate(tx, receiving, record.status_list_id, int(record.status_idx), call.epoch)
         self._auditor.record(
             tx,
             call,

@@ -25,6 +25,7 @@ from chalicelib.services.policies import PolicyService
 from chalicelib.services.ratelimit import RateLimiter
 from chalicelib.services.revocation import RevocationService
 from chalicelib.services.signin import SignInService
+from chalicelib.services.status_lists import StatusListService
 from chalicelib.services.stepup import StepUpService
 from chalicelib.services.tenants import TenantService
 from chalicelib.services.users import UserService
@@ -43,6 +44,7 @@ from chalicelib.store.people import PeopleRepository
 from chalicelib.store.policies import PolicyRepository
 from chalicelib.store.ratelimits import RateLimitRepository
 from chalicelib.store.reads import BatchReader
+from chalicelib.store.status_lists import StatusListRepository
 from chalicelib.store.tenants import TenantRepository
 from chalicelib.store.webhooks import WebhookRepository
 from chalicelib.tokens import KeySet, KmsSigner, LocalKeySigner, Signer, TokenVerifier
@@ -196,7 +198,12 @@ class Container:
             self.agent_repo,
             self.notifier,
             self.batch_reader,
+            self.status_lists,
         )
+
+    @cached_property
+    def status_lists(self) -> StatusListService:
+        return StatusListService(self.settings, StatusListRepository(), _LazySigner(self))
 
     @cached_property
     def agents(self) -> AgentService:
@@ -267,7 +274,7 @@ class Container:
     @cached_property
     def revocation(self) -> RevocationService:
         return RevocationService(
-            self.db, self.tenant_repo, self.delegation_repo, self.auditor, self.batch_reader
+            self.db, self.tenant_repo, self.delegation_repo, self.auditor, self.batch_reader, StatusListRepository()
         )
 
     @cached_property

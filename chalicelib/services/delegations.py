@@ -35,8 +35,9 @@ from chalicelib.services.delegation_records import delegation_view, expiry_bucke
 from chalicelib.services.graph import delegation_names
 from chalicelib.services.notify import Notifier, notify_stepup
 from chalicelib.services.ratelimit import RateLimiter
+from chalicelib.services.status_lists import Draw, StatusListService
 from chalicelib.store.agents import AgentRepository
-from chalicelib.store.db import Database
+from chalicelib.store.db import Database, WriteTransaction
 from chalicelib.store.delegations import DelegationRepository
 from chalicelib.store.keys import agent_key, idempotency_item_key, tenant_key
 from chalicelib.store.models import (
@@ -90,8 +91,10 @@ class DelegationService:
         agents: AgentRepository,
         notifier: Notifier,
         reader: BatchReader,
+        status_lists: StatusListService,
     ) -> None:
         self._reader = reader
+        self._status_lists = status_lists
         self._settings = settings
         self._db = db
         self._tenants = tenants
@@ -132,6 +135,9 @@ class DelegationService:
             if idempotency_key
             else None
         )
+        # The receiving tenant's status list head and a few random indices, whatever the
+        # outcome (an ALLOW takes one of them; the BLOCK cases must read the same keys).
+        draw = self._status_lists.draw(receiving)
         snapshot = call.read(
             self._reader,
             [
@@ -141,6 +147,7 @@ class DelegationService:
                 *policy_keys,
                 *([idem] if idem else []),
                 *self._notifier.keys(receiving.tenant_id),
+                *draw.keys,
             ],
             charges=[self._rate_limiter.delegation_charge(principal, call.epoch)],
         )
@@ -161,7 +168,7 @@ class DelegationService:
         try:
             return self._create(
                 call, principal, requesting, receiving, tenant, policy, req, idempotency_key, stepup_handle,
-                names, snapshot,
+                names, snapshot, draw,
             )
         except Conflict:
             if idempotency_key:
@@ -210,6 +217,7 @@ class DelegationService:
         stepup_handle: bool,
         names: tuple[TenantModel | None, AgentModel | None],
         snapshot: Snapshot,
+        draw: Draw,
     ) -> Outcome:
         now = call.epoch
         delegation_id = ids.new_delegation_id(int(call.now * 1000))
@@ -239,6 +247,7 @@ class DelegationService:
         tx = self._db.transaction()
         self._auditor.record(tx, call, audit.DELEGATION_REQUESTED, (requesting, receiving), **fields)
         if policy.effect is Effect.ALLOW:
+            self.take_status_entry(tx, record, draw, snapshot, now)
             token = self.issue(record, now)
             self._auditor.record(
                 tx,
@@ -298,6 +307,18 @@ class DelegationService:
         record.interval = self._settings.stepup_interval
         record.stepup_expires_at = now + stepup_expiry(req.requested_expiry, policy.stepup_expiry_seconds)
 
+    def status_draw(self, receiving: TenantScope) -> Draw:
+        """What an issuance must read (in its batched read) to take a status list entry."""
+        return self._status_lists.draw(receiving)
+
+    def take_status_entry(
+        self, tx: WriteTransaction, record: DelegationModel, draw: Draw, snapshot: Snapshot, now: int
+    ) -> None:
+        """Take the token's status list entry in `tx` and note it on the record (before `issue`)."""
+        alloc = self._status_lists.allocate(tx, draw, snapshot, now)
+        record.status_list_id = alloc.list_id
+        record.status_idx = alloc.idx
+
     def issue(self, record: DelegationModel, now: int) -> str:
         """Sign the token and mark the record ACTIVE in memory (the caller commits)."""
         record.status = Status.ACTIVE.value
@@ -325,8 +346,12 @@ class DelegationService:
             issued_at=int(record.issued_at),
             expires_at=int(record.expires_at),
         )
+        claims = grant.claims()
+        status = self._status_lists.claim(record.status_list_id, record.status_idx)
+        if status is not None:
+            claims["status"] = status
         try:
-            return encode_jwt(self._signer, grant.claims(), typ=DELEGATION_TOKEN_TYP)
+            return encode_jwt(self._signer, claims, typ=DELEGATION_TOKEN_TYP)
         except SigningUnavailable as exc:
             raise ServiceUnavailable() from exc
 

@@ -19,10 +19,11 @@ from chalicelib.store.delegations import DelegationRepository
 from chalicelib.store.keys import delegation_key, delegation_ref_key, tenant_key
 from chalicelib.store.models import DelegationModel, DelegationRefModel, TenantModel
 from chalicelib.store.reads import EMPTY, BatchReader, Key, Snapshot
+from chalicelib.store.status_lists import StatusListRepository
 from chalicelib.store.tenants import TenantRepository
 from chalicelib.tokens import token_fingerprint
 
-ITEMS_PER_REVOCATION = 4  # both records, the event in each party's log
+ITEMS_PER_REVOCATION = 5  # both records, the event in each party's log, the status list bit
 CHARGE_ROOM = 4  # kept free in a transaction for the request's budget charges (`commit` adds them)
 
 
@@ -34,7 +35,9 @@ class RevocationService:
         delegations: DelegationRepository,
         auditor: AuditService,
         reader: BatchReader,
+        status_lists: StatusListRepository | None = None,
     ) -> None:
+        self._status_lists = status_lists or StatusListRepository()
         self._db = db
         self._tenants = tenants
         self._delegations = delegations
@@ -106,6 +109,7 @@ class RevocationService:
             else:
                 changes = _revoked(call)
                 self._delegations.transition_by_ref(tx, ref, changes, now)
+                self._invalidate(tx, call, ref)
                 self._audit_revoked(tx, call, ref, ref.token_sha256, "agent_disabled")
             revoked += 1
         if len(tx):
@@ -177,8 +181,17 @@ class RevocationService:
         if status not in LIVE_STATUSES:
             raise Conflict(f"The delegation is {status.value} and cannot be revoked.")
         self._delegations.transition(tx, record, ref, _revoked(call))
+        self._invalidate(tx, call, record)
         self._audit_revoked(tx, call, record, record.token_sha256, reason)
         return True
+
+    def _invalidate(self, tx: WriteTransaction, call: Call, item: DelegationModel | DelegationRefModel) -> None:
+        """Set the token's status list bit in `tx`, the revocation's own transaction, so that
+        offline verifiers refuse the token within seconds (a PENDING one has no token yet)."""
+        if item.status_list_id is None or item.status_idx is None:
+            return
+        receiving = counterpart_scope(_principal(call), item.receiving_tenant_id)
+        self._status_lists.invalidate(tx, receiving, item.status_list_id, int(item.status_idx), call.epoch)
 
     def _audit_revoked(
         self,

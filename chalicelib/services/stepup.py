@@ -26,6 +26,7 @@ from chalicelib.services.delegation_records import delegation_view, expiry_bucke
 from chalicelib.services.delegations import RECORD_RETENTION_SECONDS, DelegationRequest, DelegationService
 from chalicelib.services.graph import delegation_names
 from chalicelib.services.notify import Notifier, notify_stepup
+from chalicelib.services.status_lists import Draw
 from chalicelib.store.db import Database
 from chalicelib.store.delegations import DelegationRepository
 from chalicelib.store.keys import auth_req_key, delegation_key, delegation_ref_key
@@ -140,8 +141,9 @@ class StepUpService:
     # -- the approver's side ---------------------------------------------------------------
 
     def approve(self, call: Call, delegation_id: str, reason: str | None) -> dict[str, Any]:
-        pair, snapshot = self._pending_pair(call, delegation_id)
-        return self._decide(call, pair, snapshot, approve=True, reason=reason)
+        draw = self._service.status_draw(own_scope(_admin(call)))
+        pair, snapshot = self._pending_pair(call, delegation_id, draw.keys)
+        return self._decide(call, pair, snapshot, approve=True, reason=reason, draw=draw)
 
     def reject(self, call: Call, delegation_id: str, reason: str | None) -> dict[str, Any]:
         pair, snapshot = self._pending_pair(call, delegation_id)
@@ -153,7 +155,11 @@ class StepUpService:
         records, the decision."""
         own = own_scope(_admin(call)).tenant_id
         handle_key = auth_req_key(own, auth_req_id) if _plausible(auth_req_id) else None
-        first = call.read(self._reader, [*([handle_key] if handle_key else []), *self._notifier.keys(own)])
+        draw = self._service.status_draw(own_scope(_admin(call))) if approve else None
+        first = call.read(
+            self._reader,
+            [*([handle_key] if handle_key else []), *self._notifier.keys(own), *(draw.keys if draw else [])],
+        )
         handle = first.get(AuthReqModel, handle_key)
         if handle is None or handle.receiving_tenant_id != own:
             raise NotFound()
@@ -164,7 +170,7 @@ class StepUpService:
         ref = second.get(DelegationRefModel, ref_key)
         if record is None or ref is None or record.requesting_tenant_id != handle.requesting_tenant_id:
             raise NotFound()
-        return self._decide(call, (record, ref), first, approve=approve, reason=reason)
+        return self._decide(call, (record, ref), first, approve=approve, reason=reason, draw=draw)
 
     def _decide(
         self,
@@ -174,7 +180,9 @@ class StepUpService:
         *,
         approve: bool,
         reason: str | None,
+        draw: Draw | None = None,
     ) -> dict[str, Any]:
+        """`draw`, for an approval: the status list keys `snapshot` covered."""
         record, ref = pair
         self._require_pending(record, call.epoch)
         principal = _admin(call)
@@ -192,9 +200,13 @@ class StepUpService:
         names = delegation_names(record)
         tx = self._db.transaction()
         if approve:
+            assert draw is not None
+            self._service.take_status_entry(tx, record, draw, snapshot, call.epoch)
             self._service.issue(record, call.epoch)
             changes.update(
                 status=Status.ACTIVE.value,
+                status_list_id=record.status_list_id,
+                status_idx=record.status_idx,
                 issued_at=record.issued_at,
                 expires_at=record.expires_at,
                 token_sha256=record.token_sha256,
@@ -244,14 +256,17 @@ class StepUpService:
         return delegation_view(record, call.epoch, "inbound")
 
     def _pending_pair(
-        self, call: Call, delegation_id: str
+        self, call: Call, delegation_id: str, extra: list[Key] | None = None
     ) -> tuple[tuple[DelegationModel, DelegationRefModel], Snapshot]:
         """Both records of an inbound delegation of the caller's tenant, and the first read
-        (which confirmed the caller and holds the notifier's items)."""
+        (which confirmed the caller and holds the notifier's items, and the `extra` keys)."""
         principal = _admin(call)
         own = own_scope(principal).tenant_id
         record_key = delegation_key(own, delegation_id) if _plausible(delegation_id) else None
-        snapshot = call.read(self._reader, [*([record_key] if record_key else []), *self._notifier.keys(own)])
+        snapshot = call.read(
+            self._reader,
+            [*([record_key] if record_key else []), *self._notifier.keys(own), *(extra or [])],
+        )
         record = snapshot.get(DelegationModel, record_key)
         if record is None:
             raise NotFound()  # includes every delegation of which the caller is not the receiver

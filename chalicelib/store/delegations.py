@@ -53,6 +53,8 @@ REF_FIELDS = (
     "auth_req_id",
     "ttl",
     "token_sha256",  # so that a reference alone can revoke (and audit) its delegation
+    "status_list_id",  # ... and set its token's status list bit
+    "status_idx",
 )
 
 

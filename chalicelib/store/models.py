@@ -16,6 +16,9 @@ tenant's partition: the trust graph's daily counts by outcome (chalicelib/store/
 The token vault, in the tenant's partition: VPROVIDER#<provider>, CONN#<id>, VSTATE#<hash>
 (a connect under way) and VACCOUNT#<hash> (a provider account's connection), see
 chalicelib/store/connections.py.
+Token status lists (chalicelib/store/status_lists.py), in the receiving tenant's partition:
+SLHEAD (the current list), SLIDX#<idx> (an index taken), SL#<list_id> (a list's invalid
+indices); and the partition STATUSLIST#<list_id> (sk STATUSLIST): the list's tenant.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    NumberSetAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
     VersionAttribute,
@@ -184,6 +188,8 @@ class _DelegationFields(_MainTable):
     auth_req_id = UnicodeAttribute(null=True)
     ttl = NumberAttribute(null=True)
     token_sha256 = UnicodeAttribute(null=True)  # the token's fingerprint, never the token
+    status_list_id = UnicodeAttribute(null=True)  # the token's status list entry (store/status_lists.py)
+    status_idx = NumberAttribute(null=True)
     version = VersionAttribute()
 
 
@@ -472,6 +478,40 @@ class VaultAccountModel(_MainTable):
     bound_at = UnicodeAttribute()
 
 
+class StatusListHeadModel(_MainTable):
+    """`SLHEAD`: the tenant's current status list (chalicelib/store/status_lists.py)."""
+
+    list_id = UnicodeAttribute()
+    gen = NumberAttribute()
+    created_at = NumberAttribute()
+
+
+class StatusListIndexModel(_MainTable):
+    """`SLIDX#<idx>`: index `idx` is taken in the lists of generation `gen`."""
+
+    gen = NumberAttribute()
+    list_id = UnicodeAttribute()
+    ttl = NumberAttribute()
+
+
+class StatusListModel(_MainTable):
+    """`SL#<list_id>`: one status list; the indices whose tokens are revoked or expired."""
+
+    gen = NumberAttribute()
+    created_at = NumberAttribute()
+    expires_at = NumberAttribute()
+    invalid = NumberSetAttribute(null=True)
+    ttl = NumberAttribute()
+
+
+class StatusListLookupModel(_MainTable):
+    """`STATUSLIST#<list_id>` / `STATUSLIST`: which tenant a public list id belongs to."""
+
+    tenant_id = UnicodeAttribute()
+    expires_at = NumberAttribute()
+    ttl = NumberAttribute()
+
+
 class AuditEventModel(Model):
     """Append-only: put with attribute_not_exists, never updated or deleted."""
 
@@ -517,6 +557,10 @@ MAIN_MODELS: tuple[type[Model], ...] = (
     ConnectionModel,
     VaultStateModel,
     VaultAccountModel,
+    StatusListHeadModel,
+    StatusListIndexModel,
+    StatusListModel,
+    StatusListLookupModel,
 )
 
 

@@ -215,7 +215,22 @@ CASES: dict[tuple[str, str], tuple[int, Case]] = {
     ("GET", "/webhooks"): (OTHER, _call("GET", "/webhooks", "nat")),
     ("DELETE", "/webhooks"): (OTHER, _call("DELETE", "/webhooks", "nat")),
     ("POST", "/webhooks/test"): (OTHER, _call("POST", "/webhooks/test", "nat")),
+    # Public: the list's tenant (once per container), then the list; no signature read.
+    ("GET", "/statuslists/{list_id}"): (
+        OTHER,
+        lambda w: w.stack.call("GET", _status_list_path(w.allowed["access_token"])),
+    ),
 }
+
+
+def _status_list_path(token: str) -> str:
+    import base64
+    import json
+    from urllib.parse import urlsplit
+
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return urlsplit(claims["status"]["status_list"]["uri"]).path
 
 
 def _bodies(w: World, method: str, path: str) -> Case | None:
