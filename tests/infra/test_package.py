@@ -24,7 +24,7 @@ from tests.infra.conftest import deployed, resources
 # The routes with a function of their own; every OPTIONS route runs in the shared PREFLIGHT.
 ROUTES = [(method, path) for path, methods in app.routes.items() for method in methods if method != "OPTIONS"]
 PREFLIGHT_PATHS = [path for path, methods in app.routes.items() if "OPTIONS" in methods]
-JOBS = (package.CLEANUP, package.VAULT_REFRESH, package.EXPORT)
+JOBS = (package.CLEANUP, package.VAULT_REFRESH, package.EXPORT, package.WEBHOOKS)
 # CloudFormation refuses a stack of more than 500 resources (after the SAM transform); this
 # ceiling leaves room, so the growth that would reach the limit is noticed here first.
 RESOURCE_CEILING = 400
