@@ -9,6 +9,7 @@ from chalice import Blueprint
 from chalicelib.api._http import Ctx, Reply, endpoint
 from chalicelib.api._spec import INTEGER, STRING, Answer, enum, links, maybe, obj
 from chalicelib.api._validation import Fields, Query, check, text
+from chalicelib.domain.federation import MAX_SUBJECT, MAX_URL, FederatedIdentity
 from chalicelib.domain.principal import Role
 from chalicelib.errors import InvalidRequest
 from chalicelib.tokens.rfc7523 import MAX_KEYS, SIGNING_ALGS, InvalidJwks, parse_jwks
@@ -46,8 +47,70 @@ def jwks(name: str, value: object) -> list[dict[str, str]]:
         raise InvalidRequest(f"{name}: {exc}") from None
 
 
-NEW_AGENT = Fields({"name": text(100)}, {"description": text(500), "jwks": jwks})
-NEW_KEYS = Fields({"jwks": jwks})
+@check(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_URL,
+        "description": "Where the agent publishes its public JWK set (private_key_jwt): https "
+        "(http to a loopback host on the local stage only); fetched through the SSRF guard, cached.",
+    }
+)
+def jwks_uri(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_URL or not value.isprintable():
+        raise InvalidRequest(f"{name} must be a URL of at most {MAX_URL} characters.")
+    return value
+
+
+_URL = {"type": "string", "minLength": 1, "maxLength": MAX_URL}
+
+
+@check(
+    {
+        "type": "object",
+        "required": ["issuer", "subject"],
+        "additionalProperties": False,
+        "properties": {
+            "issuer": {**_URL, "description": "The trusted issuer, exactly as its tokens' iss (https)."},
+            "subject": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_SUBJECT,
+                "description": "Its tokens' sub (else client_id, else azp) for this agent.",
+            },
+            "audience": {
+                **_URL,
+                "description": "The aud its tokens carry; default VaultGuard's issuer or token endpoint.",
+            },
+        },
+        "description": "A federated agent: tokens of this issuer about this subject are exchanged for "
+        "its API tokens (RFC 7523 jwt-bearer grant, RFC 8693 token exchange). One agent per issuer "
+        "and subject across VaultGuard.",
+    }
+)
+def federated(name: str, value: object) -> FederatedIdentity:
+    if not isinstance(value, dict) or not {"issuer", "subject"} <= set(value) or set(value) - {
+        "issuer",
+        "subject",
+        "audience",
+    }:
+        raise InvalidRequest(f"{name} must be an object {{issuer, subject, audience?}}.")
+    parts = {}
+    for key, limit in (("issuer", MAX_URL), ("subject", MAX_SUBJECT), ("audience", MAX_URL)):
+        part = value.get(key)
+        if part is None and key == "audience":
+            continue
+        if not isinstance(part, str) or not part or len(part) > limit or not part.isprintable():
+            raise InvalidRequest(f"{name}.{key} must be a string of 1 to {limit} printable characters.")
+        parts[key] = part
+    return FederatedIdentity(parts["issuer"], parts["subject"], parts.get("audience"))
+
+
+NEW_AGENT = Fields(
+    {"name": text(100)},
+    {"description": text(500), "jwks": jwks, "jwks_uri": jwks_uri, "federated": federated},
+)
+NEW_KEYS = Fields({}, {"jwks": jwks, "jwks_uri": jwks_uri})
 NO_PARAMS = Query()
 _VIEW = {
     "agent_id": STRING,
@@ -59,8 +122,15 @@ _VIEW = {
     "secret_rotated_at": maybe(STRING),
     "disabled_at": maybe(STRING),
     "last_used_at": {**maybe(STRING), "description": "When it last got an access token; null if never."},
-    "token_endpoint_auth_method": enum("client_secret_basic", "private_key_jwt"),
+    "token_endpoint_auth_method": {
+        **enum("client_secret_basic", "private_key_jwt", "none"),
+        "description": "none: a federated agent (it presents its trusted issuer's JWT).",
+    },
     "keys_rotated_at": maybe(STRING),
+    "jwks_uri": maybe(STRING),
+    "federated": maybe(
+        obj({"issuer": STRING, "subject": STRING, "audience": maybe(STRING)}, title="FederatedIdentity")
+    ),
 }
 AGENT = obj(_VIEW, title="Agent")
 SECRET = {**STRING, "description": "Shown in this answer only."}
@@ -78,7 +148,8 @@ DISABLED_AGENT = obj({**_VIEW, "revoked_delegations": INTEGER})
     responses={
         201: Answer(
             {"anyOf": [AGENT_WITH_SECRET, AGENT]},
-            "With a client secret (shown once), or key-only (private_key_jwt) when jwks was given.",
+            "With a client secret (shown once); key-only (private_key_jwt) when jwks or jwks_uri was "
+            "given; federated (no secret) when federated was given.",
             links=links("agent_id", "getAgent", "rotateAgentSecret", "disableAgent"),
         )
     },
@@ -86,7 +157,15 @@ DISABLED_AGENT = obj({**_VIEW, "revoked_delegations": INTEGER})
 def create_agent(ctx: Ctx) -> Reply:
     body = NEW_AGENT(ctx.json())
     agents = ctx.container.agents
-    return Reply(agents.create(ctx.call, body["name"], body["description"], body["jwks"]), 201)
+    created = agents.create(
+        ctx.call,
+        body["name"],
+        body["description"],
+        body["jwks"],
+        jwks_uri=body["jwks_uri"],
+        federated=body["federated"],
+    )
+    return Reply(created, 201)
 
 
 @endpoint(bp, "/agents", roles=ADMIN, query=NO_PARAMS, responses={200: AGENTS})
@@ -131,6 +210,7 @@ def rotate_agent_secret(ctx: Ctx, agent_id: str) -> dict[str, Any]:
     errors=(409,),  # a disabled agent, or one with a client secret
 )
 def replace_agent_keys(ctx: Ctx, agent_id: str) -> dict[str, Any]:
-    """Replace a key-only agent's public keys (private_key_jwt): the old ones stop at once."""
+    """Replace a key-only agent's public keys (private_key_jwt), registered (jwks) or published
+    (jwks_uri): the old ones stop at once."""
     body = NEW_KEYS(ctx.json())
-    return ctx.container.agents.replace_keys(ctx.call, agent_id, body["jwks"])
+    return ctx.container.agents.replace_keys(ctx.call, agent_id, body["jwks"], body["jwks_uri"])

@@ -18,6 +18,7 @@ from chalicelib.api._spec import (
 )
 from chalicelib.api._validation import Check, Fields, Schema, check, token
 from chalicelib.auth.authenticator import BearerClaim
+from chalicelib.domain.federation import JWT_BEARER, JWT_TOKEN_TYPE
 from chalicelib.errors import InvalidRequest, InvalidToken
 from chalicelib.services.call import Call
 from chalicelib.services.gate import RequestGate
@@ -37,17 +38,31 @@ TOKEN_FORM = Fields(
     {
         "grant_type": _form(
             {
-                "enum": ["client_credentials", "urn:openid:params:grant-type:ciba", TOKEN_EXCHANGE],
+                "enum": [
+                    "client_credentials",
+                    "urn:openid:params:grant-type:ciba",
+                    TOKEN_EXCHANGE,
+                    JWT_BEARER,
+                ],
                 "description": "The grant.",
             }
         )
     },
     {
         "subject_token": _form(
-            {"description": "Token exchange (RFC 8693): the agent's VaultGuard access token."}
+            {
+                "description": "Token exchange (RFC 8693): the agent's VaultGuard access token, or "
+                "a federated agent's JWT from its trusted issuer."
+            }
         ),
-        "subject_token_type": _form({"description": f"Token exchange: {ACCESS_TOKEN_TYPE}."}),
+        "subject_token_type": _form(
+            {"description": f"Token exchange: {ACCESS_TOKEN_TYPE} or {JWT_TOKEN_TYPE}."}
+        ),
         "resource": _form({"description": "Token exchange: urn:vaultguard:connection:<connection id>."}),
+        "audience": _form({"description": "Federated token exchange: the API audience if given."}),
+        "assertion": _form(
+            {"description": f"{JWT_BEARER} (RFC 7523 §2.1): a federated agent's JWT from its trusted issuer."}
+        ),
         "requested_token_type": _form({"description": f"Token exchange: {ACCESS_TOKEN_TYPE} if given."}),
         "auth_req_id": _form({"description": "The CIBA grant: the auth_req_id of the step-up."}),
         "scope": _form({"description": "Not accepted by client_credentials (API tokens take no scope)."}),
@@ -89,16 +104,33 @@ TOKEN_PARAM_FORM = Fields(
 )
 def token_endpoint(ctx: Ctx) -> Reply:
     """client_credentials (an API token for the client itself), the CIBA grant (poll for an
-    approved delegation's token), client_secret_basic, client_secret_post or private_key_jwt; or token
-    exchange (RFC 8693: the agent's access token for a vault connection's provider token)."""
+    approved delegation's token), client_secret_basic, client_secret_post or private_key_jwt; token
+    exchange (RFC 8693: the agent's access token for a vault connection's provider token, or a
+    federated agent's JWT for an API token); or the JWT bearer grant (RFC 7523: a federated
+    agent's JWT for an API token)."""
     form = ctx.form()
 
     def open_gate(charge: bool) -> RequestGate:
-        if form.get("grant_type") == TOKEN_EXCHANGE:
+        grant_type = form.get("grant_type")
+        if grant_type == JWT_BEARER:
+            return _federated_gate(ctx, form.get("assertion") or "")
+        if grant_type == TOKEN_EXCHANGE:
+            if form.get("subject_token_type") == JWT_TOKEN_TYPE:
+                return _federated_gate(ctx, form.get("subject_token") or "")
             return _subject_gate(ctx, form)
         return ctx.client_gate(form, charge=charge)
 
     return Reply(ctx.container.token_endpoint(ctx.call, form, open_gate), headers=NO_STORE)
+
+
+def _federated_gate(ctx: Ctx, token: str) -> RequestGate:
+    """A federated agent's JWT (services/federation.py): its tenant is known only once its
+    identity record is read, so nothing is bound before the read."""
+    gate = ctx.container.federated_tokens.gate(
+        token, source=ctx.source, request_id=ctx.request_id, now=int(ctx.now)
+    )
+    ctx.gate = gate
+    return gate
 
 
 def _subject_gate(ctx: Ctx, form: dict[str, str]) -> RequestGate:

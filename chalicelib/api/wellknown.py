@@ -9,6 +9,7 @@ from chalice import Blueprint
 from chalicelib.api._http import Ctx, Reply, endpoint
 from chalicelib.api._permissions import Permission
 from chalicelib.api._spec import STRING, obj
+from chalicelib.domain.federation import JWT_BEARER
 from chalicelib.tokens.rfc7523 import PRIVATE_KEY_JWT, SIGNING_ALGS
 
 bp = Blueprint(__name__)
@@ -38,7 +39,8 @@ def metadata(issuer: str) -> dict[str, Any]:
         "grant_types_supported": [
             "client_credentials",
             "urn:openid:params:grant-type:ciba",
-            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:token-exchange",  # vault tokens; federated agents' JWTs
+            JWT_BEARER,  # federated agents (RFC 7523 §2.1): a trusted issuer's JWT
         ],
         "backchannel_authentication_endpoint": f"{issuer}/bc-authorize",
         "backchannel_token_delivery_modes_supported": ["poll"],

@@ -162,6 +162,7 @@ class Authenticator:
         failure_check: Callable[[FailedAttempt, Snapshot], None] | None = None,
         source_check: Callable[[str, Snapshot], None] | None = None,
         failure_keys: Callable[[str, str | None, str], list[Key]] | None = None,
+        remote_keys: Callable[[], Any] | None = None,
     ) -> None:
         self._settings = settings
         self._lookup = lookup
@@ -170,6 +171,7 @@ class Authenticator:
         self._failure_check = failure_check or (lambda attempt, snapshot: None)
         self._source_check = source_check or (lambda source, snapshot: None)
         self._failure_keys = failure_keys or (lambda source, tenant_id, client_id: [])
+        self._remote_keys = remote_keys  # keys published at agents' jwks_uri (tokens/remote_jwks.py)
 
     def bearer(self, authorization: str | None) -> BearerClaim:
         """The claim of an `Authorization: Bearer <API token>` header (RFC 6750): signature,
@@ -250,6 +252,7 @@ class Authenticator:
         claim = self._claim(PrivateKeyJwtClaim, client_id, "", source, request_id)
         assert isinstance(claim, PrivateKeyJwtClaim)
         claim.assertion = assertion
+        claim.remote_keys = self._remote_keys
         issuer = self._settings.issuer
         claim.audiences = (issuer, f"{issuer}/oauth/token")
         claim.now = int(time.time()) if now is None else now

@@ -15,13 +15,14 @@ from typing import NoReturn
 
 from chalicelib.auth.authenticator import ClientSecretClaim, FailedAttempt, principal_of
 from chalicelib.domain.principal import Principal
-from chalicelib.errors import InvalidClient
+from chalicelib.errors import InvalidClient, ServiceUnavailable
 from chalicelib.observability import logger
 from chalicelib.services.ratelimit import defer_write
 from chalicelib.store.assertions import AssertionReplayRepository
 from chalicelib.store.models import CredentialModel
 from chalicelib.store.reads import Snapshot
-from chalicelib.tokens.rfc7523 import PRIVATE_KEY_JWT, AssertionRejected, verify_assertion
+from chalicelib.tokens.remote_jwks import KeysUnavailable, RemoteKeys
+from chalicelib.tokens.rfc7523 import PRIVATE_KEY_JWT, AssertionRejected, registered_keys, verify_assertion
 
 
 @dataclass
@@ -34,19 +35,29 @@ class PrivateKeyJwtClaim(ClientSecretClaim):
     now: int = 0
     replays: AssertionReplayRepository = field(default_factory=AssertionReplayRepository)
     defer: Callable[..., None] = defer_write
+    remote_keys: Callable[[], RemoteKeys] | None = None  # for keys published at a jwks_uri
 
     def confirm(self, snapshot: Snapshot) -> Principal:
         self.source_check(self.source, snapshot)
         cred = snapshot.get(CredentialModel, self.cred_key)
-        if cred is None or cred.auth_method != PRIVATE_KEY_JWT or not cred.jwks:
+        if cred is None or cred.auth_method != PRIVATE_KEY_JWT or not (cred.jwks or cred.jwks_uri):
             self._fail(cred, snapshot, "no key-registered client")
-        assert cred is not None and cred.jwks is not None
+        assert cred is not None
+        if cred.jwks:
+            keys = registered_keys(cred.jwks)
+        elif self.remote_keys is None:
+            raise ServiceUnavailable()
+        else:
+            keys = self.remote_keys().source(str(cred.jwks_uri))
         try:
             verified = verify_assertion(
-                self.assertion, cred.jwks, client_id=self.client_id, audiences=self.audiences, now=self.now
+                self.assertion, keys, client_id=self.client_id, audiences=self.audiences, now=self.now
             )
         except AssertionRejected as exc:
             self._fail(cred, snapshot, exc.reason)
+        except KeysUnavailable as exc:  # we could not check it: not the client's failure
+            logger.warning("jwks_uri of %s unavailable: %s", self.client_id, exc.reason)
+            raise ServiceUnavailable() from None
         if cred.status != "ACTIVE" or not self._tenant_active(snapshot):
             raise InvalidClient()
         pk, client_id, replays, now = cred.pk, cred.client_id, self.replays, self.now

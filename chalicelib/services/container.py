@@ -17,6 +17,7 @@ from chalicelib.services.audit import AuditService
 from chalicelib.services.auth_failures import FailedAuthentications
 from chalicelib.services.counting import EventCounter
 from chalicelib.services.delegations import DelegationService
+from chalicelib.services.federation import FederatedTokens, JwtBearerGrant
 from chalicelib.services.graph import EdgeCounter, GraphService
 from chalicelib.services.notify import Notifier, NullNotifier
 from chalicelib.services.oauth import CibaGrant, ClientCredentialsGrant, TokenEndpoint, TokenExchangeGrant
@@ -48,6 +49,9 @@ from chalicelib.store.status_lists import StatusListRepository
 from chalicelib.store.tenants import TenantRepository
 from chalicelib.store.webhooks import WebhookRepository
 from chalicelib.tokens import KeySet, KmsSigner, LocalKeySigner, Signer, TokenVerifier
+
+
+REMOTE_KEYS_MAX_BYTES = 64 * 1024  # a JWK set or a discovery document
 
 
 class Container:
@@ -133,7 +137,23 @@ class Container:
             failure_check=failures,
             source_check=failures.check_source,
             failure_keys=failures.keys,
+            remote_keys=lambda: self.remote_keys,
         )
+
+    @cached_property
+    def remote_keys(self) -> Any:
+        """Published public keys (agents' jwks_uri, trusted issuers' JWKS by discovery), cached
+        per container; fetched through the SSRF guard (loopback only on the local stage)."""
+        from chalicelib.tokens.remote_jwks import RemoteKeys
+        from chalicelib.vault.transport import PinnedProviderTransport
+
+        transport = PinnedProviderTransport(
+            allow_private=self.settings.stage == "local",
+            connect_timeout=2.0,
+            read_timeout=3.0,
+            max_bytes=REMOTE_KEYS_MAX_BYTES,
+        )
+        return RemoteKeys(transport.get)
 
     @cached_property
     def secret_hasher(self) -> SecretHasher:
@@ -168,8 +188,22 @@ class Container:
             )
         )
         endpoint.register(CibaGrant(lambda: self.stepup))
-        endpoint.register(TokenExchangeGrant(lambda: self.vault_exchange))
+        endpoint.register(TokenExchangeGrant(lambda: self.vault_exchange, lambda: self.federated_tokens))
+        endpoint.register(JwtBearerGrant(lambda: self.federated_tokens))
         return endpoint
+
+    @cached_property
+    def federated_tokens(self) -> FederatedTokens:
+        """Federated agents' JWTs (trusted external issuers) for API tokens."""
+        return FederatedTokens(
+            self.settings,
+            self.db,
+            self.batch_reader,
+            self.rate_limiter,
+            self.auditor,
+            lambda: self.signer,
+            lambda: self.remote_keys,
+        )
 
     @cached_property
     def tenants(self) -> TenantService:
@@ -216,6 +250,7 @@ class Container:
             self.revocation.revoke_for_agent,
             self.secret_hasher,
             self.batch_reader,
+            lambda: self.remote_keys,
         )
 
     @cached_property

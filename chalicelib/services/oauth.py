@@ -152,12 +152,19 @@ class TokenExchangeGrant:
 
     GRANT_TYPE = TOKEN_EXCHANGE
 
-    def __init__(self, vault_exchange: Callable[[], Any]) -> None:
+    def __init__(self, vault_exchange: Callable[[], Any], federated: Callable[[], Any] | None = None) -> None:
         self._exchange = vault_exchange
+        self._federated = federated  # services/federation.py: a trusted issuer's JWT
 
     def __call__(self, call: Call, form: Mapping[str, str], open_gate: GateOpener) -> dict[str, Any]:
+        from chalicelib.domain.federation import JWT_TOKEN_TYPE
         from chalicelib.domain.vault import CONNECTION_ID, parse_scope
         from chalicelib.errors import Forbidden, NotFound
+
+        if form.get("subject_token_type") == JWT_TOKEN_TYPE and self._federated is not None:
+            from chalicelib.services.federation import federated_exchange
+
+            return federated_exchange(self._federated(), call, form, open_gate(True))
 
         if form.get("subject_token_type") != ACCESS_TOKEN_TYPE:
             raise InvalidRequest(f"subject_token_type must be {ACCESS_TOKEN_TYPE}.")

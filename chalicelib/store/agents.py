@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pynamodb.expressions.update import Action
+
+from chalicelib.domain.federation import FederatedIdentity
 from chalicelib.domain.principal import TenantScope
 from chalicelib.store.db import WriteTransaction, store_errors
 from chalicelib.store.models import AgentModel, tenant_pk
@@ -23,6 +26,8 @@ class AgentRepository:
         client_id: str,
         now: str,
         auth_method: str | None = None,
+        jwks_uri: str | None = None,
+        federated: FederatedIdentity | None = None,
     ) -> AgentModel:
         agent = AgentModel(
             pk=tenant_pk(scope.tenant_id),
@@ -34,6 +39,10 @@ class AgentRepository:
             status="ACTIVE",
             created_at=now,
             auth_method=auth_method,
+            jwks_uri=jwks_uri,
+            federated_issuer=federated.issuer if federated else None,
+            federated_subject=federated.subject if federated else None,
+            federated_audience=federated.audience if federated else None,
         )
         tx.create(agent)
         return agent
@@ -60,8 +69,15 @@ class AgentRepository:
     def mark_rotated(self, tx: WriteTransaction, agent: AgentModel, now: str) -> None:
         tx.update(agent, [AgentModel.secret_rotated_at.set(now)], AgentModel.status == "ACTIVE")
 
-    def mark_keys_rotated(self, tx: WriteTransaction, agent: AgentModel, now: str) -> None:
-        tx.update(agent, [AgentModel.keys_rotated_at.set(now)], AgentModel.status == "ACTIVE")
+    def mark_keys_rotated(
+        self, tx: WriteTransaction, agent: AgentModel, now: str, jwks_uri: str | None = None
+    ) -> None:
+        """Keys replaced: registered ones (`jwks_uri` None) or published at `jwks_uri`."""
+        actions: list[Action] = [
+            AgentModel.keys_rotated_at.set(now),
+            AgentModel.jwks_uri.set(jwks_uri) if jwks_uri else AgentModel.jwks_uri.remove(),
+        ]
+        tx.update(agent, actions, AgentModel.status == "ACTIVE")
 
     def disable(self, tx: WriteTransaction, agent: AgentModel, now: str) -> None:
         tx.update(

@@ -29,6 +29,7 @@ class CredentialRepository:
         now: str,
         auth_method: str | None = None,
         jwks: str | None = None,
+        jwks_uri: str | None = None,
     ) -> CredentialModel:
         """Add a credential in the scope's tenant (None: the platform operator's partition)."""
         cred = CredentialModel(
@@ -44,6 +45,7 @@ class CredentialRepository:
             created_at=now,
             auth_method=auth_method,
             jwks=jwks,
+            jwks_uri=jwks_uri,
         )
         tx.create(cred)
         return cred
@@ -62,12 +64,18 @@ class CredentialRepository:
             CredentialModel.cred_version == cred.cred_version,
         )
 
-    def replace_keys(self, tx: WriteTransaction, cred: CredentialModel, jwks: str) -> None:
-        """New public keys for a key-only client; tokens minted before stop working, as on a
-        secret rotation."""
+    def replace_keys(
+        self, tx: WriteTransaction, cred: CredentialModel, jwks: str | None, jwks_uri: str | None = None
+    ) -> None:
+        """New public keys for a key-only client, registered (`jwks`) or published at
+        `jwks_uri`; tokens minted before stop working, as on a secret rotation."""
         tx.update(
             cred,
-            [CredentialModel.jwks.set(jwks), CredentialModel.cred_version.add(1)],
+            [
+                CredentialModel.jwks.set(jwks) if jwks else CredentialModel.jwks.remove(),
+                CredentialModel.jwks_uri.set(jwks_uri) if jwks_uri else CredentialModel.jwks_uri.remove(),
+                CredentialModel.cred_version.add(1),
+            ],
             CredentialModel.cred_version == cred.cred_version,
         )
 

@@ -125,6 +125,13 @@ class WriteTransaction:
     def delete(self, item: Model, condition: Condition | None = None) -> None:
         self._ops.append(("delete", item, condition, None))
 
+    def check(self, item: Model, condition: Condition, *, label: str | None = None) -> None:
+        """Require `condition` of an item the transaction does not change (a DynamoDB
+        ConditionCheck): the whole transaction fails when it does not hold."""
+        if label is not None:
+            self._labels[len(self._ops)] = label
+        self._ops.append(("check", item, condition, None))
+
     def __len__(self) -> int:
         return len(self._ops)
 
@@ -160,6 +167,11 @@ class WriteTransaction:
                     tx.save(item, condition=condition)
                 elif kind == "delete":
                     tx.delete(item, condition=condition)
+                elif kind == "check":
+                    model = type(item)
+                    hash_key = getattr(item, model._hash_keyname or "")
+                    range_key = getattr(item, model._range_keyname) if model._range_keyname else None
+                    tx.condition_check(model, hash_key, range_key, condition=condition)
                 else:
                     tx.update(
                         item,

@@ -123,6 +123,7 @@ class CredentialModel(_MainTable):
     # private_key_jwt (RFC 7523): the registered public JWK set (JSON); no usable secret then
     auth_method = UnicodeAttribute(null=True)  # None: client_secret_basic / _post
     jwks = UnicodeAttribute(null=True)
+    jwks_uri = UnicodeAttribute(null=True)  # or where its public keys are published
 
 
 class AgentModel(_MainTable):
@@ -137,6 +138,27 @@ class AgentModel(_MainTable):
     last_used_at = UnicodeAttribute(null=True)  # its last access token from /oauth/token
     auth_method = UnicodeAttribute(null=True)  # None: a client secret; "private_key_jwt": keys
     keys_rotated_at = UnicodeAttribute(null=True)
+    jwks_uri = UnicodeAttribute(null=True)  # private_key_jwt with published keys
+    # A federated agent (auth_method "federated"): the external identity it is mapped from.
+    federated_issuer = UnicodeAttribute(null=True)
+    federated_subject = UnicodeAttribute(null=True)
+    federated_audience = UnicodeAttribute(null=True)
+
+
+class FederatedIdentityModel(_MainTable):
+    """`FED#<sha256(issuer, subject)>` / `AGENT`: which agent an external issuer's subject is
+    (federated agents). The token endpoint's one tenant-less lookup for them; created with
+    `attribute_not_exists`, so an (issuer, subject) maps to one agent of one tenant only;
+    deleted when the agent is disabled."""
+
+    issuer = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    audience = UnicodeAttribute(null=True)  # None: VaultGuard's issuer or token endpoint
+    tenant_id = UnicodeAttribute()
+    agent_id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    cred_version = NumberAttribute()
+    created_at = UnicodeAttribute()
 
 
 class AssertionJtiModel(_MainTable):

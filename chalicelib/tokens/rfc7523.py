@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -105,12 +105,75 @@ def _public_jwk(key: Any) -> dict[str, str]:
     return members
 
 
+@dataclass(frozen=True)
+class KeyEntry:
+    """One usable public key: its `kid` (None when the set has one key without), the one
+    algorithm it verifies, the key object."""
+
+    kid: str | None
+    alg: str
+    key: Any
+
+
+KeySource = Callable[[str | None], Sequence[KeyEntry]]
+"""The keys to check a token with, given its `kid` (a published set may fetch again for an
+unknown one)."""
+
+MAX_PUBLISHED_KEYS = 20
+
+
 @lru_cache(maxsize=512)
-def _key_objects(jwks_json: str) -> tuple[tuple[str | None, str, Any], ...]:
-    """(kid, alg, key object) of a stored JWK set, built once per process and set."""
+def _key_objects(jwks_json: str) -> tuple[KeyEntry, ...]:
+    """The key objects of a stored JWK set, built once per process and set."""
     return tuple(
-        (key.get("kid"), key["alg"], jwt.PyJWK(key, key["alg"]).key) for key in json.loads(jwks_json)
+        KeyEntry(key.get("kid"), key["alg"], jwt.PyJWK(key, key["alg"]).key) for key in json.loads(jwks_json)
     )
+
+
+def registered_keys(jwks_json: str) -> KeySource:
+    return lambda kid: _key_objects(jwks_json)
+
+
+def usable_keys(document: Mapping[str, Any]) -> tuple[KeyEntry, ...]:
+    """The keys of a *published* JWK set (an agent's `jwks_uri`, an issuer's JWKS) that the
+    registration rules accept (`_public_jwk`); members they do not know (`x5c`, `x5t`...) are
+    dropped, and keys for encryption, of other types or too weak are left out rather than
+    refusing the set. InvalidJwks when it is not a JWK set at all."""
+    entries = document.get("keys")
+    if not isinstance(entries, list):
+        raise InvalidJwks("not a JWK set")
+    out: list[KeyEntry] = []
+    for raw in entries[:MAX_PUBLISHED_KEYS]:
+        if not isinstance(raw, Mapping) or _PRIVATE_MEMBERS & set(raw) or raw.get("use", "sig") != "sig":
+            continue
+        kty = raw.get("kty")
+        allowed = _PUBLIC_MEMBERS.get(kty) if isinstance(kty, str) else None
+        if allowed is None:
+            continue
+        member = {k: v for k, v in raw.items() if k in allowed and k != "key_ops"}
+        try:
+            jwk = _public_jwk(member)
+            out.append(KeyEntry(jwk.get("kid"), jwk["alg"], jwt.PyJWK(jwk, jwk["alg"]).key))
+        except (InvalidJwks, jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
+            continue
+    return tuple(out)
+
+
+def pick_key(keys: KeySource, kid: Any, alg: Any) -> KeyEntry:
+    """The one key for a token's header: by `kid`, or the only key of a set when none is
+    named; its algorithm must be the header's (RFC 8725 §3.1)."""
+    if kid is not None and not isinstance(kid, str):
+        raise AssertionRejected("kid must be a string")
+    available = keys(kid)
+    if kid is not None:
+        candidates = [k for k in available if k.kid == kid]
+    else:
+        candidates = list(available) if len(available) == 1 else []
+    if len(candidates) != 1:
+        raise AssertionRejected("no registered key for the token's kid")
+    if candidates[0].alg != alg:
+        raise AssertionRejected("algorithm does not match the key")
+    return candidates[0]
 
 
 @dataclass(frozen=True)
@@ -131,7 +194,7 @@ def unverified_client_id(assertion: str) -> str | None:
 
 
 def verify_assertion(
-    assertion: str, jwks_json: str, *, client_id: str, audiences: Iterable[str], now: int
+    assertion: str, keys: KeySource, *, client_id: str, audiences: Iterable[str], now: int
 ) -> VerifiedAssertion:
     """RFC 7523 §3: signature by a registered key (by `kid`, or the only key) under that
     key's algorithm; `iss` = `sub` = the client; `aud` names this server (the issuer or the
@@ -150,21 +213,12 @@ def verify_assertion(
         raise AssertionRejected(f"typ {typ!r} is not a client assertion's")
     if "crit" in header:
         raise AssertionRejected("crit not supported")
-    keys = _key_objects(jwks_json)
-    if kid is not None:
-        candidates = [k for k in keys if k[0] == kid]
-    else:
-        candidates = list(keys) if len(keys) == 1 else []
-    if len(candidates) != 1:
-        raise AssertionRejected("no registered key for the assertion's kid")
-    _, key_alg, key = candidates[0]
-    if key_alg != alg:
-        raise AssertionRejected("algorithm does not match the registered key")
+    entry = pick_key(keys, kid, alg)
     try:
         claims = jwt.decode(
             assertion,
-            key,
-            algorithms=[key_alg],
+            entry.key,
+            algorithms=[entry.alg],
             options={"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
         )
     except jwt.PyJWTError as exc:
