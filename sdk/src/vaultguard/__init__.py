@@ -22,6 +22,7 @@ from ._errors import (
 )
 from ._introspection import Introspector
 from ._jwks import JWKSCache
+from ._status_list import StatusLists
 from ._models import Delegation, PendingDelegation, VaultToken
 from ._verifier import ActionVerifier, DelegationVerifier, VerifiedDelegation
 
@@ -40,6 +41,7 @@ __all__ = [
     "DelegationVerifier",
     "Introspector",
     "JWKSCache",
+    "StatusLists",
     "VerifiedDelegation",
     "AuthenticationFailed",
     "DelegationBlocked",

@@ -3,8 +3,10 @@ VaultGuard's docs/architecture.md).
 
 Every check the server makes offline is made here too: RS256 only, the key only from the
 issuer's JWKS by ``kid``, no ``crit``, ``typ`` = ``at+jwt``, exact ``iss`` and ``aud``,
-required and well-typed claims; with ``receiving_tenant_id=`` also the receiving tenant. An
-optional ``introspect`` callable adds the registry check (revoked delegations are refused).
+required and well-typed claims; with ``receiving_tenant_id=`` also the receiving tenant. With
+``status_list=True`` revoked delegations are refused offline too: the token's status list
+entry is read from lists kept fresh in the background (``_status_list.py``). An optional
+``introspect`` callable adds the registry check (an HTTP call per token).
 ``InvalidDelegationToken.reason`` is machine-readable and uses the server's vocabulary;
 ``ServiceUnavailable`` means "could not check".
 
@@ -31,6 +33,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from ._errors import InvalidDelegationToken, ServiceUnavailable
 from ._jwks import JWKSCache, jwks_url_for
+from ._status_list import StatusLists
 
 __all__ = [
     "DELEGATION_TOKEN_TYP",
@@ -118,6 +121,7 @@ class DelegationVerifier:
         clock: Callable[[], float] = time.time,
         jwks: JWKSCache | None = None,
         receiving_tenant_id: str | None = None,
+        status_list: bool | StatusLists = False,
     ) -> None:
         if not isinstance(issuer, str) or not issuer:
             raise ValueError("issuer must be a non-empty string")
@@ -136,6 +140,14 @@ class DelegationVerifier:
         self._introspect = introspect
         self._leeway = leeway
         self._clock = clock
+        # Offline revocation: the token's `status` entry in the issuer's status list.
+        self.status_lists: StatusLists | None = (
+            status_list
+            if isinstance(status_list, StatusLists)
+            else StatusLists(issuer, self.jwks)
+            if status_list
+            else None
+        )
 
     def verify(self, token: str, *, action: str | None = None) -> VerifiedDelegation:
         """The verified delegation, or ``InvalidDelegationToken`` / ``ServiceUnavailable``.
@@ -152,6 +164,8 @@ class DelegationVerifier:
         expires_at = _utc(claims["exp"])
         if action is not None and claims["scope"] != action:
             raise InvalidDelegationToken("insufficient_scope", f"the delegation does not grant {action!r}")
+        if self.status_lists is not None:
+            self.status_lists.check(claims.get("status"))
         if self._introspect is not None:
             self._check_registry(token)
         return VerifiedDelegation(
@@ -266,9 +280,13 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
 
 def _split(token: object) -> tuple[dict[str, Any], bytes, str, bytes]:
     """Split a compact JWS once: (header, signing input, payload segment, signature)."""
+    return _split_any(token, MAX_TOKEN_LENGTH)
+
+
+def _split_any(token: object, max_length: int) -> tuple[dict[str, Any], bytes, str, bytes]:
     if not isinstance(token, str):
         raise InvalidDelegationToken("malformed", "the token is not a string")
-    if len(token) > MAX_TOKEN_LENGTH:
+    if len(token) > max_length:
         raise InvalidDelegationToken("malformed", "the token is too large")
     match = _COMPACT_JWS.fullmatch(token)
     if match is None:
