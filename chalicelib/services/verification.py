@@ -15,6 +15,7 @@ from chalicelib.domain.delegation import DELEGATION_TOKEN_TYP
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.services.call import Call
 from chalicelib.services.revocation import RevocationService
+from chalicelib.store import scoped_credentials
 from chalicelib.store.keys import delegation_key, tenant_key
 from chalicelib.store.models import TenantModel
 from chalicelib.store.reads import BatchReader
@@ -72,6 +73,7 @@ class VerificationService:
         if isinstance(jti, str) and ids.DELEGATION_ID.fullmatch(jti):
             keys.append(delegation_key(tenant_id, jti))
         if isinstance(requester, str) and ids.TENANT_ID.fullmatch(requester):
+            scoped_credentials.add_counterpart(requester)  # its tenant record: read, and audited
             keys.append(tenant_key(requester))
         snapshot = call.read(self._reader, keys)
         if call.principal is None:
