@@ -189,6 +189,7 @@ def status(ctx: Ctx, auth_req_id: str) -> Reply:
 @endpoint(
     bp,
     "/stepup/{auth_req_id}/complete",
+    permissions=AUTHENTICATED | {Permission.KMS_SIGN},  # the approval issues the signed token
     methods=["POST"],
     roles=DECIDERS,
     prefetch=True,
@@ -212,6 +213,7 @@ def _reason(ctx: Ctx) -> str | None:
 @endpoint(
     bp,
     "/delegations/{delegation_id}/approve",
+    permissions=AUTHENTICATED | {Permission.KMS_SIGN},  # the approval issues the signed token
     methods=["POST"],
     roles=DECIDERS,
     prefetch=True,
