@@ -164,6 +164,8 @@ def accesses(
         return (
             Access(f"sqs:{op}", arn("sqs", region, str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1])),
         )
+    if service == "sts" and "RoleArn" in params:
+        return (Access(f"sts:{op}", str(params["RoleArn"])),)
     return (Access(f"{prefix}:{op}", "*"),)
 
 
