@@ -28,6 +28,9 @@ ACCESS_TOKEN_TTL = "VAULTGUARD_ACCESS_TOKEN_TTL"
 MAX_BODY_BYTES = "VAULTGUARD_MAX_BODY_BYTES"
 CORS_ORIGINS = "VAULTGUARD_CORS_ORIGINS"
 SECRET_HASH_KEY_BLOB = "VAULTGUARD_SECRET_HASH_KEY_BLOB"
+# What a first `make deploy` gives the functions until it has sealed the key with the stack's
+# data key (infra/deploy.py): a function started with it refuses to start.
+SECRET_HASH_KEY_PENDING = "pending-first-deploy"
 RATE_DELEGATIONS_PER_MINUTE = "VAULTGUARD_RATE_DELEGATIONS_PER_MINUTE"
 RATE_CLIENT_REQUESTS_PER_15_MINUTES = "VAULTGUARD_RATE_CLIENT_REQUESTS_PER_15_MINUTES"  # older name of writes
 RATE_CLIENT_WRITES_PER_15_MINUTES = "VAULTGUARD_RATE_CLIENT_WRITES_PER_15_MINUTES"
@@ -196,6 +199,11 @@ class Settings:
             raise ValueError(f"{KMS_DATA_KEY_ID} is required when {ENCRYPTOR}=kms")
         if encryptor == "kms" and not env.get(SECRET_HASH_KEY_BLOB):
             raise ValueError(f"{SECRET_HASH_KEY_BLOB} is required when {ENCRYPTOR}=kms")
+        if encryptor == "kms" and env.get(SECRET_HASH_KEY_BLOB) == SECRET_HASH_KEY_PENDING:
+            raise ValueError(
+                f"{SECRET_HASH_KEY_BLOB} is still the first deploy's placeholder: `make deploy` seals "
+                "the secret-hashing key with the stack's data key and updates the stack; run it to finish"
+            )
         _check_deployed(env.get(STAGE, "local"), signer, encryptor, env.get(ISSUER, ""))
         origins = tuple(o.strip() for o in env.get(CORS_ORIGINS, "").split(",") if o.strip())
         retired = env.get(RETIRED_KEYS_DIR)

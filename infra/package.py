@@ -371,6 +371,9 @@ def strip_local_only(zip_path: Path) -> list[str]:
 
 SECRET_HASH_KEY_BLOB_ENV = "VAULTGUARD_SECRET_HASH_KEY_BLOB"
 SECRET_HASH_KEY_BLOB_PARAMETER = "SecretHashKeyBlob"
+# The issuer is the distribution's (or a custom domain's) URL, known only once the stack exists:
+# a parameter, which `make deploy` (infra/deploy.py) fills in.
+ISSUER_ENV, ISSUER_PARAMETER = "VAULTGUARD_ISSUER", "Issuer"
 
 
 def deployment_properties(template: Json) -> Json:
@@ -383,7 +386,12 @@ def deployment_properties(template: Json) -> Json:
         "Type": "String",
         "NoEcho": True,
         "MinLength": 1,
-        "Description": "the secret-hashing key sealed with the data key (make bootstrap prints it)",
+        "Description": "the secret-hashing key sealed with the data key (make deploy keeps it in SSM)",
+    }
+    out["Parameters"][ISSUER_PARAMETER] = {
+        "Type": "String",
+        "AllowedPattern": "^https://[^/?#]+$",
+        "Description": "the token issuer: the distribution's or custom domain's https:// URL (make deploy)",
     }
     runtime = "python{}.{}".format(*lambda_zip.LAMBDA_PYTHON)
     for name, resource in out["Resources"].items():
@@ -396,6 +404,7 @@ def deployment_properties(template: Json) -> Json:
                 f"the zip is built for {runtime} on {lambda_zip.ARCHITECTURE}"
             )
         props["Environment"]["Variables"][SECRET_HASH_KEY_BLOB_ENV] = {"Ref": SECRET_HASH_KEY_BLOB_PARAMETER}
+        props["Environment"]["Variables"][ISSUER_ENV] = {"Ref": ISSUER_PARAMETER}
     return out
 
 

@@ -29,12 +29,13 @@ def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
-def deployed(template: dict[str, Any]) -> dict[str, Any]:
+def deployed(template: dict[str, Any], *, keep_code_uri: bool = False) -> dict[str, Any]:
     """The template as CloudFormation gets it: after the SAM transform (offline, no AWS call;
-    the code's S3 location stands for what `aws cloudformation package` would put there)."""
+    the code's S3 location stands for what `make deploy` puts there, unless `keep_code_uri`)."""
     sam = copy.deepcopy(template)
     for resource in resources(sam, "AWS::Serverless::Function").values():
-        resource["Properties"]["CodeUri"] = "s3://packaging/deployment.zip"
+        if not keep_code_uri:
+            resource["Properties"]["CodeUri"] = "s3://packaging/deployment.zip"
     session = boto3.session.Session(
         region_name="us-east-1", aws_access_key_id="packaging", aws_secret_access_key="packaging"
     )
