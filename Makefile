@@ -20,6 +20,7 @@ help:
 	@echo "make audit-verify TENANT=<id> [SINCE=...]  - check the audit export against its signed digests"
 	@echo "make dashboard - build the admin dashboard (make run serves it at /dashboard/)"
 	@echo "make screenshots - the README's dashboard screenshots (docs/), from a throw-away stack"
+	@echo "make package / deploy / bootstrap - build, deploy to AWS, create the first operator (infra/README.md)"
 	@echo "make lint / typecheck / bench / clean"
 
 $(RUN_STAMP): requirements.txt requirements-run.txt sdk/pyproject.toml
@@ -100,6 +101,19 @@ bench: $(STAMP)
 # merged with infra/template.json, then one Lambda and least-privilege role per route (infra/package.py).
 package: $(STAMP)
 	$(PY) -m infra.package build
+
+# The stack on AWS (infra/deploy.py: boto3 with your AWS credentials, no AWS CLI needed), built
+# first if build/ is missing or stale: `make deploy [STACK=vaultguard] [REGION=...]
+# [ISSUER=https://<custom domain>] [ARTIFACTS_BUCKET=...]`; the first deploy runs in two phases
+# (infra/README.md). `make bootstrap [STACK=...] [REGION=...]` then prints the first platform
+# operator client's id and secret, once. The variables reach the shell as environment variables.
+.PHONY: deploy bootstrap
+deploy: $(STAMP)
+	$(PY) -m infra.deploy $${STACK:+--stack "$$STACK"} $${REGION:+--region "$$REGION"} \
+		$${ISSUER:+--issuer "$$ISSUER"} $${ARTIFACTS_BUCKET:+--artifacts-bucket "$$ARTIFACTS_BUCKET"}
+
+bootstrap: $(STAMP)
+	$(PY) -m infra.bootstrap $${STACK:+--stack "$$STACK"} $${REGION:+--region "$$REGION"}
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache
