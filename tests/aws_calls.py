@@ -169,14 +169,17 @@ def accesses(
     return (Access(f"{prefix}:{op}", "*"),)
 
 
-def dynamodb_touches(call: AwsCall) -> list[tuple[str, str | None, str, Mapping[str, Any] | None]]:
+Touch = tuple[str, str | None, str, Mapping[str, Any] | None]
+
+
+def dynamodb_touches(call: AwsCall) -> list[Touch]:
     """(table, index, item operation, key or item) for every item a DynamoDB call names; the key
     is None for a Query or Scan (their keys are in `KeyConditionExpression`)."""
     if call.service != "dynamodb":
         return []
     p, op = call.params, call.operation
     if op in ("TransactWriteItems", "TransactGetItems"):
-        out = []
+        out: list[Touch] = []
         for item in p.get("TransactItems", []):
             for kind, body in item.items():
                 out.append((body["TableName"], None, kind, body.get("Key") or body.get("Item")))
@@ -271,7 +274,7 @@ def _chalice_call(self: Any, event: Any, context: Any) -> Any:
 
 
 def _install(on: bool) -> None:
-    botocore.client.BaseClient._make_api_call = _make_api_call if on else _ORIGINAL_CALL  # type: ignore[method-assign]
+    botocore.client.BaseClient._make_api_call = _make_api_call if on else _ORIGINAL_CALL
     # botocore copies this function into each client class it builds: clients built while
     # a recording runs report their presigned URLs (and pass through once it has ended)
     botocore.signers.generate_presigned_url = _generate_presigned_url if on else _ORIGINAL_PRESIGN
