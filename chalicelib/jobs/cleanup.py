@@ -133,7 +133,9 @@ class CleanupJob:
         self._delegations.expire(tx, record, ref, changes, call.epoch)
         if live is Status.ACTIVE and record.status_list_id is not None and record.status_idx is not None:
             # the token's status list bit, with the event (status type INVALID)
-            self._status_lists.invalidate(tx, receiving, record.status_list_id, int(record.status_idx), call.epoch)
+            self._status_lists.invalidate(
+                tx, receiving, record.status_list_id, int(record.status_idx), call.epoch
+            )
         self._auditor.record(
             tx,
             call,

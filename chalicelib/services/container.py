@@ -309,7 +309,12 @@ class Container:
     @cached_property
     def revocation(self) -> RevocationService:
         return RevocationService(
-            self.db, self.tenant_repo, self.delegation_repo, self.auditor, self.batch_reader, StatusListRepository()
+            self.db,
+            self.tenant_repo,
+            self.delegation_repo,
+            self.auditor,
+            self.batch_reader,
+            StatusListRepository(),
         )
 
     @cached_property

@@ -185,7 +185,9 @@ class RevocationService:
         self._audit_revoked(tx, call, record, record.token_sha256, reason)
         return True
 
-    def _invalidate(self, tx: WriteTransaction, call: Call, item: DelegationModel | DelegationRefModel) -> None:
+    def _invalidate(
+        self, tx: WriteTransaction, call: Call, item: DelegationModel | DelegationRefModel
+    ) -> None:
         """Set the token's status list bit in `tx`, the revocation's own transaction, so that
         offline verifiers refuse the token within seconds (a PENDING one has no token yet)."""
         if item.status_list_id is None or item.status_idx is None:

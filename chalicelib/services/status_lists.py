@@ -117,7 +117,8 @@ class StatusListService:
         invalid = frozenset(int(i) for i in (item.invalid or ()))
         with self._lock:
             signed = self._signed.get(list_id)
-        if signed is None or signed.invalid != invalid or now - signed.iat >= RESIGN_AFTER or signed.iat > now:
+        stale = signed is None or not 0 <= now - signed.iat < RESIGN_AFTER
+        if signed is None or stale or signed.invalid != invalid:
             claims = list_token_claims(self._settings.issuer, list_id, encode_list(invalid), now)
             try:
                 token = encode_jwt(self._signer, claims, typ=STATUS_LIST_TYP)

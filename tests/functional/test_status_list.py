@@ -123,7 +123,9 @@ def test_expiry_by_the_cleanup_job_sets_the_bit(stack: Stack, parties: tuple[Ten
     assert _bit(_bits(_fetch(stack, uri)), idx) == 1
 
 
-def test_an_approved_step_up_token_carries_an_entry(stack: Stack, parties: tuple[Tenant, Tenant, Agent]) -> None:
+def test_an_approved_step_up_token_carries_an_entry(
+    stack: Stack, parties: tuple[Tenant, Tenant, Agent]
+) -> None:
     med, nat, agent = parties
     stack.policy(nat, "requisition.submit", "STEP_UP", med)
     pending = stack.request(agent, nat, "requisition.submit").body
@@ -203,7 +205,12 @@ def test_sdk_refuses_a_revoked_token_within_5_s_offline(
         assert len(fetches) - before <= 2  # verifications read memory; only the refresher fetches
         with lock:
             revoked_at = time.monotonic()
-            assert stack.call("POST", f"/delegations/{issued['delegation_id']}/revoke", med.admin_token, {}).status == 200
+            assert (
+                stack.call(
+                    "POST", f"/delegations/{issued['delegation_id']}/revoke", med.admin_token, {}
+                ).status
+                == 200
+            )
         refused = None
         while time.monotonic() - revoked_at < 5:
             try:

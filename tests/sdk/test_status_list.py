@@ -47,7 +47,11 @@ def setup(served: str, **options: Any) -> tuple[DelegationVerifier, StatusLists,
     jwks = JWKSCache(f"{ISSUER}/.well-known/jwks.json", fetch=StubJWKS())
     stub = Lists(served)
     lists = StatusLists(ISSUER, jwks, fetch=stub, **options)
-    return DelegationVerifier(ISSUER, "urn:vaultguard:tenant:natsupply", jwks=jwks, status_list=lists), lists, stub
+    return (
+        DelegationVerifier(ISSUER, "urn:vaultguard:tenant:natsupply", jwks=jwks, status_list=lists),
+        lists,
+        stub,
+    )
 
 
 def delegation(idx: int = 7, uri: str = URI) -> str:
@@ -86,7 +90,9 @@ def test_revocation_is_seen_after_a_refresh_without_a_call_per_token() -> None:
     [
         pytest.param(lambda: list_token(typ="at+jwt"), id="wrong typ"),
         pytest.param(lambda: list_token(key=rsa_key(3)), id="foreign key"),
-        pytest.param(lambda: list_token(sub=f"{ISSUER}/statuslists/sl_BBBBBBBBBBBBBBBBBBBBBB"), id="another list"),
+        pytest.param(
+            lambda: list_token(sub=f"{ISSUER}/statuslists/sl_BBBBBBBBBBBBBBBBBBBBBB"), id="another list"
+        ),
         pytest.param(lambda: list_token(iss="https://evil.example"), id="another issuer"),
         pytest.param(lambda: list_token(exp=int(time.time()) - 1), id="expired"),
         pytest.param(lambda: list_token(iat=int(time.time()) - 100), id="older than the one held"),

@@ -22,8 +22,8 @@ from ._errors import (
 )
 from ._introspection import Introspector
 from ._jwks import JWKSCache
-from ._status_list import StatusLists
 from ._models import Delegation, PendingDelegation, VaultToken
+from ._status_list import StatusLists
 from ._verifier import ActionVerifier, DelegationVerifier, VerifiedDelegation
 
 __all__ = [

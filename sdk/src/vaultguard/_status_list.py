@@ -103,7 +103,9 @@ class StatusLists:
             raise InvalidDelegationToken("missing_claim", "status.status_list is required")
         idx, uri = ref.get("idx"), ref.get("uri")
         if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
-            raise InvalidDelegationToken("invalid_claim", "status.status_list.idx must be a non-negative integer")
+            raise InvalidDelegationToken(
+                "invalid_claim", "status.status_list.idx must be a non-negative integer"
+            )
         if not isinstance(uri, str) or not uri.startswith(self.prefix) or len(uri) > len(self.prefix) + 64:
             raise InvalidDelegationToken("invalid_claim", "status.status_list.uri is not the issuer's")
         entry = self._entries.get(uri)
@@ -217,10 +219,7 @@ class StatusLists:
             raise InvalidDelegationToken("wrong_issuer", "status list from another issuer")
         if claims.get("sub") != uri:
             raise InvalidDelegationToken("wrong_list", "the status list is not the one asked for")
-        iat, exp, ttl = claims.get("iat"), claims.get("exp"), claims.get("ttl", self._max_interval)
-        for name, value in (("iat", iat), ("exp", exp), ("ttl", ttl)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise InvalidDelegationToken("invalid_claim", f"status list {name} must be a number")
+        iat, exp, ttl = (_number(claims, n) for n in ("iat", "exp", "ttl"))
         if exp <= now or ttl <= 0:
             raise InvalidDelegationToken("expired", "the status list token has expired")
         body = claims.get("status_list")
@@ -233,7 +232,7 @@ class StatusLists:
             raise InvalidDelegationToken("malformed", "status_list.lst is not zlib data") from None
         if inflater.unconsumed_tail or not inflater.eof:
             raise InvalidDelegationToken("malformed", "status_list.lst is too large or truncated")
-        return _List(bits, float(iat), float(exp), float(ttl))
+        return _List(bits, iat, exp, ttl)
 
     def _http_fetch(self, uri: str) -> str:
         session = self._session or requests
@@ -256,6 +255,13 @@ class StatusLists:
             return str(body.decode("ascii").strip())
         except UnicodeDecodeError:
             raise InvalidDelegationToken("malformed", "the status list token is not ASCII") from None
+
+
+def _number(claims: dict[str, Any], name: str) -> float:
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidDelegationToken("invalid_claim", f"status list {name} must be a number")
+    return float(value)
 
 
 def _b64(segment: str) -> bytes:
