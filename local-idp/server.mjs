@@ -16,7 +16,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
 
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 import { fileAdapter, sweepExpired } from './file-adapter.mjs';
 import { createGoogle, GOOGLE_PATH } from './google.mjs';
@@ -140,6 +140,29 @@ const clients = (config.clients || []).map((raw) => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// Resource servers (APIs): `resource_servers` maps a resource indicator (RFC 8707) to
+// {scope?, audience?, ttl?}. A client allowed `client_credentials` that names one gets an RS256
+// JWT access token for it (RFC 9068 profile, `sub` = `client_id` = the client), as an Auth0 M2M
+// application does for an API; any other resource is refused (invalid_target).
+
+const resourceServers = config.resource_servers || {};
+for (const [indicator, rs] of Object.entries(resourceServers)) {
+  if (typeof rs !== 'object' || rs === null) fail(`resource server ${indicator} must be an object`);
+}
+
+async function getResourceServerInfo(ctx, indicator) {
+  const rs = Object.hasOwn(resourceServers, indicator) ? resourceServers[indicator] : undefined;
+  if (!rs) throw new errors.InvalidTarget();
+  return {
+    scope: rs.scope || '',
+    audience: rs.audience || indicator,
+    accessTokenTTL: rs.ttl || 300,
+    accessTokenFormat: 'jwt',
+    jwt: { sign: { alg: 'RS256' } },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // The provider.
 
 async function autoGrant(ctx) {
@@ -190,6 +213,8 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: false },
     revocation: { enabled: true },
     userinfo: { enabled: true },
+    clientCredentials: { enabled: true }, // only for clients whose grant_types allow it
+    resourceIndicators: { enabled: true, getResourceServerInfo },
     rpInitiatedLogout: {
       enabled: true,
       logoutSource: logoutPage,

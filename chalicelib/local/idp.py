@@ -50,6 +50,9 @@ class LocalIdentityProvider:
     `vault_redirect_uri` (VaultGuard's `<public url>/vault/callback`) turns local-google on;
     its refresh tokens rotate only with `google_rotate_refresh_tokens`, and its access tokens
     live `google_access_token_ttl` seconds.
+    `resource_servers`: {resource indicator: {"scope"?, "audience"?, "ttl"?}}: APIs that clients
+    allowed `client_credentials` get RS256 JWT access tokens for (RFC 8707 `resource`, RFC 9068),
+    as Auth0 M2M applications do; a federated VaultGuard agent exchanges such a token.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class LocalIdentityProvider:
         vault_redirect_uri: str | None = None,
         google_rotate_refresh_tokens: bool = False,
         google_access_token_ttl: int = 3600,
+        resource_servers: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.port = port
@@ -76,6 +80,7 @@ class LocalIdentityProvider:
         self.vault_redirect_uri = vault_redirect_uri
         self.google_rotate_refresh_tokens = google_rotate_refresh_tokens
         self.google_access_token_ttl = google_access_token_ttl
+        self.resource_servers = resource_servers or {}
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -190,6 +195,8 @@ class LocalIdentityProvider:
             config["google_redirect_uri"] = self.vault_redirect_uri
             config["google_rotate_refresh_tokens"] = self.google_rotate_refresh_tokens
             config["google_access_token_ttl"] = self.google_access_token_ttl
+        if self.resource_servers:
+            config["resource_servers"] = self.resource_servers
         return config
 
     def _wait_until_ready(self) -> None:
