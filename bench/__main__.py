@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/__main__.py` as well as `python -m bench`
     sys.path.insert(0, str(ROOT))
 
-SECTIONS = ("a", "b", "c", "d", "e", "f", "g", "h")
-DEFAULT_SECTIONS = ("a", "b", "c", "d", "e", "f", "h")  # (g) takes tens of minutes: ask for it
+SECTIONS = ("a", "b", "c", "d", "e", "f", "g", "h", "i")
+DEFAULT_SECTIONS = ("a", "b", "c", "d", "e", "f", "h", "i")  # (g) takes tens of minutes: ask for it
 
 
 def _log(message: str) -> None:
@@ -40,7 +40,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         "d (HTTP issuance), e (verification, in-process and over HTTP), "
                         "f (VaultGuard beside node-oidc-provider over HTTP, 1 and 8 clients), "
                         "g (growth: ALLOW with few vs many audit events, server RSS over many issuances; "
-                        "not in the default run), h (the Lambda package: sizes, cold import)")
+                        "not in the default run), h (the Lambda package: sizes, cold import), "
+                        "i (status lists: verification with the status check beside raw PyJWT, "
+                        "revoke-to-refusal)")
     p.add_argument("--quick", action="store_true", help="a short smoke run (about 30-40 s)")
     p.add_argument("--crypto-repeats", type=int, default=5, help="repetitions of each crypto loop")
     p.add_argument("--crypto-seconds", type=float, default=0.8, help="time cap of one crypto repetition")
@@ -338,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
 
         package_report = package_bench.section(args, results, errors, _log)
 
+    status_list_report = ""
+    if "i" in only:  # (i): bench/status_list_bench.py
+        from bench import status_list_bench
+
+        status_list_report = status_list_bench.section(args, results, errors, _log)
+
     # A section that was not asked for ran only to produce a token: keep it out of the report.
     if "c" not in only and "inprocess" in results:
         for key in ("issuance", "growth"):
@@ -380,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + growth_report)
     if package_report:
         print("\n" + package_report)
+    if status_list_report:
+        print("\n" + status_list_report)
     for where, message in errors.items():
         print(f"\nERROR in {where}: {message}")
 
