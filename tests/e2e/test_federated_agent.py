@@ -129,3 +129,24 @@ def test_a_client_of_the_same_idp_that_is_no_agent_gets_nothing(
     assertion = idp_token(idp, STRANGER_CLIENT, server.url).json()["access_token"]
     reply = vaultguard_token(server, grant_type=JWT_BEARER, assertion=assertion)
     assert reply.status_code == 400 and reply.json()["error"] == "invalid_grant"
+
+
+def test_the_sdk_client_takes_a_federated_token_source(
+    server: LocalServer, idp: LocalIdentityProvider, agent_id: str
+) -> None:
+    from vaultguard import Delegation, VaultGuardClient
+
+    fetched: list[str] = []
+
+    def from_idp() -> str:  # a fresh JWT for each new API token: each is accepted once
+        token = str(idp_token(idp, AGENT_CLIENT, server.url).json()["access_token"])
+        fetched.append(token)
+        return token
+
+    with VaultGuardClient(server.url, federated_token=from_idp) as client:
+        natsupply = server.state["tenants"]["natsupply"]["tenant_id"]
+        delegation = client.request_delegation(natsupply, "stock.write")
+        assert isinstance(delegation, Delegation) and len(fetched) == 1
+        client._token = None  # as when the API token nears expiry: a new JWT is fetched
+        assert isinstance(client.request_delegation(natsupply, "stock.write"), Delegation)
+        assert len(fetched) == 2

@@ -6,10 +6,16 @@
     with client.with_vault_token(connection_id, ["calendar.readonly"]) as token:
         requests.get(calendar_api, headers={"Authorization": f"Bearer {token}"})
 
-The client signs in with client credentials (client_secret_basic), caches its API token and
-refreshes it a minute before it expires. Connection failures and 5xx are retried with
-exponential backoff only where repeating the call is safe; a 429 is retried after its
-Retry-After; any other 4xx is a decision and raised at once as a typed error (see `_errors`).
+The client signs in with client credentials (client_secret_basic), or as a federated agent
+with `federated_token`, a callable returning a fresh JWT of its trusted issuer (exchanged by the
+RFC 7523 jwt-bearer grant; called again for every new API token, as each JWT is used once):
+
+    client = VaultGuardClient(api_url, federated_token=lambda: read_service_account_token())
+
+It caches its API token and refreshes it a minute before it expires. Connection failures and
+5xx are retried with exponential backoff only where repeating the call is safe; a 429 is
+retried after its Retry-After; any other 4xx is a decision and raised at once as a typed
+error (see `_errors`).
 """
 
 from __future__ import annotations
@@ -34,15 +40,17 @@ class VaultGuardClient:
     """Thread-safe: one client (and its cached API token) can serve many threads.
 
     `tenant_id`, when given, must be the tenant the credentials belong to; the first call
-    fails with VaultGuardError(`tenant_mismatch`) otherwise, before anything is requested."""
+    fails with VaultGuardError(`tenant_mismatch`) otherwise, before anything is requested.
+    Give `client_id` and `client_secret`, or `federated_token` alone."""
 
     def __init__(
         self,
         api_url: str,
-        client_id: str,
-        client_secret: str,
+        client_id: str | None = None,
+        client_secret: str | None = None,
         tenant_id: str | None = None,
         *,
+        federated_token: Callable[[], str] | None = None,
         session: requests.Session | None = None,
         timeout: float = 10,
         max_retries: int = 3,
@@ -50,7 +58,12 @@ class VaultGuardClient:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.tenant_id = tenant_id
-        self._credentials = (client_id, client_secret)
+        if (federated_token is None) == (client_id is None or client_secret is None) or (
+            federated_token is not None and (client_id is not None or client_secret is not None)
+        ):
+            raise ValueError("Give client_id and client_secret, or federated_token alone.")
+        self._credentials = (client_id or "", client_secret or "")
+        self._federated_token = federated_token
         self._session = session or requests.Session()
         self._owns_session = session is None
         self._timeout = timeout
@@ -63,6 +76,8 @@ class VaultGuardClient:
         self._clock: Callable[[], float] = time.monotonic
 
     def __repr__(self) -> str:
+        if self._federated_token is not None:
+            return f"VaultGuardClient({self.api_url!r}, federated)"
         return f"VaultGuardClient({self.api_url!r}, client_id={self._credentials[0]!r})"
 
     def close(self) -> None:
@@ -113,9 +128,16 @@ class VaultGuardClient:
         with self._token_lock:
             token = self._token
             if token is None or not token.fresh(self._clock()) or token.value == stale:
-                reply = self._send(
-                    "POST", "/oauth/token", data={"grant_type": "client_credentials"}, auth=self._credentials
-                )
+                if self._federated_token is not None:
+                    form = {"grant_type": _core.JWT_BEARER_GRANT_TYPE, "assertion": self._federated_token()}
+                    reply = self._send("POST", "/oauth/token", data=form)
+                else:
+                    reply = self._send(
+                        "POST",
+                        "/oauth/token",
+                        data={"grant_type": "client_credentials"},
+                        auth=self._credentials,
+                    )
                 token = _core.api_token_from(reply, self._clock(), self.tenant_id)
                 self._token = token
             return token.value
@@ -187,6 +209,11 @@ class VaultGuardClient:
 
         Honours `interval` and `slow_down`; raises StepUpRejected, StepUpExpired, or
         StepUpTimeout (a StepUpExpired and a TimeoutError) when `timeout` seconds pass first."""
+        if self._federated_token is not None:
+            raise VaultGuardError(
+                "CIBA polling needs client authentication; a federated client cannot poll.",
+                error="client_error",
+            )
         schedule = _core.PollSchedule(pending, timeout, self._clock())
         form = {"grant_type": _core.CIBA_GRANT_TYPE, "auth_req_id": pending.auth_req_id}
         while True:

@@ -33,6 +33,7 @@ from ._errors import (
 from ._models import Delegation, PendingDelegation
 
 CIBA_GRANT_TYPE = "urn:openid:params:grant-type:ciba"
+JWT_BEARER_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # federated agents (RFC 7523 §2.1)
 SLOW_DOWN_INCREMENT = 5  # CIBA Core §11 / RFC 8628 §3.5: the server grows the interval by 5 s
 DEFAULT_INTERVAL = 5  # CIBA Core §7.3: the interval when the server names none
 POLL_MARGIN = 0.25  # seconds added to `interval`, so clock granularity never makes a slow_down
