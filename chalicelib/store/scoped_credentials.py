@@ -50,8 +50,11 @@ AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")  # append-only, as the co
 DATA_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 # Partitions of no tenant that a tenant's request writes: the platform totals' shards
 # (chalicelib/store/counters.py), failed authentications by source (services/ratelimit.py)
-# and the platform's security log with its counts (auth/scope.py, `platform_log_scope`).
-SHARED_MAIN = ("PLATFORM#COUNT#*", "SRC#*", "T#platform")
+# and the platform's security log with its counts (auth/scope.py, `platform_log_scope`), and
+# the status lists' public lookup items (`STATUSLIST#<list_id>` -> the owning tenant, written
+# once, only if absent, when a tenant's issuance starts a new list: store/status_lists.py).
+# The condition "only if absent" is the code's; IAM cannot express it.
+SHARED_MAIN = ("PLATFORM#COUNT#*", "SRC#*", "STATUSLIST#*", "T#platform")
 SHARED_AUDIT = ("T#platform",)
 _SESSION_NAME = re.compile(r"[^\w+=,.@-]")
 

@@ -43,10 +43,12 @@ _HASH_KEYS = {None: "pk", "client_id-index": "cred_client_id", "expiry-index": "
 class FakeSts:
     def __init__(self) -> None:
         self.policies: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[str, str] = {}  # access key -> the session name (the caller)
 
     def assume_role(self, **kwargs: Any) -> dict[str, Any]:
         key = f"ASIASCOPED{len(self.policies)}"
         self.policies[key] = json.loads(kwargs["Policy"])
+        self.sessions[key] = kwargs["RoleSessionName"]
         expiry = datetime.now(tz=UTC) + timedelta(hours=1)
         return {
             "Credentials": {
@@ -217,12 +219,14 @@ def test_every_key_a_scoped_request_touches_is_one_its_session_policy_allows(
     assert not found, "\n".join(found)
     scoped_calls = [c for c in calls if c.context["signed_with"] != FUNCTION_KEY]
     assert checked > 100 and {c.service for c in scoped_calls} == {"dynamodb", "kms"}
-    # one session per tenant set, not per request
-    callers = sorted(
-        p["Statement"][2]["Condition"]["StringEquals"]["kms:EncryptionContext:tenant_id"]
-        for p in sts.policies.values()
-    )
-    assert len(sts.policies) == len(set(map(tuple, callers)))
+    # one session per caller and tenant set (the session is named after the caller, for
+    # CloudTrail), not per request: B approving A's request does not reuse A's session
+    sets = {
+        key: p["Statement"][2]["Condition"]["StringEquals"]["kms:EncryptionContext:tenant_id"]
+        for key, p in sts.policies.items()
+    }
+    callers = sorted(sets.values())
+    assert len(sts.policies) == len({(sts.sessions[key], tuple(tenants)) for key, tenants in sets.items()})
     assert [a.tenant_id, b.tenant_id] in callers and [a.tenant_id] in callers
 
 

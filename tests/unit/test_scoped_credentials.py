@@ -18,7 +18,7 @@ from chalicelib.store import scoped_credentials as sc
 ROLE = "arn:aws:iam::123456789012:role/vaultguard-data-plane"
 TABLES = sc.Tables.of(ROLE, "eu-west-1", "vaultguard", "vaultguard-audit")
 A, B = "tnt_" + "a" * 20, "tnt_" + "b" * 20
-SHARED = ["PLATFORM#COUNT#*", "SRC#*", "T#platform"]
+SHARED = ["PLATFORM#COUNT#*", "SRC#*", "STATUSLIST#*", "T#platform"]
 MAIN_ARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/vaultguard"
 AUDIT_ARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/vaultguard-audit"
 
