@@ -66,6 +66,53 @@ function handler(event) {
 """.replace("__PREFIX__", PREFIX)
 
 
+# The optional custom domain: its name and an ACM certificate for it, which CloudFront takes
+# from us-east-1 only.
+DOMAIN, CERTIFICATE, HAS_DOMAIN = "DomainName", "CertificateArn", "HasCustomDomain"
+MIN_TLS = "TLSv1.2_2021"
+
+
+def domain_parameters() -> Json:
+    return {
+        DOMAIN: {
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": r"^$|^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$",
+            "Description": "custom domain of the distribution, e.g. vaultguard.example.org (optional)",
+        },
+        CERTIFICATE: {
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": r"^$|^arn:aws[a-z-]*:acm:us-east-1:[0-9]{12}:certificate/[0-9a-f-]+$",
+            "Description": "ACM certificate for DomainName, in us-east-1 (required with DomainName)",
+        },
+    }
+
+
+def issuer(parameter: str) -> Json:
+    """The functions' VAULTGUARD_ISSUER: https://DomainName when there is one, else the issuer
+    `parameter` (the distribution's URL, which `make deploy` reads from the stack's outputs).
+    Never the distribution's domain by reference: the distribution's origin is the API, whose
+    integrations name every function, so a function naming the distribution is a cycle."""
+    return {"Fn::If": [HAS_DOMAIN, {"Fn::Sub": f"https://${{{DOMAIN}}}"}, {"Ref": parameter}]}
+
+
+def custom_domain(template: Json) -> None:
+    """The custom domain's parameters, its condition and the rule that it comes with a
+    certificate (the distribution's Aliases and ViewerCertificate follow the condition)."""
+    template["Parameters"] = {**template.get("Parameters", {}), **domain_parameters()}
+    template.setdefault("Conditions", {})[HAS_DOMAIN] = {"Fn::Not": [{"Fn::Equals": [{"Ref": DOMAIN}, ""]}]}
+    template.setdefault("Rules", {})["CustomDomainHasCertificate"] = {
+        "RuleCondition": {"Fn::Not": [{"Fn::Equals": [{"Ref": DOMAIN}, ""]}]},
+        "Assertions": [
+            {
+                "Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": CERTIFICATE}, ""]}]},
+                "AssertDescription": "DomainName needs CertificateArn (ACM, us-east-1)",
+            }
+        ],
+    }
+
+
 def _arn(logical_id: str) -> Json:
     return {"Fn::GetAtt": [logical_id, "Arn"]}
 
@@ -202,6 +249,9 @@ def distribution(api: str, stage: str) -> Json:
     }
     return {
         "Type": "AWS::CloudFront::Distribution",
+        # cfn-lint checks CertificateArn's empty default against ACM's ARN pattern, though the
+        # certificate is used only with a DomainName (and then required: a template rule).
+        "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["W1030"]}}},
         "Properties": {
             "DistributionConfig": {
                 "Enabled": True,
@@ -209,6 +259,18 @@ def distribution(api: str, stage: str) -> Json:
                 "HttpVersion": "http2and3",
                 "IPV6Enabled": True,
                 "PriceClass": "PriceClass_100",
+                "Aliases": {"Fn::If": [HAS_DOMAIN, [{"Ref": DOMAIN}], {"Ref": "AWS::NoValue"}]},
+                "ViewerCertificate": {
+                    "Fn::If": [
+                        HAS_DOMAIN,
+                        {
+                            "AcmCertificateArn": {"Ref": CERTIFICATE},
+                            "SslSupportMethod": "sni-only",
+                            "MinimumProtocolVersion": MIN_TLS,
+                        },
+                        {"CloudFrontDefaultCertificate": True},
+                    ]
+                },
                 "Origins": [
                     {
                         "Id": API_ORIGIN,

@@ -29,7 +29,7 @@ from chalicelib.api._permissions import Permission, function_name, permissions_f
 from chalicelib.jobs import webhook_delivery
 from chalicelib.store import schema
 from chalicelib.store.webhook_deliveries import MARKER_ATTRIBUTES
-from infra import cdn, data_plane, gateway, lambda_zip
+from infra import alarms, cdn, data_plane, gateway, lambda_zip
 
 Json = dict[str, Any]
 
@@ -347,6 +347,8 @@ def transform(template: Json, routes: Mapping[str, Mapping[str, Any]]) -> Json:
     gateway.configure(res["RestAPI"])
     res[gateway.ACCESS_LOGS] = log_group("api-access")
     cdn.add(res, out["Outputs"], api="RestAPI", stage=res["RestAPI"]["Properties"]["StageName"])
+    cdn.custom_domain(out)
+    alarms.add(out, api="RestAPI")
     return out
 
 
@@ -404,7 +406,7 @@ def deployment_properties(template: Json) -> Json:
                 f"the zip is built for {runtime} on {lambda_zip.ARCHITECTURE}"
             )
         props["Environment"]["Variables"][SECRET_HASH_KEY_BLOB_ENV] = {"Ref": SECRET_HASH_KEY_BLOB_PARAMETER}
-        props["Environment"]["Variables"][ISSUER_ENV] = {"Ref": ISSUER_PARAMETER}
+        props["Environment"]["Variables"][ISSUER_ENV] = cdn.issuer(ISSUER_PARAMETER)
     return out
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from chalicelib.api._http import JSON, response_headers, route_not_found
 from chalicelib.api._permissions import function_name
+from chalicelib.observability import traced
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -41,10 +42,12 @@ def route_handler(app: Any, method: str, path: str) -> Handler:
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if event.get("httpMethod") != method or event.get("resource") != path:
             return _not_found(event)
-        result: dict[str, Any] = app(event, context)
+        with traced(name) as status:
+            result: dict[str, Any] = app(event, context)
+            status(result["statusCode"])
         return result
 
-    handle.__name__ = function_name(method, path)
+    name = handle.__name__ = function_name(method, path)
     return handle
 
 
@@ -57,7 +60,9 @@ def preflight_handler(app: Any) -> Handler:
         methods = app.routes.get(event.get("resource")) or {}
         if event.get("httpMethod") != PREFLIGHT_METHOD or PREFLIGHT_METHOD not in methods:
             return _not_found(event)
-        result: dict[str, Any] = app(event, context)
+        with traced(PREFLIGHT) as status:
+            result: dict[str, Any] = app(event, context)
+            status(result["statusCode"])
         return result
 
     handle.__name__ = PREFLIGHT

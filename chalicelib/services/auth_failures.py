@@ -16,7 +16,7 @@ from chalicelib.auth.authenticator import FailedAttempt
 from chalicelib.auth.scope import platform_log_scope, system_scope
 from chalicelib.domain import audit
 from chalicelib.errors import RateLimited
-from chalicelib.observability import logger
+from chalicelib.observability import count_auth_failure, logger
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, iso
 from chalicelib.services.ratelimit import FAILURE_WINDOW, RateLimiter
@@ -55,6 +55,7 @@ class FailedAuthentications:
 
     def __call__(self, attempt: FailedAttempt, snapshot: Snapshot) -> None:
         """Count the failure (one transaction); raise 429 past the client's failure budget."""
+        count_auth_failure()
         now = int(time.time())
         tx = self._db.transaction()
         by_source = self._limiter.source_failure_charge(attempt.source, now)
