@@ -4,10 +4,12 @@ JWKS found by discovery (OpenID Connect Discovery §4, RFC 8414 §3).
 One `RemoteKeys` per process (per Lambda container): each JWK set is turned into key objects
 once and kept `JWKS_TTL` seconds; a `kid` it does not hold triggers one early re-fetch (key
 rotation), at most once per `REFETCH_INTERVAL` per URL, so tokens with made-up `kid`s cannot
-make us hammer the publisher. Discovery documents are kept `DISCOVERY_TTL`. Fetching goes
-through the transport it is given (in the app: the SSRF guard of `services/safe_http.py`,
-https only outside the local stage, a size cap and timeouts); a failure to fetch is
-`KeysUnavailable` (503: we could not check), never a rejection of the token.
+make us hammer the publisher; a URL whose fetch failed is not tried again for `FAILURE_HOLD`,
+and a set that cannot be fetched again serves `STALE_GRACE` past its TTL. Discovery
+documents are kept `DISCOVERY_TTL`. Fetching goes through the transport it is given (in the
+app: the SSRF guard of `services/safe_http.py`, https only outside the local stage, a size cap
+and timeouts); a failure to fetch is `KeysUnavailable` (503: we could not check), never a
+rejection of the token.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from chalicelib.tokens.rfc7523 import InvalidJwks, KeyEntry, KeySource, usable_k
 JWKS_TTL = 900.0
 DISCOVERY_TTL = 3600.0
 REFETCH_INTERVAL = 60.0
+STALE_GRACE = 3600.0  # a set past its TTL still serves this long while its URL cannot be fetched
+FAILURE_HOLD = 10.0  # after a failed fetch, the URL is not fetched again for this long
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 Fetch = Callable[[str], tuple[int, bytes]]
@@ -52,6 +56,7 @@ class RemoteKeys:
         self._lock = threading.Lock()
         self._sets: dict[str, _Entry] = {}
         self._discovered: dict[str, tuple[float, str]] = {}
+        self._failed: dict[str, float] = {}
 
     def keys(self, url: str, *, kid: str | None = None) -> tuple[KeyEntry, ...]:
         """The usable keys published at `url`; fetched again early when `kid` is named and not
@@ -95,14 +100,27 @@ class RemoteKeys:
             except InvalidJwks as exc:
                 raise KeysUnavailable(f"jwks: {exc}") from None
         except KeysUnavailable:
-            if previous is not None:  # remember the attempt: no retry storm on a failing host
-                previous.fetched_at = now
-            raise
+            if previous is None:
+                raise
+            previous.fetched_at = now  # remember the attempt: no retry storm on a failing host
+            if now >= previous.expires + STALE_GRACE:
+                raise
+            return previous  # the publisher is down for a moment: keep the keys we had
         entry = _Entry(keys, now + JWKS_TTL, now)
         self._sets[url] = entry
         return entry
 
     def _json(self, url: str, what: str) -> Mapping[str, Any]:
+        failed = self._failed.get(url)
+        if failed is not None and self._clock() - failed < FAILURE_HOLD:
+            raise KeysUnavailable(f"{what}: failed moments ago")
+        try:
+            return self._fetch_json(url, what)
+        except KeysUnavailable:
+            self._failed[url] = self._clock()
+            raise
+
+    def _fetch_json(self, url: str, what: str) -> Mapping[str, Any]:
         try:
             status, body = self._fetch(url)
         except Exception as exc:  # the transport's refusal or failure, whatever its type
