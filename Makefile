@@ -73,7 +73,7 @@ $(CHROMIUM):
 run: $(RUN_STAMP) $(DOCS_STAMP) $(IDP_STAMP) $(DASHBOARD_STAMP)
 	$(PY) -m chalicelib.local --port $(PORT)
 
-test: $(STAMP) $(DOCS_STAMP) $(IDP_STAMP) $(DASHBOARD_STAMP) $(CHROMIUM) lint typecheck
+test: $(STAMP) $(DOCS_STAMP) $(IDP_STAMP) $(DASHBOARD_STAMP) $(CHROMIUM) $(CHECKOV) lint typecheck
 	$(PY) -m pytest tests -q --timeout=300; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 unit: $(STAMP)
@@ -96,6 +96,16 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# checkov (tests/infra/test_checkov.py) in a virtualenv of its own: its many dependencies
+# would fight requirements-dev.txt's pins. `make .venv-checkov`.
+CHECKOV_VERSION := 3.2.533
+CHECKOV := .venv-checkov/bin/checkov
+$(CHECKOV):
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+.PHONY: .venv-checkov
+.venv-checkov: $(CHECKOV)
 
 # The deployable template in build/ (no AWS account needed): `chalice package --stage prod`
 # merged with infra/template.json, then one Lambda and least-privilege role per route (infra/package.py).
