@@ -238,7 +238,7 @@ class StreamDelivery:
             )
         if jobs:
             with ThreadPoolExecutor(max_workers=min(len(jobs), BATCH_SIZE)) as pool:
-                results = list(pool.map(lambda job: self._deliver(*job, deadline), jobs))
+                results = list(pool.map(lambda job: self._deliver(job[0], job[1], deadline), jobs))
             failed += [item.sequence for (item, _), ok in zip(jobs, results, strict=True) if not ok]
         return failed
 

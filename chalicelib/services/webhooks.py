@@ -1,9 +1,10 @@
 """Step-up webhooks: the admin's registration (one URL per receiving tenant, its signing
 secret shown once and stored only encrypted) and the `Notifier` that delivers events to it.
 
-A tenant without a webhook gets what `NullNotifier` gives: nothing is sent. Delivery runs
-on `WebhookDispatcher`'s threads (see its production caveat); nothing here can fail or
-delay the request that caused the event.
+A tenant without a webhook gets what `NullNotifier` gives: nothing is sent. `WebhookNotifier`
+queues for `WebhookDispatcher`'s threads (`VAULTGUARD_WEBHOOK_DELIVERY=thread`, in-process
+tests); deployed stages deliver from the audit stream instead (chalicelib/jobs/
+webhook_delivery.py). Nothing here can fail or delay the request that caused the event.
 """
 
 from __future__ import annotations

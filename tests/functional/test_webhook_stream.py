@@ -199,7 +199,8 @@ def test_decisions_are_delivered_to_the_receiving_tenant_only(
     first = streamed.request(agent, natsupply, ACTION).body
     second = streamed.request(agent, natsupply, ACTION).body
     streamed.call("POST", f"/delegations/{first['delegation_id']}/approve", natsupply.admin_token)
-    streamed.call("POST", f"/delegations/{second['delegation_id']}/reject", natsupply.admin_token, {"reason": "no"})
+    reject = f"/delegations/{second['delegation_id']}/reject"
+    streamed.call("POST", reject, natsupply.admin_token, {"reason": "no"})
     assert receiver.received == []
 
     assert deliver() == {"batchItemFailures": []}
@@ -279,6 +280,19 @@ def test_a_vault_connection_needing_its_admin_is_announced(streamed: Stack, rece
         "label": None,
         "reason": "invalid_grant",
     }
+
+
+def test_the_chalice_stream_handler_is_wired(streamed: Stack, receiver: Receiver) -> None:
+    _, natsupply, agent = world(streamed)
+    register(streamed, natsupply, receiver.url)
+    assert streamed.request(agent, natsupply, ACTION).status == 202
+    records, arn = stream_records()
+    sequence = audit_record(natsupply.tenant_id, "delegation.stepup_required")["dynamodb"]["SequenceNumber"]
+    # chalice's local context gives an invocation 3 s: too little for an attempt's worst case,
+    # so the handler (which got Lambda's context) leaves the record to the retry
+    reply = streamed.client.lambda_.invoke("deliver_webhook_events", lambda_event(records, arn))
+    assert reply.payload == {"batchItemFailures": [{"itemIdentifier": sequence}]}
+    assert receiver.received == []
 
 
 def test_the_test_delivery_stays_synchronous(streamed: Stack, receiver: Receiver) -> None:

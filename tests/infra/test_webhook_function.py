@@ -75,7 +75,8 @@ def test_its_role_reads_the_main_table_writes_only_markers_and_decrypts(template
     assert by_sid["WebhookReads"]["Resource"] == main
     marker = by_sid["DeliveredMarkers"]
     assert marker["Action"] == ["dynamodb:PutItem"] and marker["Resource"] == main
-    assert marker["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:Attributes": list(MARKER_ATTRIBUTES)}}
+    only_marker_attributes = {"dynamodb:Attributes": list(MARKER_ATTRIBUTES)}
+    assert marker["Condition"] == {"ForAllValues:StringEquals": only_marker_attributes}
     assert by_sid["AuditStreamRead"]["Resource"] == [{"Fn::GetAtt": [package.AUDIT, "StreamArn"]}]
     assert by_sid["DataKeyDecrypt"] == {
         "Sid": "DataKeyDecrypt",
