@@ -50,7 +50,6 @@ from chalicelib.store.tenants import TenantRepository
 from chalicelib.store.webhooks import WebhookRepository
 from chalicelib.tokens import KeySet, KmsSigner, LocalKeySigner, Signer, TokenVerifier
 
-
 REMOTE_KEYS_MAX_BYTES = 64 * 1024  # a JWK set or a discovery document
 
 
@@ -59,11 +58,6 @@ class Container:
         self.settings = settings
         self._s3: Any = None
         models.configure(settings)
-        self.db = Database(settings)
-        self.tenant_repo = TenantRepository()
-        self.credential_repo = CredentialRepository()
-        self.agent_repo = AgentRepository()
-        self.policy_repo = PolicyRepository()
         scoped_credentials.configure(
             scoped_credentials.provider_for(
                 settings.data_plane_role_arn,
@@ -73,6 +67,11 @@ class Container:
                 settings.aws_endpoint,
             )
         )
+        self.db = Database(settings)
+        self.tenant_repo = TenantRepository()
+        self.credential_repo = CredentialRepository()
+        self.agent_repo = AgentRepository()
+        self.policy_repo = PolicyRepository()
         self.delegation_repo = DelegationRepository()
         self.audit_repo = AuditRepository()
         self.webhook_repo = WebhookRepository()
@@ -111,18 +110,20 @@ class Container:
             "kms", region_name=self.settings.aws_region, endpoint_url=self.settings.aws_endpoint
         )
 
-    @cached_property
-    def keys(self) -> KeySet:
-        return KeySet(self.signer, _retired_keys(self.settings))
-
-    @cached_property
     def _data_key_client(self) -> Any:
         """KMS for the data key: signed with the request's tenant-scoped credentials."""
         import boto3
 
         session = boto3.Session(botocore_session=scoped_credentials.ScopedSession())
-        return session.client("kms", region_name=self.settings.aws_region, endpoint_url=self.settings.aws_endpoint)
+        return session.client(
+            "kms", region_name=self.settings.aws_region, endpoint_url=self.settings.aws_endpoint
+        )
 
+    @cached_property
+    def keys(self) -> KeySet:
+        return KeySet(self.signer, _retired_keys(self.settings))
+
+    @cached_property
     def verifier(self) -> TokenVerifier:
         return TokenVerifier(self.keys, self.settings.issuer)
 
