@@ -23,6 +23,7 @@ from chalicelib.errors import InvalidRequest, InvalidToken
 from chalicelib.services.call import Call
 from chalicelib.services.gate import RequestGate
 from chalicelib.services.oauth import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
+from chalicelib.store import scoped_credentials
 from chalicelib.tokens.rfc7523 import ASSERTION_TYPE
 
 bp = Blueprint(__name__)
@@ -66,7 +67,12 @@ TOKEN_FORM = Fields(
         "requested_token_type": _form({"description": f"Token exchange: {ACCESS_TOKEN_TYPE} if given."}),
         "auth_req_id": _form({"description": "The CIBA grant: the auth_req_id of the step-up."}),
         "scope": _form({"description": "Not accepted by client_credentials (API tokens take no scope)."}),
-        "client_id": _form({"description": "client_secret_post: the client id."}),
+        "client_id": _form(
+            {
+                "description": "client_secret_post: the client id. Federated agents (jwt-bearer, or token "
+                "exchange of a JWT): required, the agent's client id, with no client authentication."
+            }
+        ),
         "client_secret": _form({"description": "client_secret_post: the client secret."}),
         "client_assertion_type": _form({"description": f"private_key_jwt: {ASSERTION_TYPE}."}),
         "client_assertion": _form(
@@ -113,22 +119,24 @@ def token_endpoint(ctx: Ctx) -> Reply:
     def open_gate(charge: bool) -> RequestGate:
         grant_type = form.get("grant_type")
         if grant_type == JWT_BEARER:
-            return _federated_gate(ctx, form.get("assertion") or "")
+            return _federated_gate(ctx, form.get("assertion") or "", form.get("client_id"))
         if grant_type == TOKEN_EXCHANGE:
             if form.get("subject_token_type") == JWT_TOKEN_TYPE:
-                return _federated_gate(ctx, form.get("subject_token") or "")
+                return _federated_gate(ctx, form.get("subject_token") or "", form.get("client_id"))
             return _subject_gate(ctx, form)
         return ctx.client_gate(form, charge=charge)
 
     return Reply(ctx.container.token_endpoint(ctx.call, form, open_gate), headers=NO_STORE)
 
 
-def _federated_gate(ctx: Ctx, token: str) -> RequestGate:
-    """A federated agent's JWT (services/federation.py): its tenant is known only once its
-    identity record is read, so nothing is bound before the read."""
+def _federated_gate(ctx: Ctx, token: str, client_id: str | None) -> RequestGate:
+    """A federated agent's JWT (services/federation.py) with the agent's public client id,
+    which names its tenant as a client's does: bound before the read, as client
+    authentication is (an id naming no tenant binds nothing and is refused by the read)."""
     gate = ctx.container.federated_tokens.gate(
-        token, source=ctx.source, request_id=ctx.request_id, now=int(ctx.now)
+        token, client_id, source=ctx.source, request_id=ctx.request_id, now=int(ctx.now)
     )
+    scoped_credentials.bind_tenant(gate.claim.tenant_id)
     ctx.gate = gate
     return gate
 

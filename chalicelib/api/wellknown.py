@@ -45,7 +45,9 @@ def metadata(issuer: str) -> dict[str, Any]:
         "backchannel_authentication_endpoint": f"{issuer}/bc-authorize",
         "backchannel_token_delivery_modes_supported": ["poll"],
         "backchannel_user_code_parameter_supported": False,
-        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        # none: a federated agent (RFC 7591 `none`) sends its client_id with the jwt-bearer or
+        # token-exchange grant, its issuer's JWT the proof; no other grant takes it
+        "token_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
         "introspection_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "bearer"],
         "revocation_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "bearer"],
         # private_key_jwt assertions (RFC 8414 §2): the algorithms a registered key may use

@@ -19,14 +19,12 @@ from chalicelib.services.call import Call, commit
 from chalicelib.store.agents import AgentRepository
 from chalicelib.store.credentials import CredentialRepository
 from chalicelib.store.db import Database, WriteTransaction
-from chalicelib.store.federation import FederationRepository
 from chalicelib.store.keys import agent_key
 from chalicelib.store.models import AgentModel, CredentialModel
 from chalicelib.store.reads import BatchReader
 from chalicelib.tokens.remote_jwks import KeysUnavailable, RemoteKeys
 from chalicelib.tokens.rfc7523 import PRIVATE_KEY_JWT
 
-IDENTITY_TAKEN = "This issuer and subject are already mapped to an agent."
 NO_SECRET = "none"  # a key-only agent's credential: matches no secret (SecretHasher.verify)
 
 
@@ -68,11 +66,9 @@ class AgentService:
         hasher: SecretHasher,
         reader: BatchReader,
         remote_keys: Callable[[], RemoteKeys] | None = None,
-        federation: FederationRepository | None = None,
     ) -> None:
         self._reader = reader
         self._remote_keys = remote_keys
-        self._federation = federation or FederationRepository()
         self._settings = settings
         self._hasher = hasher
         self._db = db
@@ -131,18 +127,8 @@ class AgentService:
             auth_method=method,
             jwks=json.dumps(jwks) if jwks else None,
             jwks_uri=jwks_uri,
+            federated=federated,
         )
-        if federated is not None:
-            self._federation.bind(
-                tx,
-                scope,
-                issuer=federated.issuer,
-                subject=federated.subject,
-                audience=federated.audience,
-                agent_id=agent_id,
-                client_id=client_id,
-                now=call.timestamp,
-            )
         detail: dict[str, Any] = {"agent_id": agent_id}
         if method:
             detail["token_endpoint_auth_method"] = "none" if federated else method
@@ -151,7 +137,7 @@ class AgentService:
         if federated is not None:
             detail["federated"] = federated.view()
         self._auditor.record(tx, call, audit.AGENT_CREATED, (scope,), detail=detail)
-        commit(tx, Conflict(IDENTITY_TAKEN) if federated else None)
+        commit(tx)
         return {**agent_view(agent), **({"client_secret": secret} if secret else {})}
 
     def _check_jwks_uri(self, url: str) -> None:
@@ -263,9 +249,6 @@ class AgentService:
         if active:
             self._agents.disable(tx, agent, call.timestamp)
             self._credentials.disable_unread(tx, scope, agent.client_id)
-            federated = _federated_of(agent)
-            if federated is not None:  # its (issuer, subject) may be mapped again
-                self._federation.release(tx, scope, federated.issuer, federated.subject, agent_id)
             self._auditor.record(tx, call, audit.AGENT_DISABLED, (scope,), detail={"agent_id": agent_id})
         revoked = self._revoke_agent_delegations(call, scope, agent_id, tx)  # commits `tx`
         if active:

@@ -1,12 +1,14 @@
 """Federated agents at the token endpoint: a trusted external issuer's JWT exchanged for a
-VaultGuard API token as the agent its (issuer, subject) is mapped to.
+VaultGuard API token as the agent whose public `client_id` the request sends and whose
+credential is federated with that JWT's (issuer, subject).
 
-Two ways in, one use case: the JWT bearer grant (RFC 7523 §2.1, `assertion`) and token
-exchange (RFC 8693 §2.1, `subject_token` of type `urn:ietf:params:oauth:token-type:jwt`).
-Two round trips, as every `/oauth/token` request: one batched read (the identity record and
-the budget counters) and one transaction (the `token.issued` event, the agent's
-`last_used_at`, the budget charge, the `jti`'s single use, and the conditions that the agent's
-credential and tenant are still active).
+Two ways in, one use case: the JWT bearer grant (RFC 7523 §2.1, `assertion`; `client_id` as
+§3.1 allows) and token exchange (RFC 8693 §2.1, `subject_token` of type
+`urn:ietf:params:oauth:token-type:jwt`, with `client_id`). Two round trips, as every
+`/oauth/token` request: one batched read (the agent's credential, its tenant and the budget
+counters, all in the tenant's partition but the source's counter) and one transaction (the
+`token.issued` event, the agent's `last_used_at`, the budget charge, the `jti`'s single use,
+and the conditions that the agent's credential and tenant are still active).
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib.auth.authenticator import api_token_claims
-from chalicelib.auth.federated import REFUSAL, FederatedClaim, FederatedFailure
+from chalicelib.auth.federated import REFUSAL, FederatedClaim, FederatedFailure, tenant_of
 from chalicelib.auth.scope import system_scope
 from chalicelib.config import Settings
 from chalicelib.domain import audit
 from chalicelib.domain.delegation import API_TOKEN_TYP
 from chalicelib.domain.federation import JWT_BEARER, JWT_TOKEN_TYPE
-from chalicelib.domain.principal import Role
 from chalicelib.errors import (
     InvalidClient,
     InvalidGrant,
@@ -39,12 +40,10 @@ from chalicelib.services.gate import RequestGate
 from chalicelib.services.ratelimit import FAILURE_WINDOW, RateLimiter
 from chalicelib.store.agents import AgentRepository
 from chalicelib.store.db import ConditionFailed, Database, StoreError
-from chalicelib.store.keys import federated_key
-from chalicelib.store.models import CredentialModel, RateCounterModel
+from chalicelib.store.models import RateCounterModel
 from chalicelib.store.ratelimits import count_in
 from chalicelib.store.reads import BatchReader, Snapshot
 from chalicelib.tokens import Signer, SigningUnavailable, encode_jwt, token_fingerprint
-from chalicelib.tokens.federated import unverified_identity
 from chalicelib.tokens.remote_jwks import RemoteKeys
 
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -75,62 +74,67 @@ class FederatedTokens:
         self._agents = agents or AgentRepository()
 
     # -- the gate ------------------------------------------------------------------------------
-    def gate(self, token: str, *, source: str, request_id: str, now: int) -> RequestGate:
-        """The request's gate: the identity record the token names, the source's failure
-        budget and the identity's token and failure budgets, read in one round trip."""
-        named = unverified_identity(token)
-        key = federated_key(named.issuer, named.subject) if named else None
-        charge, failures = self._limiter.identity_charges(key.pk, now) if key else (None, None)
-        by_source = self._limiter.source_failure_charge(source, now)
+    def gate(
+        self, token: str, client_id: str | None, *, source: str, request_id: str, now: int
+    ) -> RequestGate:
+        """The request's gate: the credential `client_id` names, the source's failure budget
+        and the client's token and failure budgets, read in one round trip."""
+        tenant_id = tenant_of(client_id)
+        named = client_id if tenant_id else None
+        limiter = self._limiter
+        charge = limiter.client_charge_for(tenant_id, named, write=True, now=now) if named else None
+        failures = limiter.client_failure_charge(tenant_id, named, now) if named else None
+        by_source = limiter.source_failure_charge(source, now)
         issuer = self._settings.issuer
         claim = FederatedClaim(
             token=token,
-            identity_key=key,
+            client_id=named,
             source=source,
             request_id=request_id,
             now=now,
             audiences=(issuer, f"{issuer}/oauth/token"),
             remote_keys=self._remote_keys,
             failure_check=self._failed,
-            source_check=lambda src, snapshot: self._limiter.check_source(src, snapshot, int(time.time())),
+            source_check=lambda src, snapshot: limiter.check_source(src, snapshot, int(time.time())),
             failure_keys=[c.key for c in (by_source, failures) if c is not None],
         )
-        return RequestGate(self._reader, self._limiter, claim, [charge], now)
+        return RequestGate(self._reader, limiter, claim, [charge], now)
 
     def _failed(self, failure: FederatedFailure, snapshot: Snapshot) -> None:
-        """Count a failed federated token per source and per identity; audit it in the mapped
-        tenant's log at the 1st, 10th, 100th... failure of a window; 429 past the identity's
-        failure budget (a right token keeps working: only failures are counted)."""
+        """Count a failed federated token per source and per agent; audit it in the agent's
+        tenant's log at the 1st, 10th, 100th... failure of a window; 429 past the agent's
+        failure budget (a right token keeps working: only failures are counted). A client id
+        that is no federated agent's is counted per source only, as an unknown client is."""
         now = int(time.time())
         tx = self._db.transaction()
         by_source = self._limiter.source_failure_charge(failure.source, now)
         if by_source is not None:
             count_in(tx, by_source)
-        item = failure.identity
+        cred = failure.credential
         over: int | None = None
-        if item is not None:
-            _, by_identity = self._limiter.identity_charges(item.pk, now)
-            if by_identity is not None:
-                counter = snapshot.get(RateCounterModel, by_identity.key)
+        if cred is not None and cred.tenant_id is not None:
+            by_client = self._limiter.client_failure_charge(cred.tenant_id, cred.client_id, now)
+            if by_client is not None:
+                counter = snapshot.get(RateCounterModel, by_client.key)
                 seen = set(counter.sources or ()) if counter is not None else set()
-                failures = by_identity.spent(snapshot) + 1
-                if failures > by_identity.limit:
-                    over = by_identity.retry_after(now)
+                failures = by_client.spent(snapshot) + 1
+                if failures > by_client.limit:
+                    over = by_client.retry_after(now)
                 note = failure.source if failure.source not in seen and len(seen) < MAX_SOURCES else None
-                count_in(tx, by_identity, source=note)
+                count_in(tx, by_client, source=note)
                 if audited(failures):
                     self._auditor.record(
                         tx,
                         Call(None, failure.request_id, now),
                         audit.AUTH_FAILED,
-                        (system_scope(item.tenant_id),),
+                        (system_scope(cred.tenant_id),),
                         detail={
-                            "client_id": item.client_id,
-                            "agent_id": item.agent_id,
+                            "client_id": cred.client_id,
+                            "agent_id": cred.subject,
                             "reason": "invalid_federated_token",
-                            "issuer": item.issuer,
+                            "issuer": cred.federated_issuer,
                             "failures": failures,
-                            "window_start": iso(by_identity.window_end - FAILURE_WINDOW),
+                            "window_start": iso(by_client.window_end - FAILURE_WINDOW),
                             "sources": sorted(seen | {failure.source}),
                         },
                     )
@@ -147,23 +151,13 @@ class FederatedTokens:
     def settings(self) -> Settings:
         return self._settings
 
-    def issue(self, call: Call, gate: RequestGate, grant_type: str, client_id: str | None) -> dict[str, Any]:
-        """The API token; a `client_id` sent beside the JWT (RFC 6749 §3.2.1) must be the
-        mapped agent's."""
+    def issue(self, call: Call, gate: RequestGate, grant_type: str) -> dict[str, Any]:
+        """The API token of the agent the request's `client_id` names (checked by the read)."""
         gate.read()
         principal = gate.principal
-        if client_id is not None and client_id != principal.client_id:
-            raise InvalidGrant(REFUSAL)
         claim = gate.claim
-        assert isinstance(claim, FederatedClaim) and claim.identity is not None
-        item = claim.identity
-        cred = CredentialModel(
-            client_id=item.client_id,
-            tenant_id=item.tenant_id,
-            role=Role.AGENT.value,
-            subject=item.agent_id,
-            cred_version=item.cred_version,
-        )
+        assert isinstance(claim, FederatedClaim) and claim.credential is not None
+        cred = claim.credential
         claims = api_token_claims(
             cred,
             issuer=self._settings.issuer,
@@ -176,9 +170,10 @@ class FederatedTokens:
             token = encode_jwt(self._signer(), claims, typ=API_TOKEN_TYP)
         except SigningUnavailable as exc:
             raise ServiceUnavailable() from exc
-        scope = system_scope(item.tenant_id)
+        assert principal.tenant_id is not None
+        scope = system_scope(principal.tenant_id)
         tx = self._db.transaction()
-        self._agents.record_use(tx, scope, item.agent_id, call.timestamp)
+        self._agents.record_use(tx, scope, principal.subject, call.timestamp)
         self._auditor.record(
             tx,
             Call(principal, call.request_id, call.now),
@@ -187,9 +182,9 @@ class FederatedTokens:
             token_sha256=token_fingerprint(token),
             detail={
                 "token_type": "api_access",
-                "client_id": item.client_id,
+                "client_id": cred.client_id,
                 "grant_type": grant_type,
-                "issuer": item.issuer,
+                "issuer": cred.federated_issuer,
             },
         )
         try:
@@ -209,8 +204,9 @@ def _no_client_authentication(form: Mapping[str, str]) -> None:
 
 
 class JwtBearerGrant:
-    """RFC 7523 §2.1: `assertion` is the trusted issuer's JWT; the answer an API token for the
-    agent it is mapped to (§3: iss, sub, aud, exp checked against that identity)."""
+    """RFC 7523 §2.1: `assertion` is the trusted issuer's JWT and `client_id` (§3.1, no client
+    authentication) the agent's; the answer an API token for that agent when it is federated
+    with the JWT's issuer and subject (§3: iss, sub, aud, exp checked against that identity)."""
 
     GRANT_TYPE = JWT_BEARER
 
@@ -223,14 +219,15 @@ class JwtBearerGrant:
         _no_client_authentication(form)
         if not form.get("assertion"):
             raise InvalidRequest("assertion is required.")
-        return self._tokens().issue(call, open_gate(True), JWT_BEARER, form.get("client_id"))
+        return self._tokens().issue(call, open_gate(True), JWT_BEARER)
 
 
 def federated_exchange(
     tokens: FederatedTokens, call: Call, form: Mapping[str, str], gate: RequestGate
 ) -> dict[str, Any]:
-    """RFC 8693 §2.1 with `subject_token_type` `urn:ietf:params:oauth:token-type:jwt`: the
-    trusted issuer's JWT for a VaultGuard API token (`issued_token_type` access_token)."""
+    """RFC 8693 §2.1 with `subject_token_type` `urn:ietf:params:oauth:token-type:jwt` and the
+    agent's `client_id`: the trusted issuer's JWT for a VaultGuard API token (`issued_token_type`
+    access_token)."""
     _no_client_authentication(form)
     if form.get("actor_token") or form.get("actor_token_type"):
         raise InvalidRequest("actor_token is not supported.")
@@ -247,5 +244,5 @@ def federated_exchange(
         )
     if not form.get("subject_token"):
         raise InvalidRequest("subject_token is required.")
-    answer = tokens.issue(call, gate, JWT_TOKEN_TYPE, form.get("client_id"))
+    answer = tokens.issue(call, gate, JWT_TOKEN_TYPE)
     return {**answer, "issued_token_type": ACCESS_TOKEN_TYPE}

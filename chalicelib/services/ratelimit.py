@@ -172,16 +172,6 @@ class RateLimiter:
             now,
         )
 
-    def identity_charges(self, identity_pk: str, now: int) -> tuple[Charge | None, Charge | None]:
-        """A federated identity's token budget (as a client's writes) and failure budget, in
-        the identity's own partition: its tenant is known only once its record is read."""
-        s = self._settings
-        writes, failures = s.rate_client_writes_per_15_minutes, s.rate_auth_failures_per_client
-        return (
-            self._charge(identity_pk, "client-write", "identity", writes, CLIENT_WINDOW, now),
-            self._charge(identity_pk, "auth-failure", "identity", failures, FAILURE_WINDOW, now),
-        )
-
     def check_source(self, source: str, snapshot: Snapshot, now: int) -> None:
         charge = self.source_failure_charge(source, now)
         if charge is not None and charge.spent(snapshot) >= charge.limit:

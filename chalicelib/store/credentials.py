@@ -7,6 +7,7 @@ is then read consistently, so a rotated or disabled secret stops working at once
 
 from __future__ import annotations
 
+from chalicelib.domain.federation import FederatedIdentity
 from chalicelib.domain.principal import Role, TenantScope
 from chalicelib.store.db import WriteTransaction, store_errors
 from chalicelib.store.models import PLATFORM_PK, CredentialModel, tenant_pk
@@ -30,8 +31,10 @@ class CredentialRepository:
         auth_method: str | None = None,
         jwks: str | None = None,
         jwks_uri: str | None = None,
+        federated: FederatedIdentity | None = None,
     ) -> CredentialModel:
-        """Add a credential in the scope's tenant (None: the platform operator's partition)."""
+        """Add a credential in the scope's tenant (None: the platform operator's partition);
+        a federated agent's carries its (issuer, subject, audience), which its client id finds."""
         cred = CredentialModel(
             pk=tenant_pk(scope.tenant_id) if scope else PLATFORM_PK,
             sk=_sk(client_id),
@@ -46,6 +49,9 @@ class CredentialRepository:
             auth_method=auth_method,
             jwks=jwks,
             jwks_uri=jwks_uri,
+            federated_issuer=federated.issuer if federated else None,
+            federated_subject=federated.subject if federated else None,
+            federated_audience=federated.audience if federated else None,
         )
         tx.create(cred)
         return cred

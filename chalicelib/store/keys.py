@@ -65,8 +65,3 @@ def login_key(fingerprint: str) -> Key:
 def registration_key(fingerprint: str) -> Key:
     return Key(f"REGISTER#{fingerprint}", "REGISTER")
 
-
-def federated_key(issuer: str, subject: str) -> Key:
-    """The agent an external issuer's subject is mapped to (federated agents)."""
-    digest = hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()
-    return Key(f"FED#{digest}", "AGENT")

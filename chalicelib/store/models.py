@@ -124,6 +124,11 @@ class CredentialModel(_MainTable):
     auth_method = UnicodeAttribute(null=True)  # None: client_secret_basic / _post
     jwks = UnicodeAttribute(null=True)
     jwks_uri = UnicodeAttribute(null=True)  # or where its public keys are published
+    # federated (no secret or keys): the external identity whose JWTs it presents, read by
+    # the token endpoint's federated grants with the credential the request's client_id names
+    federated_issuer = UnicodeAttribute(null=True)
+    federated_subject = UnicodeAttribute(null=True)
+    federated_audience = UnicodeAttribute(null=True)
 
 
 class AgentModel(_MainTable):
@@ -143,22 +148,6 @@ class AgentModel(_MainTable):
     federated_issuer = UnicodeAttribute(null=True)
     federated_subject = UnicodeAttribute(null=True)
     federated_audience = UnicodeAttribute(null=True)
-
-
-class FederatedIdentityModel(_MainTable):
-    """`FED#<sha256(issuer, subject)>` / `AGENT`: which agent an external issuer's subject is
-    (federated agents). The token endpoint's one tenant-less lookup for them; created with
-    `attribute_not_exists`, so an (issuer, subject) maps to one agent of one tenant only;
-    deleted when the agent is disabled."""
-
-    issuer = UnicodeAttribute()
-    subject = UnicodeAttribute()
-    audience = UnicodeAttribute(null=True)  # None: VaultGuard's issuer or token endpoint
-    tenant_id = UnicodeAttribute()
-    agent_id = UnicodeAttribute()
-    client_id = UnicodeAttribute()
-    cred_version = NumberAttribute()
-    created_at = UnicodeAttribute()
 
 
 class AssertionJtiModel(_MainTable):

@@ -1,6 +1,7 @@
-"""Federated agents (issue 15, item 2): an agent mapped from one subject of a trusted external
-issuer gets VaultGuard API tokens with that issuer's JWT (RFC 7523 jwt-bearer grant, RFC 8693
-token exchange); the refusal matrix; tenants never reach each other's agents."""
+"""Federated agents (issue 15, item 2): an agent federated with one subject of a trusted external
+issuer gets VaultGuard API tokens with that issuer's JWT and its own client id (RFC 7523
+jwt-bearer grant, RFC 8693 token exchange); the refusal matrix; tenants never reach, see or
+block each other's agents, even when they federate the same (issuer, subject)."""
 
 from __future__ import annotations
 
@@ -62,13 +63,26 @@ def register(
     return FederatedAgent(reply.body["agent_id"], reply.body["client_id"], tenant, issuer, subject)
 
 
-def bearer_grant(stack: Stack, assertion: str, **extra: str) -> Reply:
-    return stack.form("/oauth/token", form({"grant_type": JWT_BEARER, "assertion": assertion, **extra}))
+def bearer_grant(stack: Stack, assertion: str, client_id: str | None, **extra: str) -> Reply:
+    params = {"grant_type": JWT_BEARER, "assertion": assertion}
+    return stack.form(
+        "/oauth/token", form({**params, **({"client_id": client_id} if client_id else {}), **extra})
+    )
 
 
-def exchange(stack: Stack, subject_token: str, **extra: str) -> Reply:
+def exchange(stack: Stack, subject_token: str, client_id: str, **extra: str) -> Reply:
     params = {"grant_type": TOKEN_EXCHANGE, "subject_token": subject_token, "subject_token_type": JWT_TYPE}
-    return stack.form("/oauth/token", form({**params, **extra}))
+    return stack.form("/oauth/token", form({**params, "client_id": client_id, **extra}))
+
+
+def grant(stack: Stack, agent: FederatedAgent, **claims: Any) -> Reply:
+    """The agent's own request: a fresh JWT of its issuer about its subject, its client id."""
+    return bearer_grant(stack, agent.issuer.token(agent.subject, **claims), agent.client_id)
+
+
+def claims_of(reply: Reply) -> dict[str, Any]:
+    assert reply.status == 200, reply.body
+    return dict(jwt.decode(reply.body["access_token"], options={"verify_signature": False}))
 
 
 @pytest.fixture
@@ -128,17 +142,55 @@ def test_an_issuer_whose_discovery_names_another_issuer_is_refused(
     assert_error(reply, 400, "invalid_request")
 
 
-def test_one_issuer_and_subject_map_to_one_agent_across_tenants(
+def test_two_tenants_federate_the_same_subject_and_each_gets_only_its_own_agent(
+    stack: Stack, med: Tenant, auth0: Issuer, agent: FederatedAgent
+) -> None:
+    nat = stack.tenant("NatSupply")
+    mine = claims_of(grant(stack, agent))
+    assert (mine["tenant_id"], mine["sub"]) == (med.tenant_id, agent.agent_id)
+    before, audit_before = stack.call("GET", "/agents", med.admin_token).body, stack.audit(med)
+    # NatSupply federates MediCore's (issuer, subject): accepted, and told nothing of MediCore's
+    body = {"name": "same-subject", "federated": {"issuer": AUTH0, "subject": agent.subject}}
+    reply = stack.call("POST", "/agents", nat.admin_token, body)
+    assert reply.status == 201, reply.body
+    assert med.tenant_id not in str(reply.body) and agent.agent_id not in str(reply.body)
+    theirs = FederatedAgent(reply.body["agent_id"], reply.body["client_id"], nat, auth0, agent.subject)
+    # each client id leads to its own tenant's agent, with the same issuer's tokens
+    other = claims_of(grant(stack, theirs))
+    assert (other["tenant_id"], other["sub"]) == (nat.tenant_id, theirs.agent_id)
+    # MediCore sees no trace of NatSupply's registration or token
+    assert stack.call("GET", "/agents", med.admin_token).body == before
+    assert stack.audit(med) == audit_before
+    # and neither agent's disabling touches the other
+    assert stack.call("DELETE", f"/agents/{theirs.agent_id}", nat.admin_token).status == 200
+    assert claims_of(grant(stack, agent))["sub"] == agent.agent_id
+
+
+def test_a_tenant_registering_anothers_subject_gets_nothing_of_the_other_tenant(
     stack: Stack, med: Tenant, auth0: Issuer, agent: FederatedAgent
 ) -> None:
     nat = stack.tenant("NatSupply")
     body = {"name": "squat", "federated": {"issuer": AUTH0, "subject": agent.subject}}
-    assert_error(stack.call("POST", "/agents", nat.admin_token, body), 409)
-    assert_error(stack.call("POST", "/agents", med.admin_token, body), 409)
-    assert [a["agent_id"] for a in stack.call("GET", "/agents", nat.admin_token).body["agents"]] == []
-    # the disabled agent's identity is free again, for its own tenant or another
-    assert stack.call("DELETE", f"/agents/{agent.agent_id}", med.admin_token).status == 200
-    assert stack.call("POST", "/agents", nat.admin_token, body).status == 201
+    squat = stack.call("POST", "/agents", nat.admin_token, body).body
+    # the squatter's client id with MediCore's token is the squatter's own agent, no more
+    token = agent.issuer.token(agent.subject)
+    assert claims_of(bearer_grant(stack, token, squat["client_id"]))["tenant_id"] == nat.tenant_id
+    # the squatter with its own client id never gets MediCore's agent: it would need the
+    # other client id, and that one names MediCore's tenant, whose agent is not its own
+    assert_error(
+        bearer_grant(stack, agent.issuer.token(agent.subject), agent.client_id + "0"), 400, "invalid_grant"
+    )
+    assert stack.call("GET", f"/agents/{agent.agent_id}", nat.admin_token).status == 404
+    # and MediCore's agent keeps working, registered first or not
+    assert claims_of(grant(stack, agent))["sub"] == agent.agent_id
+    later = register(stack, med, auth0, "registered-after-the-squat@clients")
+    stack.call(
+        "POST",
+        "/agents",
+        nat.admin_token,
+        {"name": "s2", "federated": {"issuer": AUTH0, "subject": later.subject}},
+    )
+    assert claims_of(grant(stack, later))["sub"] == later.agent_id
 
 
 # -- tokens -------------------------------------------------------------------------------------
@@ -149,7 +201,7 @@ def test_the_jwt_bearer_grant_gives_a_working_api_token(
 ) -> None:
     nat = stack.tenant("NatSupply")
     stack.policy(nat, "stock.write", "ALLOW", med)
-    reply = bearer_grant(stack, agent.issuer.token(agent.subject))
+    reply = grant(stack, agent)
     assert reply.status == 200, reply.body
     assert reply.headers.get("Cache-Control") == "no-store"
     token = reply.body["access_token"]
@@ -171,39 +223,36 @@ def test_the_jwt_bearer_grant_gives_a_working_api_token(
 
 
 def test_token_exchange_gives_the_same_token(stack: Stack, agent: FederatedAgent) -> None:
-    reply = exchange(stack, agent.issuer.token(agent.subject), requested_token_type=ACCESS_TOKEN_TYPE)
+    reply = exchange(
+        stack, agent.issuer.token(agent.subject), agent.client_id, requested_token_type=ACCESS_TOKEN_TYPE
+    )
     assert reply.status == 200, reply.body
     assert reply.body["issued_token_type"] == ACCESS_TOKEN_TYPE
     me = stack.call("GET", "/delegations", reply.body["access_token"])
     assert me.status == 200, me.body
 
 
-def test_the_subject_may_come_from_client_id_and_the_client_id_may_be_sent(
+def test_the_subject_may_come_from_the_tokens_client_id(
     stack: Stack, med: Tenant, publisher: Publisher
 ) -> None:
     idp = publisher.issuer(K8S)
     mapped = register(stack, med, idp, "agent-client")
     token = idp.token(None, client_id="agent-client")  # no sub: client_id names the subject
-    assert bearer_grant(stack, token, client_id=mapped.client_id).status == 200
-    assert_error(
-        bearer_grant(stack, idp.token(None, client_id="agent-client"), client_id="other"),
-        400,
-        "invalid_grant",
-    )
+    assert bearer_grant(stack, token, mapped.client_id).status == 200
 
 
 def test_a_configured_audience_replaces_vaultguards(stack: Stack, med: Tenant, publisher: Publisher) -> None:
     idp = publisher.issuer(K8S)
     mapped = register(stack, med, idp, "system:serviceaccount:agents:ledger", audience="vaultguard-prod")
-    assert bearer_grant(stack, idp.token(mapped.subject, aud="vaultguard-prod")).status == 200
-    assert_error(bearer_grant(stack, idp.token(mapped.subject)), 400, "invalid_grant")
+    assert grant(stack, mapped, aud="vaultguard-prod").status == 200
+    assert_error(grant(stack, mapped), 400, "invalid_grant")
 
 
 def test_two_round_trips(stack: Stack, agent: FederatedAgent) -> None:
-    bearer_grant(stack, agent.issuer.token(agent.subject))  # keys cached, as in a warm container
+    grant(stack, agent)  # keys cached, as in a warm container
     assertion = agent.issuer.token(agent.subject)
     with dynamodb_calls() as calls:
-        reply = bearer_grant(stack, assertion)
+        reply = bearer_grant(stack, assertion, agent.client_id)
     assert reply.status == 200, reply.body
     assert sum(calls.values()) <= 2, dict(calls)
 
@@ -246,15 +295,15 @@ BAD = {
 def test_refused_tokens_get_invalid_grant(
     stack: Stack, agent: FederatedAgent, publisher: Publisher, case: str
 ) -> None:
-    reply = bearer_grant(stack, BAD[case](agent, publisher))
+    reply = bearer_grant(stack, BAD[case](agent, publisher), agent.client_id)
     assert_error(reply, 400, "invalid_grant")
 
 
 def test_a_jti_is_accepted_once(stack: Stack, agent: FederatedAgent) -> None:
     token = agent.issuer.token(agent.subject)
-    assert bearer_grant(stack, token).status == 200
-    assert_error(bearer_grant(stack, token), 400, "invalid_grant")
-    assert_error(exchange(stack, token), 400, "invalid_grant")
+    assert bearer_grant(stack, token, agent.client_id).status == 200
+    assert_error(bearer_grant(stack, token, agent.client_id), 400, "invalid_grant")
+    assert_error(exchange(stack, token, agent.client_id), 400, "invalid_grant")
 
 
 def test_a_tenants_issuer_reaches_only_that_tenants_agent(
@@ -263,17 +312,17 @@ def test_a_tenants_issuer_reaches_only_that_tenants_agent(
     nat = stack.tenant("NatSupply")
     nat_idp = publisher.issuer(K8S)
     theirs = register(stack, nat, nat_idp, "system:serviceaccount:nat:bot")
-    # NatSupply's issuer speaking of MediCore's subject: no mapping, no token
-    assert_error(bearer_grant(stack, nat_idp.token(agent.subject)), 400, "invalid_grant")
+    # NatSupply's issuer speaking of MediCore's subject, with either client id: no token
+    assert_error(bearer_grant(stack, nat_idp.token(agent.subject), agent.client_id), 400, "invalid_grant")
+    assert_error(bearer_grant(stack, nat_idp.token(agent.subject), theirs.client_id), 400, "invalid_grant")
     # MediCore's issuer speaking of NatSupply's subject: likewise
-    assert_error(bearer_grant(stack, agent.issuer.token(theirs.subject)), 400, "invalid_grant")
-    # NatSupply's own token is NatSupply's agent, whatever the request says
-    reply = bearer_grant(stack, nat_idp.token(theirs.subject))
-    claims = jwt.decode(reply.body["access_token"], options={"verify_signature": False})
-    assert claims["tenant_id"] == nat.tenant_id and claims["sub"] == theirs.agent_id
     assert_error(
-        bearer_grant(stack, nat_idp.token(theirs.subject), client_id=agent.client_id), 400, "invalid_grant"
+        bearer_grant(stack, agent.issuer.token(theirs.subject), theirs.client_id), 400, "invalid_grant"
     )
+    # NatSupply's own token is NatSupply's agent, and only with NatSupply's client id
+    claims = claims_of(grant(stack, theirs))
+    assert claims["tenant_id"] == nat.tenant_id and claims["sub"] == theirs.agent_id
+    assert_error(bearer_grant(stack, nat_idp.token(theirs.subject), agent.client_id), 400, "invalid_grant")
 
 
 def _same(a: Reply, b: Reply) -> None:
@@ -284,22 +333,36 @@ def _same(a: Reply, b: Reply) -> None:
     )
 
 
-def test_a_disabled_agent_or_tenant_is_refused_as_an_unknown_one(
+def test_every_wrong_client_id_and_a_disabled_agent_or_tenant_get_the_same_refusal(
     stack: Stack, med: Tenant, agent: FederatedAgent
 ) -> None:
-    unknown = bearer_grant(stack, agent.issuer.token("nobody@clients"))
+    token = agent.issuer.token
+    secret_agent = stack.call("POST", "/agents", med.admin_token, {"name": "with-a-secret"}).body
     other = register(stack, med, agent.issuer, "second@clients")
+    nat = stack.tenant("NatSupply")
+    elsewhere = register(stack, nat, agent.issuer, "third@clients")
+    unknown = bearer_grant(stack, token(agent.subject), None)  # no client_id
+    assert_error(unknown, 400, "invalid_grant")
+    for client_id in (
+        "vgc_unknown",  # not a client id
+        agent.client_id[:-1] + ("0" if agent.client_id[-1] != "0" else "1"),  # nobody's
+        secret_agent["client_id"],  # an agent with a secret
+        other.client_id,  # federated, with another subject
+        elsewhere.client_id,  # another tenant's
+    ):
+        _same(bearer_grant(stack, token(agent.subject), client_id), unknown)
     assert stack.call("DELETE", f"/agents/{agent.agent_id}", med.admin_token).status == 200
-    _same(bearer_grant(stack, agent.issuer.token(agent.subject)), unknown)
+    _same(grant(stack, agent), unknown)
     assert (
         stack.call("PATCH", f"/tenants/{med.tenant_id}", stack.platform_token, {"status": "DISABLED"}).status
         == 200
     )
-    _same(bearer_grant(stack, agent.issuer.token(other.subject)), unknown)
+    _same(grant(stack, other), unknown)
+    assert grant(stack, elsewhere).status == 200  # NatSupply's agent is not affected
 
 
 def test_failures_are_audited_in_the_mapped_tenant(stack: Stack, med: Tenant, agent: FederatedAgent) -> None:
-    bearer_grant(stack, agent.issuer.token(agent.subject, aud="https://elsewhere.example"))
+    grant(stack, agent, aud="https://elsewhere.example")
     failed = [e for e in stack.audit(med) if e["type"] == "auth.failed"]
     assert failed and failed[0]["detail"]["agent_id"] == agent.agent_id
     assert failed[0]["detail"]["reason"] == "invalid_federated_token"
@@ -310,7 +373,7 @@ def test_unreachable_issuer_keys_are_a_503_not_a_refusal(
 ) -> None:
     publisher.down.add(AUTH0.rstrip("/") + "/jwks")
     publisher.now += 10_000  # the cached keys have expired
-    reply = bearer_grant(stack, agent.issuer.token(agent.subject))
+    reply = grant(stack, agent)
     assert_error(reply, 503)
 
 
@@ -318,13 +381,19 @@ def test_client_authentication_and_scope_are_refused_with_the_grant(
     stack: Stack, agent: FederatedAgent
 ) -> None:
     token = agent.issuer.token(agent.subject)
-    assert_error(bearer_grant(stack, token, client_secret="x"), 400, "invalid_request")
-    assert_error(bearer_grant(stack, token, scope="stock.write"), 400, "invalid_request")
-    assert_error(exchange(stack, token, resource="urn:vaultguard:connection:abc"), 400, "invalid_request")
-    assert bearer_grant(stack, token).status == 200  # none of those used it up
+    client_id = agent.client_id
+    assert_error(bearer_grant(stack, token, client_id, client_secret="x"), 400, "invalid_request")
+    assert_error(bearer_grant(stack, token, client_id, scope="stock.write"), 400, "invalid_request")
+    assert_error(
+        exchange(stack, token, client_id, resource="urn:vaultguard:connection:abc"), 400, "invalid_request"
+    )
+    assert bearer_grant(stack, token, client_id).status == 200  # none of those used it up
 
 
 def test_metadata_advertises_the_grant(stack: Stack) -> None:
     meta = stack.call("GET", "/.well-known/oauth-authorization-server").body
     assert JWT_BEARER in meta["grant_types_supported"]
     assert TOKEN_EXCHANGE in meta["grant_types_supported"]
+    # the federated grants name the agent by client_id without client authentication
+    assert "none" in meta["token_endpoint_auth_methods_supported"]
+    assert "none" not in meta["introspection_endpoint_auth_methods_supported"]

@@ -6,6 +6,9 @@
         async with client.with_vault_token(connection_id, ["calendar.readonly"]) as token:
             ...
 
+A federated agent gives its client id and `federated_token`, a callable returning (or
+awaiting) a fresh JWT of its trusted issuer, as with `VaultGuardClient`.
+
 Every decision (errors, retries, parsing, the poll schedule) comes from `_core`, so the two
 clients behave alike; only sending and sleeping differ.
 """
@@ -31,15 +34,17 @@ T = TypeVar("T")
 
 class AsyncVaultGuardClient:
     """Safe to share between tasks of one event loop; the API token is fetched once at a time.
-    `session`, when given, is an `httpx.AsyncClient` the caller keeps ownership of."""
+    `session`, when given, is an `httpx.AsyncClient` the caller keeps ownership of. Give
+    `client_id` with `client_secret`, or `client_id` with `federated_token`."""
 
     def __init__(
         self,
         api_url: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | None = None,
         tenant_id: str | None = None,
         *,
+        federated_token: Callable[[], str | Awaitable[str]] | None = None,
         session: httpx.AsyncClient | None = None,
         timeout: float = 10,
         max_retries: int = 3,
@@ -47,7 +52,9 @@ class AsyncVaultGuardClient:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.tenant_id = tenant_id
-        self._credentials = (client_id, client_secret)
+        _core.check_sign_in(client_id, client_secret, federated_token)
+        self._credentials = (client_id, client_secret or "")
+        self._federated_token = federated_token
         self._session = session or httpx.AsyncClient()
         self._owns_session = session is None
         self._timeout = timeout
@@ -60,6 +67,8 @@ class AsyncVaultGuardClient:
         self._clock: Callable[[], float] = time.monotonic
 
     def __repr__(self) -> str:
+        if self._federated_token is not None:
+            return f"AsyncVaultGuardClient({self.api_url!r}, client_id={self._credentials[0]!r}, federated)"
         return f"AsyncVaultGuardClient({self.api_url!r}, client_id={self._credentials[0]!r})"
 
     async def aclose(self) -> None:
@@ -105,9 +114,15 @@ class AsyncVaultGuardClient:
         async with self._token_lock:
             token = self._token
             if token is None or not token.fresh(self._clock()) or token.value == stale:
-                reply = await self._send(
-                    "POST", "/oauth/token", data={"grant_type": "client_credentials"}, auth=self._credentials
-                )
+                if self._federated_token is not None:
+                    assertion = self._federated_token()
+                    if inspect.isawaitable(assertion):
+                        assertion = await assertion
+                    form = _core.federated_form(self._credentials[0], assertion)
+                    reply = await self._send("POST", "/oauth/token", data=form)
+                else:
+                    form = {"grant_type": "client_credentials"}
+                    reply = await self._send("POST", "/oauth/token", data=form, auth=self._credentials)
                 token = _core.api_token_from(reply, self._clock(), self.tenant_id)
                 self._token = token
             return token.value
@@ -168,6 +183,11 @@ class AsyncVaultGuardClient:
             raise _core.unexpected(reply, "the step-up request") from None
 
     async def poll_delegation(self, pending: PendingDelegation, timeout: float | None = None) -> Delegation:
+        if self._federated_token is not None:
+            raise VaultGuardError(
+                "CIBA polling needs client authentication; a federated client cannot poll.",
+                error="client_error",
+            )
         schedule = _core.PollSchedule(pending, timeout, self._clock())
         form = {"grant_type": _core.CIBA_GRANT_TYPE, "auth_req_id": pending.auth_req_id}
         while True:

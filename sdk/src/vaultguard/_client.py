@@ -7,10 +7,11 @@
         requests.get(calendar_api, headers={"Authorization": f"Bearer {token}"})
 
 The client signs in with client credentials (client_secret_basic), or as a federated agent
-with `federated_token`, a callable returning a fresh JWT of its trusted issuer (exchanged by the
-RFC 7523 jwt-bearer grant; called again for every new API token, as each JWT is used once):
+with its client id and `federated_token`, a callable returning a fresh JWT of its trusted
+issuer (exchanged by the RFC 7523 jwt-bearer grant, the client id naming the agent; called
+again for every new API token, as each JWT is used once):
 
-    client = VaultGuardClient(api_url, federated_token=lambda: read_service_account_token())
+    client = VaultGuardClient(api_url, client_id, federated_token=lambda: read_service_account_token())
 
 It caches its API token and refreshes it a minute before it expires. Connection failures and
 5xx are retried with exponential backoff only where repeating the call is safe; a 429 is
@@ -41,7 +42,7 @@ class VaultGuardClient:
 
     `tenant_id`, when given, must be the tenant the credentials belong to; the first call
     fails with VaultGuardError(`tenant_mismatch`) otherwise, before anything is requested.
-    Give `client_id` and `client_secret`, or `federated_token` alone."""
+    Give `client_id` with `client_secret`, or `client_id` with `federated_token`."""
 
     def __init__(
         self,
@@ -58,10 +59,7 @@ class VaultGuardClient:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.tenant_id = tenant_id
-        if (federated_token is None) == (client_id is None or client_secret is None) or (
-            federated_token is not None and (client_id is not None or client_secret is not None)
-        ):
-            raise ValueError("Give client_id and client_secret, or federated_token alone.")
+        _core.check_sign_in(client_id, client_secret, federated_token)
         self._credentials = (client_id or "", client_secret or "")
         self._federated_token = federated_token
         self._session = session or requests.Session()
@@ -77,7 +75,7 @@ class VaultGuardClient:
 
     def __repr__(self) -> str:
         if self._federated_token is not None:
-            return f"VaultGuardClient({self.api_url!r}, federated)"
+            return f"VaultGuardClient({self.api_url!r}, client_id={self._credentials[0]!r}, federated)"
         return f"VaultGuardClient({self.api_url!r}, client_id={self._credentials[0]!r})"
 
     def close(self) -> None:
@@ -129,7 +127,7 @@ class VaultGuardClient:
             token = self._token
             if token is None or not token.fresh(self._clock()) or token.value == stale:
                 if self._federated_token is not None:
-                    form = {"grant_type": _core.JWT_BEARER_GRANT_TYPE, "assertion": self._federated_token()}
+                    form = _core.federated_form(self._credentials[0], self._federated_token())
                     reply = self._send("POST", "/oauth/token", data=form)
                 else:
                     reply = self._send(

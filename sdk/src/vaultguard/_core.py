@@ -72,6 +72,19 @@ class Reply:
         return value if isinstance(value, str) else self.headers.get("x-request-id")
 
 
+def check_sign_in(client_id: str | None, client_secret: str | None, federated_token: object) -> None:
+    """A client signs in with its client id and either its secret or, as a federated agent, a
+    source of its trusted issuer's JWTs: ValueError otherwise."""
+    if not client_id or (client_secret is None) == (federated_token is None):
+        raise ValueError("Give client_id with client_secret, or client_id with federated_token.")
+
+
+def federated_form(client_id: str, assertion: str) -> dict[str, str]:
+    """The jwt-bearer grant (RFC 7523 §2.1) of a federated agent: its issuer's JWT, and its
+    client id (§3.1) naming which agent, without client authentication."""
+    return {"grant_type": JWT_BEARER_GRANT_TYPE, "assertion": assertion, "client_id": client_id}
+
+
 def make_reply(status_code: int, headers: Mapping[str, str], content: bytes) -> Reply:
     text = content.decode("utf-8", "replace")
     try:
