@@ -72,6 +72,29 @@ class InvalidToken(VaultGuardError):
         )
 
 
+class InvalidDPoPProof(InvalidRequest):
+    """RFC 9449 §5, §7: a DPoP proof at the token endpoint (or a delegation request) that is
+    missing where binding is required, malformed, stale, replayed or for another request."""
+
+    error = "invalid_dpop_proof"
+    description = "The DPoP proof is missing or invalid."
+
+
+class DPoPChallenge(InvalidToken):
+    """RFC 9449 §7.1: a DPoP-bound API token refused (`invalid_token`) or its proof
+    (`invalid_dpop_proof`), with a `WWW-Authenticate: DPoP` challenge naming the algs."""
+
+    error = "invalid_token"
+    status_code = 401
+    description = "The DPoP-bound access token or its proof was refused."
+
+    def __init__(self, description: str | None = None, *, error: str = "invalid_token", algs: str) -> None:
+        self.error = error
+        VaultGuardError.__init__(
+            self, description, headers={"WWW-Authenticate": f'DPoP algs="{algs}", error="{error}"'}
+        )
+
+
 class Forbidden(VaultGuardError):
     error = "forbidden"
     status_code = 403

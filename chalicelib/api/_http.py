@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from chalice import Blueprint, Response
 from chalice.app import Request
@@ -25,12 +25,13 @@ from chalicelib.api._context import REQUEST_ID_HEADER, current_request_id
 from chalicelib.api._middleware import SECURITY_HEADERS
 from chalicelib.api._spec import BEARER, PUBLIC, Answer, Operation, answers, camel, declare
 from chalicelib.api._validation import Check, Fields, Query, Schema
-from chalicelib.auth.authenticator import BearerClaim
+from chalicelib.auth.authenticator import BearerClaim, DPoPEvidence
 from chalicelib.auth.session import SESSION_COOKIE, SessionClaim, cookie_value
 from chalicelib.domain.principal import Principal, Role
 from chalicelib.errors import (
     Forbidden,
     InvalidClient,
+    InvalidDPoPProof,
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
@@ -46,6 +47,7 @@ from chalicelib.services.container import Container, get_container
 from chalicelib.services.gate import RequestGate
 from chalicelib.services.ratelimit import begin_request, defer_write
 from chalicelib.store import scoped_credentials
+from chalicelib.tokens.dpop import DPoPRejected
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -107,7 +109,25 @@ class Ctx:
             else []
         )
         self.gate = RequestGate(container.batch_reader, container.rate_limiter, claim, charges, int(self.now))
+        if self.headers.get("dpop"):  # RFC 9449 §5: a token request's proof, binding what it issues
+            try:
+                self.gate.dpop = self.dpop_evidence().verify()
+            except DPoPRejected as exc:
+                raise InvalidDPoPProof(f"The DPoP proof was refused ({exc.reason}).") from None
         return self.gate
+
+    def dpop_evidence(self) -> DPoPEvidence:
+        """The request's `DPoP` header with the method and URI its proof must name: the
+        issuer's origin and the route's path with its parameters (what the client called)."""
+        path = self.request.path
+        for name, value in (self.request.uri_params or {}).items():
+            path = path.replace("{" + name + "}", quote(value, safe=""))
+        url = self.container.settings.issuer + path
+        return DPoPEvidence(self.headers.get("dpop"), self.request.method, url, self.now)
+
+    def bearer_claim(self) -> BearerClaim:
+        """The request's `Authorization: Bearer` (or `DPoP` with its proof) API token."""
+        return self.container.authenticator.bearer(self.headers.get("authorization"), self.dpop_evidence())
 
     def session_gate(self) -> RequestGate:
         """A gate for a person's session cookie: the CSRF check first (no read for a forged
@@ -295,8 +315,8 @@ def _flush_charges(ctx: Ctx) -> None:
         return
     try:
         ctx.container.rate_limiter.flush(int(ctx.now))
-    except InvalidClient:
-        raise  # a client assertion used before: the request's bookkeeping carried its jti
+    except (InvalidClient, InvalidDPoPProof):
+        raise  # a client assertion or DPoP proof used before: the request's bookkeeping carried its jti
     except VaultGuardError as exc:
         logger.warning("could not charge the request's budget", extra={"detail": str(exc)})
 
@@ -394,7 +414,7 @@ def endpoint(
                     if ctx.confirm_session().role not in roles:
                         raise Forbidden()
                 elif roles is not None:
-                    claim = container.authenticator.bearer(ctx.headers.get("authorization"))
+                    claim = ctx.bearer_claim()
                     gate = ctx.bearer_gate(claim)
                     if not prefetch or claim.principal.role not in roles:
                         gate.read()  # a disabled credential gets 401 before any 403

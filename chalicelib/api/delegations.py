@@ -185,7 +185,9 @@ def request_delegation(ctx: Ctx) -> Reply:
     key = ctx.headers.get("idempotency-key")
     if key is not None:
         idempotency_key("Idempotency-Key", key)
-    outcome = ctx.container.delegations.request(ctx.call, DelegationRequest(**body), key)
+    assert ctx.gate is not None  # a DPoP proof with the request binds the delegation to its key
+    req = DelegationRequest(**body, dpop_jkt=ctx.gate.dpop_binding())
+    outcome = ctx.container.delegations.request(ctx.call, req, key)
     return Reply(outcome.body, outcome.status_code, NO_STORE)
 
 

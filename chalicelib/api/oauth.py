@@ -156,8 +156,8 @@ def _caller(ctx: Ctx, form: dict[str, str]) -> RequestGate:
     """Introspection and revocation take a bearer API token or client authentication; the
     use case's read confirms it."""
     authorization = ctx.headers.get("authorization") or ""
-    if authorization.lower().startswith("bearer "):
-        return ctx.bearer_gate(ctx.container.authenticator.bearer(authorization))
+    if authorization.lower().startswith(("bearer ", "dpop ")):
+        return ctx.bearer_gate(ctx.bearer_claim())
     return ctx.client_gate(form)
 
 

@@ -14,6 +14,7 @@ from chalicelib.api._validation import (
     Query,
     action,
     action_pattern,
+    check,
     integer,
     nullable,
     one_of,
@@ -29,6 +30,7 @@ from chalicelib.domain.delegation import (
 )
 from chalicelib.domain.policy import Effect, Policy
 from chalicelib.domain.principal import Role
+from chalicelib.errors import InvalidRequest
 
 bp = Blueprint(__name__)
 
@@ -37,6 +39,19 @@ ADMIN = frozenset({Role.ADMIN})
 
 def _requester(name: str, value: Any) -> str | None:
     return None if value is None else str(tenant_id(name, value))
+
+
+@check(
+    {
+        "type": "boolean",
+        "description": "Delegations under this policy must be bound to the agent's key (DPoP, "
+        "RFC 9449): a request without a DPoP proof is refused (400 invalid_dpop_proof). Default false.",
+    }
+)
+def flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{name} must be true or false.")
+    return value
 
 
 NEW_POLICY = Fields(
@@ -48,6 +63,7 @@ NEW_POLICY = Fields(
         ),
         "ttl_seconds": integer(MIN_TTL_SECONDS, MAX_TTL_SECONDS),
         "stepup_expiry_seconds": integer(MIN_STEPUP_EXPIRY_SECONDS, MAX_STEPUP_EXPIRY_SECONDS),
+        "require_dpop": flag,
     },
 )
 NO_PARAMS = Query()
@@ -59,6 +75,7 @@ POLICY = obj(
         "requesting_tenant_id": maybe(STRING),
         "ttl_seconds": INTEGER,
         "stepup_expiry_seconds": INTEGER,
+        "require_dpop": BOOLEAN,
         "created_at": STRING,
         "updated_at": maybe(STRING),
     },
@@ -107,6 +124,7 @@ def upsert_policy(ctx: Ctx) -> Reply:
         requesting_tenant_id=body["requesting_tenant_id"],
         ttl_seconds=body["ttl_seconds"] or DEFAULT_TTL_SECONDS,
         stepup_expiry_seconds=body["stepup_expiry_seconds"] or DEFAULT_STEPUP_EXPIRY_SECONDS,
+        require_dpop=bool(body["require_dpop"]),
     )
     created, view = ctx.container.policies.upsert(ctx.call, policy)
     return Reply(view, 201 if created else 200)

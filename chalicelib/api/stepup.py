@@ -115,7 +115,7 @@ BC_AUTHORIZE_PARAMS = BC_AUTHORIZE_FORM.names
 def initiate(ctx: Ctx) -> Reply:
     """Start a step-up request whatever the policy says it would be (CIBA-compatible)."""
     body = INITIATE(ctx.json())
-    return Reply(ctx.container.stepup.initiate(ctx.call, DelegationRequest(**body)), headers=NO_STORE)
+    return Reply(ctx.container.stepup.initiate(ctx.call, _request(ctx, body)), headers=NO_STORE)
 
 
 @endpoint(
@@ -169,7 +169,7 @@ def backchannel_authorize(ctx: Ctx) -> Reply:
             "requested_expiry": integer(1, MAX_REQUESTED_EXPIRY),
         },
     )
-    ack = ctx.container.stepup.initiate(ctx.call, DelegationRequest(**body))
+    ack = ctx.container.stepup.initiate(ctx.call, _request(ctx, body))
     return Reply({k: ack[k] for k in ("auth_req_id", "expires_in", "interval")}, headers=NO_STORE)
 
 
@@ -241,3 +241,10 @@ def approve(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
 def reject(ctx: Ctx, delegation_id: str) -> dict[str, Any]:
     ctx.require_recent_sign_in(APPROVAL_PAGE)
     return ctx.container.stepup.reject(ctx.call, delegation_id, _reason(ctx))
+
+
+def _request(ctx: Ctx, body: dict[str, Any]) -> DelegationRequest:
+    """A DPoP proof with the request binds the delegation to its key (RFC 9449); the poll
+    must then prove the same key."""
+    assert ctx.gate is not None
+    return DelegationRequest(**body, dpop_jkt=ctx.gate.dpop_binding())

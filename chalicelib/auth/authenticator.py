@@ -25,13 +25,15 @@ from chalicelib.config import Settings
 from chalicelib.domain import ids
 from chalicelib.domain.delegation import API_TOKEN_TYP
 from chalicelib.domain.principal import Principal, Role
-from chalicelib.errors import InvalidClient, InvalidRequest, InvalidToken
+from chalicelib.errors import DPoPChallenge, InvalidClient, InvalidDPoPProof, InvalidRequest, InvalidToken
 from chalicelib.observability import logger
 from chalicelib.store.credentials import AuthenticationLookup
 from chalicelib.store.keys import credential_key, tenant_key
 from chalicelib.store.models import CredentialModel, TenantModel
 from chalicelib.store.reads import Key, Snapshot
 from chalicelib.tokens import TokenRejected, TokenVerifier
+from chalicelib.tokens.dpop import ALGORITHMS as DPOP_ALGORITHMS
+from chalicelib.tokens.dpop import DPoPProof, DPoPRejected, verify_proof
 
 API_TOKEN_CLAIMS = ("client_id", "role", "cv")
 MAX_CLIENT_ID = 128
@@ -61,6 +63,7 @@ class BearerClaim:
     cred_version: Any
     cred_key: Key
     tenant_key: Key | None
+    dpop: DPoPProof | None = None  # the request's verified DPoP proof, if it sent one
 
     @property
     def tenant_id(self) -> str | None:
@@ -81,7 +84,41 @@ class BearerClaim:
             or cred.tenant_id != self.principal.tenant_id
         ):
             raise InvalidToken()
+        if self.dpop is not None:
+            record_dpop_jti(cred.pk, cred.client_id, self.dpop)
         return self.principal
+
+
+def record_dpop_jti(pk: str, client_id: str, proof: DPoPProof) -> None:
+    """Accept the proof's jti once (RFC 9449 §11.1): recorded in the transaction the request
+    commits anyway (`store/dpop_proofs.py`), which a replay aborts."""
+    from chalicelib.services.ratelimit import defer_write
+    from chalicelib.store.dpop_proofs import DPoPProofRepository
+
+    now, repository = int(time.time()), DPoPProofRepository()
+    defer_write(lambda tx: repository.record(tx, pk, client_id, proof.jkt, proof.jti, proof.expires, now))
+
+
+@dataclass(frozen=True)
+class DPoPEvidence:
+    """A request's `DPoP` header and what its proof must match (RFC 9449 §4.3)."""
+
+    proof: str | None
+    method: str
+    url: str
+    now: float
+
+    def verify(self, access_token: str | None = None) -> DPoPProof:
+        return verify_proof(
+            self.proof, method=self.method, url=self.url, now=self.now, access_token=access_token
+        )
+
+
+DPOP_ALGS = " ".join(DPOP_ALGORITHMS)
+
+
+def _dpop_refusal(description: str, error: str = "invalid_dpop_proof") -> DPoPChallenge:
+    return DPoPChallenge(description, error=error, algs=DPOP_ALGS)
 
 
 @dataclass(frozen=True)
@@ -173,14 +210,20 @@ class Authenticator:
         self._failure_keys = failure_keys or (lambda source, tenant_id, client_id: [])
         self._remote_keys = remote_keys  # keys published at agents' jwks_uri (tokens/remote_jwks.py)
 
-    def bearer(self, authorization: str | None) -> BearerClaim:
-        """The claim of an `Authorization: Bearer <API token>` header (RFC 6750): signature,
-        issuer, audience, type and expiry checked here; the credential by the caller's read."""
+    def bearer(self, authorization: str | None, dpop: DPoPEvidence | None = None) -> BearerClaim:
+        """The claim of an `Authorization: Bearer <API token>` header (RFC 6750), or of
+        `Authorization: DPoP <bound API token>` with its proof (RFC 9449 §7): signature,
+        issuer, audience, type, expiry and the proof checked here; the credential (and the
+        proof's jti) by the caller's read and transaction.
+
+        A DPoP-bound token sent as Bearer is refused. A proof sent along a plain Bearer token
+        is checked too (it binds what the request obtains, such as a delegation)."""
         if not authorization:
             raise InvalidToken("An Authorization: Bearer token is required.")
         scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise InvalidToken("The Authorization header must use the Bearer scheme.")
+        scheme, token = scheme.lower(), token.strip()
+        if scheme not in ("bearer", "dpop") or not token:
+            raise InvalidToken("The Authorization header must use the Bearer or DPoP scheme.")
         try:
             claims = self._verifier().verify(
                 token.strip(),
@@ -191,6 +234,7 @@ class Authenticator:
         except TokenRejected as exc:
             logger.info("bearer token rejected: %s", exc.reason)
             raise InvalidToken() from None
+        proof = self._proof(scheme, token, claims.get("cnf"), dpop)
         tenant_id, client_id = claims.get("tenant_id"), claims.get("client_id")
         role, subject = claims.get("role"), claims.get("sub")
         if (
@@ -207,7 +251,38 @@ class Authenticator:
             cred_version=claims.get("cv"),
             cred_key=credential_key(tenant_id, client_id),
             tenant_key=tenant_key(tenant_id) if tenant_id else None,
+            dpop=proof,
         )
+
+    @staticmethod
+    def _proof(scheme: str, token: str, cnf: Any, dpop: DPoPEvidence | None) -> DPoPProof | None:
+        """RFC 9449 §7.1-7.2: a bound token (`cnf.jkt`) only with the DPoP scheme and a proof
+        by that key whose `ath` is the token's hash; the DPoP scheme only for a bound token."""
+        bound = cnf.get("jkt") if isinstance(cnf, dict) else None
+        if cnf is not None and not isinstance(bound, str):
+            raise InvalidToken()
+        presented = dpop is not None and bool(dpop.proof)
+        if scheme == "bearer":
+            if bound is not None:
+                raise _dpop_refusal("A DPoP-bound token is sent as Authorization: DPoP.", "invalid_token")
+            if not presented:
+                return None
+            assert dpop is not None
+            try:  # a proof along a plain token: the key that what the request obtains binds to
+                return dpop.verify()
+            except DPoPRejected as exc:
+                raise InvalidDPoPProof(f"The DPoP proof was refused ({exc.reason}).") from None
+        if bound is None:
+            raise _dpop_refusal("The access token is not DPoP-bound; send it as Bearer.", "invalid_token")
+        if dpop is None or not presented:
+            raise _dpop_refusal("A DPoP proof is required with a DPoP-bound token.")
+        try:
+            proof = dpop.verify(access_token=token)
+        except DPoPRejected as exc:
+            raise _dpop_refusal(f"The DPoP proof was refused ({exc.reason}).") from None
+        if proof.jkt != bound:
+            raise _dpop_refusal("The DPoP proof is signed by another key than the token's.")
+        return proof
 
     def client(
         self,
@@ -309,7 +384,7 @@ def _client_credentials(headers: Mapping[str, str], form: Mapping[str, str]) -> 
 
 
 def api_token_claims(
-    cred: CredentialModel, *, issuer: str, audience: str, now: int, ttl: int, jti: str
+    cred: CredentialModel, *, issuer: str, audience: str, now: int, ttl: int, jti: str, jkt: str | None = None
 ) -> dict[str, Any]:
     """Claims of an access token for VaultGuard's own API (never a delegation token)."""
     claims: dict[str, Any] = {
@@ -326,6 +401,8 @@ def api_token_claims(
     }
     if cred.tenant_id:
         claims["tenant_id"] = cred.tenant_id
+    if jkt is not None:  # RFC 9449 §6.1: bound to the key of the token request's proof
+        claims["cnf"] = {"jkt": jkt}
     return claims
 
 
@@ -333,6 +410,7 @@ __all__ = [
     "Authenticator",
     "BearerClaim",
     "ClientSecretClaim",
+    "DPoPEvidence",
     "FailedAttempt",
     "api_token_claims",
     "principal_of",

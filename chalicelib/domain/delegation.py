@@ -61,9 +61,10 @@ class TokenGrant:
     action: str
     issued_at: int
     expires_at: int
+    jkt: str | None = None  # RFC 9449 §6.1: bound to this key (cnf.jkt), presented with DPoP proofs
 
     def claims(self) -> dict[str, Any]:
-        return {
+        claims = {
             "iss": self.issuer,
             "sub": self.agent_id,
             "aud": self.audience,
@@ -77,3 +78,6 @@ class TokenGrant:
             "receiving_tenant_id": self.receiving_tenant_id,
             "act": {"sub": self.agent_id},
         }
+        if self.jkt is not None:
+            claims["cnf"] = {"jkt": self.jkt}
+        return claims

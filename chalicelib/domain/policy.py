@@ -41,6 +41,7 @@ class Policy:
     requesting_tenant_id: str | None
     ttl_seconds: int
     stepup_expiry_seconds: int
+    require_dpop: bool = False  # the delegation must be bound to the agent's key (RFC 9449)
 
     @property
     def policy_id(self) -> str:

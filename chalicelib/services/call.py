@@ -10,10 +10,18 @@ from typing import TYPE_CHECKING
 
 from chalicelib.domain.audit import Actor
 from chalicelib.domain.principal import Principal
-from chalicelib.errors import Conflict, InvalidClient, NotSignedIn, RateLimited, VaultGuardError
+from chalicelib.errors import (
+    Conflict,
+    InvalidClient,
+    InvalidDPoPProof,
+    NotSignedIn,
+    RateLimited,
+    VaultGuardError,
+)
 from chalicelib.services.ratelimit import take_deferred, take_deferred_writes
 from chalicelib.store.assertions import REPLAY_LABEL
 from chalicelib.store.db import ConditionFailed, WriteTransaction
+from chalicelib.store.dpop_proofs import DPOP_REPLAY_LABEL
 from chalicelib.store.people import SESSION_LABEL
 from chalicelib.store.ratelimits import RATE_LABEL, Charge, charge_in
 from chalicelib.store.reads import BatchReader, Key, Snapshot
@@ -72,6 +80,8 @@ def commit(tx: WriteTransaction, conflict: VaultGuardError | None = None) -> Non
             raise NotSignedIn() from exc
         if REPLAY_LABEL in exc.labels:
             raise InvalidClient("The client assertion was already used.") from exc
+        if DPOP_REPLAY_LABEL in exc.labels:
+            raise InvalidDPoPProof("The DPoP proof was already used (jti).") from exc
         if RATE_LABEL in exc.labels:
             now = int(time.time())
             raise RateLimited(max(c.retry_after(now) for c in charges)) from exc

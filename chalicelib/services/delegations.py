@@ -24,6 +24,7 @@ from chalicelib.errors import (
     Conflict,
     Forbidden,
     IdempotencyKeyReused,
+    InvalidDPoPProof,
     InvalidRequest,
     NotFound,
     ServiceUnavailable,
@@ -64,9 +65,13 @@ class DelegationRequest:
     purpose: str | None = None
     binding_message: str | None = None
     requested_expiry: int | None = None
+    dpop_jkt: str | None = None  # the key of the request's DPoP proof: the token is bound to it
 
     def fingerprint(self) -> str:
-        body = json.dumps(self.__dict__, sort_keys=True, separators=(",", ":"))
+        """What an Idempotency-Key must repeat; the bound key only when there is one (so that
+        fingerprints stored before binding existed stay the same)."""
+        fields = {k: v for k, v in self.__dict__.items() if k != "dpop_jkt" or v is not None}
+        body = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -164,6 +169,12 @@ class DelegationService:
             count_decision("BLOCK")
             raise AccessDenied()
         assert tenant is not None and policy is not None
+        if policy.require_dpop and req.dpop_jkt is None:
+            # Asked only once the policy would ALLOW or STEP_UP: an agent learns nothing it
+            # could not learn by asking with a proof, and the BLOCK cases stay alike.
+            raise InvalidDPoPProof(
+                "The receiving tenant's policy requires a DPoP-bound delegation: send a DPoP proof."
+            )
         names = (requester, snapshot.get(AgentModel, agent))
         try:
             return self._create(
@@ -237,12 +248,15 @@ class DelegationService:
             ttl_seconds=ttl,
             purpose=req.purpose,
             binding_message=req.binding_message,
+            dpop_jkt=req.dpop_jkt,
             # both names, kept for the trust graph's edges of this and every later outcome
             requesting_tenant_name=tenant_record.name if tenant_record else None,
             receiving_tenant_name=tenant.name,
         )
         token: str | None = None
         fields: dict[str, Any] = {"delegation_id": delegation_id, "action": req.action}
+        if req.dpop_jkt is not None:  # that the delegation is bound, and to which key; never the proof
+            fields["detail"] = {"dpop_jkt": req.dpop_jkt}
         edge_names = delegation_names(record)
         tx = self._db.transaction()
         self._auditor.record(tx, call, audit.DELEGATION_REQUESTED, (requesting, receiving), **fields)
@@ -345,6 +359,7 @@ class DelegationService:
             action=record.action,
             issued_at=int(record.issued_at),
             expires_at=int(record.expires_at),
+            jkt=record.dpop_jkt,
         )
         claims = grant.claims()
         status = self._status_lists.claim(record.status_list_id, record.status_idx)
@@ -364,7 +379,7 @@ class DelegationService:
                     "decision": "ALLOW",
                     "status": Status.ACTIVE.value,
                     "access_token": token,
-                    "token_type": "Bearer",
+                    "token_type": "DPoP" if record.dpop_jkt else "Bearer",
                     "expires_in": max(0, int(record.expires_at) - now),
                     "expires_at": iso(record.expires_at),
                     "scope": record.action,

@@ -18,6 +18,7 @@ from chalicelib.errors import VaultGuardError
 from chalicelib.services.ratelimit import RateLimiter, defer
 from chalicelib.store.ratelimits import Charge
 from chalicelib.store.reads import BatchReader, Key, Snapshot
+from chalicelib.tokens.dpop import DPoPProof
 
 
 class Claim(Protocol):
@@ -45,6 +46,8 @@ class RequestGate:
         self._now = now
         self._principal: Principal | None = None
         self._expected: tuple[Principal, VaultGuardError] | None = None
+        self.dpop: DPoPProof | None = None  # a client-authenticated request's verified DPoP proof
+        self._dpop_recorded = False
 
     def expect(self, principal: Principal, refusal: VaultGuardError) -> Principal:
         """Let the use case act as `principal` before the read confirms the caller; if the
@@ -66,6 +69,25 @@ class RequestGate:
     @property
     def claim(self) -> Claim:
         return self._claim
+
+    def dpop_binding(self) -> str | None:
+        """The thumbprint of the key the request's DPoP proof proves (RFC 9449), to bind what
+        the request obtains to it; None without a proof. Using the proof records its jti in
+        the request's writes (a bearer claim's proof is recorded when the claim is confirmed)."""
+        bearer_proof: DPoPProof | None = getattr(self._claim, "dpop", None)
+        if bearer_proof is not None:
+            return bearer_proof.jkt
+        if self.dpop is None:
+            return None
+        if not self._dpop_recorded:
+            from chalicelib.auth.authenticator import record_dpop_jti
+
+            credential = getattr(self._claim, "credential", None)
+            if credential is None:
+                raise RuntimeError("the request's claim was not confirmed before its DPoP proof was used")
+            record_dpop_jti(credential.pk, credential.client_id, self.dpop)
+            self._dpop_recorded = True
+        return self.dpop.jkt
 
     def read(self, keys: Iterable[Key] = (), charges: Iterable[Charge | None] = ()) -> Snapshot:
         """The items at `keys` (one round trip); the first call also authenticates the

@@ -73,6 +73,7 @@ class ClientCredentialsGrant:
         claim = gate.claim
         assert isinstance(claim, ClientSecretClaim) and claim.credential is not None
         cred = claim.credential
+        jkt = gate.dpop_binding()  # RFC 9449 §5: a proof with the request binds the token to its key
         claims = api_token_claims(
             cred,
             issuer=self._settings.issuer,
@@ -80,6 +81,7 @@ class ClientCredentialsGrant:
             now=call.epoch,
             ttl=self._settings.access_token_ttl,
             jti=secrets.token_urlsafe(16),
+            jkt=jkt,
         )
         try:
             token = encode_jwt(self._signer(), claims, typ=API_TOKEN_TYP)
@@ -97,12 +99,16 @@ class ClientCredentialsGrant:
                 audit.TOKEN_ISSUED,
                 (system_scope(cred.tenant_id),),
                 token_sha256=token_fingerprint(token),
-                detail={"token_type": "api_access", "client_id": cred.client_id},
+                detail={
+                    "token_type": "api_access",
+                    "client_id": cred.client_id,
+                    **({"dpop_jkt": jkt} if jkt else {}),
+                },
             )
         commit(tx)
         return {
             "access_token": token,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if jkt else "Bearer",
             "expires_in": self._settings.access_token_ttl,
         }
 

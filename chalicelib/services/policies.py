@@ -24,6 +24,7 @@ def policy_view(item: PolicyModel) -> dict[str, Any]:
         "requesting_tenant_id": item.requesting_tenant_id,
         "ttl_seconds": int(item.ttl_seconds),
         "stepup_expiry_seconds": int(item.stepup_expiry_seconds),
+        "require_dpop": bool(item.require_dpop),
         "created_at": item.created_at,
         "updated_at": item.updated_at,
     }
@@ -64,6 +65,7 @@ class PolicyService:
                 "requesting_tenant_id": policy.requesting_tenant_id,
                 "ttl_seconds": policy.ttl_seconds,
                 "stepup_expiry_seconds": policy.stepup_expiry_seconds,
+                "require_dpop": policy.require_dpop,
                 "replaced": existing is not None,  # only a new rule adds to the policy count
             },
         )

@@ -21,9 +21,10 @@ from contextvars import ContextVar
 
 from chalicelib.config import Settings
 from chalicelib.domain.principal import Principal
-from chalicelib.errors import InvalidClient, RateLimited
+from chalicelib.errors import InvalidClient, InvalidDPoPProof, RateLimited
 from chalicelib.store.assertions import REPLAY_LABEL
 from chalicelib.store.db import ConditionFailed, Database, WriteTransaction
+from chalicelib.store.dpop_proofs import DPOP_REPLAY_LABEL
 from chalicelib.store.models import PLATFORM_PK, tenant_pk
 from chalicelib.store.ratelimits import Charge, RateLimitRepository, charge_in, counter_key
 from chalicelib.store.reads import Snapshot
@@ -147,6 +148,8 @@ class RateLimiter:
         except ConditionFailed as exc:
             if REPLAY_LABEL in exc.labels:  # a client assertion used before: refuse the answer
                 raise InvalidClient("The client assertion was already used.") from exc
+            if DPOP_REPLAY_LABEL in exc.labels:  # a DPoP proof used before: refuse the answer
+                raise InvalidDPoPProof("The DPoP proof was already used (jti).") from exc
             # over a budget meanwhile, or the session ended: the answer is already given
 
     # -- failed authentication -----------------------------------------------------------------

@@ -16,6 +16,7 @@ from chalicelib.errors import (
     AuthorizationPending,
     ExpiredToken,
     Forbidden,
+    InvalidDPoPProof,
     InvalidGrant,
     NotFound,
     SlowDown,
@@ -103,20 +104,53 @@ class StepUpService:
             raise ExpiredToken()
         if decision.answer is PollAnswer.DENIED:
             raise AuthorizationDenied()
-        if decision.answer is PollAnswer.ALREADY_DELIVERED or not self._delegations.claim_delivery(
-            record, call.epoch
-        ):
+        if decision.answer is PollAnswer.ALREADY_DELIVERED:
             raise InvalidGrant("The token for this auth_req_id was already issued.")
-        token = self._service.sign(record)
-        if token_fingerprint(token) != record.token_sha256:
-            raise InvalidGrant("The token for this auth_req_id can no longer be issued.")
+        token = self._deliver(call, record)
         return {
             "access_token": token,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if record.dpop_jkt else "Bearer",
             "expires_in": max(0, int(record.expires_at or 0) - call.epoch),
             "scope": record.action,
             "delegation_id": record.delegation_id,
         }
+
+    def _deliver(self, call: Call, record: DelegationModel) -> str:
+        """Hand out the approved token once (RFC 9449 §5 for its binding): a delegation
+        requested with a DPoP proof needs a proof by the same key now; one requested without
+        is bound here to the key of the poll's proof, if it sent one (the record's and the
+        reference's fingerprints follow, with a `token.issued` event naming the key). One
+        write, which also carries the proof's jti."""
+        jkt = call.gate.dpop_binding() if call.gate is not None else None
+        if record.dpop_jkt is not None and jkt != record.dpop_jkt:
+            raise InvalidDPoPProof(
+                "This delegation is bound to a key: poll with a DPoP proof signed by that key."
+            )
+        rebind = record.dpop_jkt is None and jkt is not None
+        if rebind:
+            record.dpop_jkt = jkt
+            record.token_sha256 = token_fingerprint(self._service.sign(record))
+        token = self._service.sign(record)
+        if token_fingerprint(token) != record.token_sha256:
+            raise InvalidGrant("The token for this auth_req_id can no longer be issued.")
+        tx = self._db.transaction()
+        self._delegations.deliver(tx, record, call.epoch, rebind=rebind)
+        if rebind:
+            principal = call.principal
+            assert principal is not None
+            scopes = (own_scope(principal), counterpart_scope(principal, record.receiving_tenant_id))
+            self._auditor.record(
+                tx,
+                call,
+                audit.TOKEN_ISSUED,
+                scopes,
+                token_sha256=record.token_sha256,
+                delegation_id=record.delegation_id,
+                action=record.action,
+                detail={"dpop_jkt": jkt},
+            )
+        commit(tx, InvalidGrant("The token for this auth_req_id was already issued."))
+        return token
 
     def status(self, call: Call, auth_req_id: str) -> dict[str, Any]:
         """`/stepup/{auth_req_id}/status`: the poll as plain JSON, with the token once."""

@@ -55,6 +55,7 @@ REF_FIELDS = (
     "token_sha256",  # so that a reference alone can revoke (and audit) its delegation
     "status_list_id",  # ... and set its token's status list bit
     "status_idx",
+    "dpop_jkt",  # the key the token is bound to (RFC 9449), mirrored for the requesting side
 )
 
 
@@ -134,6 +135,30 @@ class DelegationRepository:
                 return False
             raise
         return True
+
+    def deliver(self, tx: WriteTransaction, record: DelegationModel, now: int, *, rebind: bool) -> None:
+        """`claim_delivery` in `tx` (which then fails for all but one caller); with `rebind`,
+        the key the token was just bound to and its new fingerprint go to both sides too."""
+        actions: list[Action] = [DelegationModel.token_delivered_at.set(now)]
+        if rebind:
+            actions += [
+                DelegationModel.dpop_jkt.set(record.dpop_jkt),
+                DelegationModel.token_sha256.set(record.token_sha256),
+            ]
+            ref = DelegationRefModel(
+                pk=tenant_pk(record.requesting_tenant_id), sk=DLGREF + record.delegation_id
+            )
+            tx.update(
+                ref,
+                [
+                    DelegationRefModel.dpop_jkt.set(record.dpop_jkt),
+                    DelegationRefModel.token_sha256.set(record.token_sha256),
+                ],
+                DelegationRefModel.pk.exists(),
+                versioned=False,
+            )
+        condition = DelegationModel.token_delivered_at.does_not_exist() & (DelegationModel.status == "ACTIVE")
+        tx.update(record, actions, condition, versioned=False)
 
     @store_errors
     def get(self, scope: TenantScope, delegation_id: str) -> DelegationModel | None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -167,6 +168,7 @@ class PolicyModel(_MainTable):
     stepup_expiry_seconds = NumberAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    require_dpop = BooleanAttribute(null=True)  # delegations under it must be DPoP-bound
 
 
 class _DelegationFields(_MainTable):
@@ -201,6 +203,7 @@ class _DelegationFields(_MainTable):
     token_sha256 = UnicodeAttribute(null=True)  # the token's fingerprint, never the token
     status_list_id = UnicodeAttribute(null=True)  # the token's status list entry (store/status_lists.py)
     status_idx = NumberAttribute(null=True)
+    dpop_jkt = UnicodeAttribute(null=True)  # the key the token is bound to (RFC 9449 cnf.jkt)
     version = VersionAttribute()
 
 

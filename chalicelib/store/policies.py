@@ -20,6 +20,7 @@ def to_policy(item: PolicyModel) -> Policy:
         requesting_tenant_id=item.requesting_tenant_id,
         ttl_seconds=int(item.ttl_seconds),
         stepup_expiry_seconds=int(item.stepup_expiry_seconds),
+        require_dpop=bool(item.require_dpop),
     )
 
 
@@ -60,6 +61,7 @@ class PolicyRepository:
             stepup_expiry_seconds=policy.stepup_expiry_seconds,
             created_at=created_at,
             updated_at=now,
+            require_dpop=True if policy.require_dpop else None,
         )
         condition = None if replacing is None else (
             PolicyModel.pk.exists() if replacing else PolicyModel.pk.does_not_exist()
