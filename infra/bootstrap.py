@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from chalicelib.api._permissions import function_name
 from chalicelib.config import AWS_REGION, Settings
 from infra.deploy import DEFAULT_STACK
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     session = boto3.session.Session(region_name=args.region)
     try:
         outcome = bootstrap(session, args.stack)
-    except ValueError as exc:  # the settings' refusal (a first deploy not finished...)
+    except (ValueError, BotoCoreError, ClientError) as exc:  # a refusal of the settings, AWS's answer
         print(f"make bootstrap: {exc}", file=sys.stderr)
         return 1
     if outcome.client_secret is None:

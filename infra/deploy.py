@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from chalicelib.auth.secrets import MIN_KEY_BYTES, SECRET_HASH_KEY_CONTEXT, new_key_blob
 from chalicelib.config import KMS_DATA_KEY_ID, SECRET_HASH_KEY_BLOB, SECRET_HASH_KEY_PENDING
 from chalicelib.crypto import KmsEncryptor
-from chalicelib.crypto.base import DecryptionFailed
+from chalicelib.crypto.base import DecryptionFailed, EncryptionUnavailable
 from infra import package
 
 Json = dict[str, Any]
@@ -169,7 +169,7 @@ class Deployer:
                 f"first deploy of {stack}, phase 1: the stack with placeholders (functions refuse to start)"
             )
             self.apply(url, template, SECRET_HASH_KEY_PENDING, self.options.issuer or PENDING_ISSUER)
-        blob = self.secret_hash_key_blob(alias)
+        blob = self.secret_hash_key_blob(alias, source)
         issuer = self.options.issuer or f"https://{self.outputs()[DISTRIBUTION_OUTPUT]}"
         self.apply(url, template, blob, issuer)
         outputs = {
@@ -324,13 +324,13 @@ class Deployer:
         return str(resource["StackResourceDetail"]["PhysicalResourceId"])
 
     # -- the secret-hashing key -------------------------------------------------------------------
-    def secret_hash_key_blob(self, alias: str) -> str:
+    def secret_hash_key_blob(self, alias: str, template: Json) -> str:
         """The stack's sealed secret-hashing key: the SSM parameter's, else the one its functions
         already run with (put back in SSM), else a new one (only while no function has one)."""
         name = blob_parameter_name(self.options.stack)
         blob = self.stored_blob(name)
         if blob is None:
-            blob = self.deployed_blob()
+            blob = self.deployed_blob(template)
             if blob is not None:
                 self.log(f"{name} was missing: restoring it from the deployed functions")
         if blob is None:
@@ -350,26 +350,31 @@ class Deployer:
                 return None
             raise
 
-    def deployed_blob(self) -> str | None:
-        resources = self.cfn.describe_stack_resources(StackName=self.options.stack)["StackResources"]
-        for resource in resources:
-            if resource["ResourceType"] == "AWS::Lambda::Function" and resource.get("PhysicalResourceId"):
-                config = self.lambda_.get_function_configuration(FunctionName=resource["PhysicalResourceId"])
-                value = config.get("Environment", {}).get("Variables", {}).get(SECRET_HASH_KEY_BLOB)
-                if value and value != SECRET_HASH_KEY_PENDING:
-                    return str(value)
+    def deployed_blob(self, template: Json) -> str | None:
+        """The sealed key a deployed function of the stack carries (the first one that has one)."""
+        for logical_id, resource in sorted(template["Resources"].items()):
+            if resource["Type"] != "AWS::Serverless::Function":
+                continue
+            try:
+                name = self.physical_id(logical_id)
+            except ClientError:  # not in the stack (yet)
+                continue
+            config = self.lambda_.get_function_configuration(FunctionName=name)
+            value = config.get("Environment", {}).get("Variables", {}).get(SECRET_HASH_KEY_BLOB)
+            if value and value != SECRET_HASH_KEY_PENDING:
+                return str(value)
         return None
 
     def check_opens(self, blob: str, alias: str, name: str) -> None:
         """The blob must open with the data key the functions decrypt with (`alias`)."""
         try:
             key = KmsEncryptor(alias, lambda: self.kms).decrypt(blob, SECRET_HASH_KEY_CONTEXT)
-        except (DecryptionFailed, ValueError) as exc:
+        except (DecryptionFailed, EncryptionUnavailable, ValueError) as exc:
             raise DeployError(
                 f"the secret-hashing key in {name} does not open with {alias} ({exc}): it was sealed "
-                "by another data key (an earlier stack's?). Every stored secret hash depends on it, so "
-                "make deploy will not replace it; restore the right one, or delete the parameter only "
-                "if no stored secret is to survive"
+                "by another data key (an earlier stack's?), or these credentials may not use it. Every "
+                "stored secret hash depends on it, so make deploy will not replace it; restore the "
+                "right one, or delete the parameter only if no stored secret is to survive"
             ) from exc
         if len(key) < MIN_KEY_BYTES:
             raise DeployError(f"the secret-hashing key in {name} is shorter than {MIN_KEY_BYTES} bytes")
@@ -418,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         Deployer(boto3.session.Session(region_name=args.region), options).run()
-    except DeployError as exc:
+    except (DeployError, BotoCoreError, ClientError) as exc:
         print(f"make deploy: {exc}", file=sys.stderr)
         return 1
     return 0

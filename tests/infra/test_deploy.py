@@ -26,10 +26,14 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from moto.awslambda import models as lambda_models
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation.parsing import resource_class_from_type
 from moto.kms import models as kms_models
+from moto.kms import responses as kms_responses
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from chalicelib.api._permissions import function_name
@@ -52,6 +56,8 @@ MOTO_LACKS = frozenset(
         "AWS::CloudFront::Function",
         "AWS::CloudFront::OriginAccessControl",
         "AWS::CloudFront::ResponseHeadersPolicy",
+        "AWS::CloudWatch::Alarm",
+        "AWS::SNS::Subscription",
         "AWS::S3::BucketPolicy",
     }
 )
@@ -135,6 +141,39 @@ def _execute_change_set_fully(original: Any) -> Any:
     return execute
 
 
+def _describe_stack_resource(backend: Any, stack_name: str, logical_resource_id: str) -> Any:
+    """moto's `DescribeStackResource`, which fails (500) on a stack holding a resource it kept as
+    None (one it has no model for, or whose Condition is false)."""
+    stack = backend.get_stack(stack_name)
+    for resource in stack.stack_resources:
+        if resource is not None and resource.logical_resource_id == logical_resource_id:
+            return stack, resource
+    message = f"Resource {logical_resource_id} does not exist for stack {stack_name}"
+    raise cfn_models.ValidationError(stack_name, message)
+
+
+def _sign_digests(original: Any) -> Any:
+    """moto's KMS `Sign` honouring MessageType=DIGEST for RSASSA_PKCS1_V1_5_SHA_256, as AWS does
+    (moto 5.2.5 hashes the digest again; tests/functional/test_kms_signer.py does the same)."""
+
+    def sign(self: Any) -> str:
+        algorithm = self._get_param("SigningAlgorithm")
+        if self._get_param("MessageType") != "DIGEST" or algorithm != "RSASSA_PKCS1_V1_5_SHA_256":
+            return str(original(self))
+        key = self.kms_backend.describe_key(self._get_param("KeyId"))
+        digest = self._get_param("Message")
+        signature = key.private_key.private_key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        return json.dumps(
+            {
+                "KeyId": key.arn,
+                "Signature": base64.b64encode(signature).decode(),
+                "SigningAlgorithm": algorithm,
+            }
+        )
+
+    return sign
+
+
 @dataclass
 class Moto:
     url: str
@@ -152,6 +191,8 @@ def moto() -> Iterator[Moto]:
         mp.setattr(lambda_models, "_s3_content", _one_copy_of_the_code())
         backend = cfn_models.CloudFormationBackend
         mp.setattr(backend, "execute_change_set", _execute_change_set_fully(backend.execute_change_set))
+        mp.setattr(backend, "describe_stack_resource", _describe_stack_resource)
+        mp.setattr(kms_responses.KmsResponse, "sign", _sign_digests(kms_responses.KmsResponse.sign))
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
@@ -430,5 +471,5 @@ def test_the_packaged_handlers_serve_health_jwks_and_the_operators_token(
     assert jwks["statusCode"] == 200, jwks
     keys = json.loads(jwks["body"])["keys"]
     assert [(k["kty"], k["alg"]) for k in keys] == [("RSA", "RS256")] and "d" not in keys[0]
-    assert token["statusCode"] == 200, token
+    assert token["statusCode"] == 200, (token, done.stdout[-4000:])
     assert json.loads(token["body"])["token_type"] == "Bearer"
