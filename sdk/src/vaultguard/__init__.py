@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._async_client import AsyncDelegationScope, AsyncVaultGuardClient, AsyncVaultTokenScope
 from ._client import DelegationScope, VaultGuardClient, VaultTokenScope
+from ._dpop import DPoPAuth, DPoPKey, HttpxDPoPAuth, ReplayCache
 from ._errors import (
     AuthenticationFailed,
     ConnectionNeedsReauth,
@@ -31,6 +32,10 @@ __all__ = [
     "AsyncVaultGuardClient",
     "Delegation",
     "DelegationScope",
+    "DPoPAuth",
+    "DPoPKey",
+    "HttpxDPoPAuth",
+    "ReplayCache",
     "PendingDelegation",
     "VaultGuardClient",
     "VaultToken",

@@ -10,6 +10,11 @@ entry is read from lists kept fresh in the background (``_status_list.py``). An 
 ``InvalidDelegationToken.reason`` is machine-readable and uses the server's vocabulary;
 ``ServiceUnavailable`` means "could not check".
 
+A DPoP-bound token (``cnf.jkt``, RFC 9449) is accepted only with a proof by that key for the
+request at hand: ``verify(token, dpop_proof=..., method=..., url=...)``; without one it is
+refused (reason ``dpop_bound``), as a plain bearer token presented with a proof is
+(``not_dpop_bound``). Proofs' ``jti`` are remembered within their window (in memory).
+
 The token is split and base64url-decoded once, and its payload only after the signature
 verifies (with PyJWT's RS256 algorithm object, built once): as fast as a bare ``jwt.decode``.
 """
@@ -31,6 +36,7 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import RSAAlgorithm
 
+from ._dpop import ReplayCache, check_proof
 from ._errors import InvalidDelegationToken, ServiceUnavailable
 from ._jwks import JWKSCache, jwks_url_for
 from ._status_list import StatusLists
@@ -40,6 +46,7 @@ __all__ = [
     "MAX_TOKEN_LENGTH",
     "ActionVerifier",
     "DelegationVerifier",
+    "SupportsDPoPVerify",
     "SupportsVerify",
     "VerifiedDelegation",
 ]
@@ -74,6 +81,18 @@ class VerifiedDelegation:
 
 class SupportsVerify(Protocol):
     def verify(self, token: str, *, action: str | None = None) -> VerifiedDelegation: ...
+
+
+class SupportsDPoPVerify(Protocol):
+    def verify(
+        self,
+        token: str,
+        *,
+        action: str | None = None,
+        dpop_proof: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> VerifiedDelegation: ...
 
 
 def normalise_typ(value: object) -> str | None:
@@ -122,6 +141,7 @@ class DelegationVerifier:
         jwks: JWKSCache | None = None,
         receiving_tenant_id: str | None = None,
         status_list: bool | StatusLists = False,
+        dpop_replays: ReplayCache | None = None,
     ) -> None:
         if not isinstance(issuer, str) or not issuer:
             raise ValueError("issuer must be a non-empty string")
@@ -140,6 +160,7 @@ class DelegationVerifier:
         self._introspect = introspect
         self._leeway = leeway
         self._clock = clock
+        self.dpop_replays = dpop_replays or ReplayCache()
         # Offline revocation: the token's `status` entry in the issuer's status list.
         self.status_lists: StatusLists | None = (
             status_list
@@ -149,11 +170,21 @@ class DelegationVerifier:
             else None
         )
 
-    def verify(self, token: str, *, action: str | None = None) -> VerifiedDelegation:
+    def verify(
+        self,
+        token: str,
+        *,
+        action: str | None = None,
+        dpop_proof: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> VerifiedDelegation:
         """The verified delegation, or ``InvalidDelegationToken`` / ``ServiceUnavailable``.
 
         With ``action``, the token's ``scope`` must equal it exactly (reason
-        ``insufficient_scope`` otherwise); tokens never carry wildcards.
+        ``insufficient_scope`` otherwise); tokens never carry wildcards. ``dpop_proof`` (the
+        request's ``DPoP`` header, sent with ``Authorization: DPoP``), ``method`` and ``url``
+        (the request's own) are needed for a DPoP-bound token, and refused for any other.
         """
         if action is not None:
             _check_action(action)
@@ -161,6 +192,7 @@ class DelegationVerifier:
         key = self._key_for(header)
         claims = _signed_claims(signing_input, payload_segment, signature, key)
         self._check_claims(claims)
+        self._check_binding(token, claims, dpop_proof, method, url)
         expires_at = _utc(claims["exp"])
         if action is not None and claims["scope"] != action:
             raise InvalidDelegationToken("insufficient_scope", f"the delegation does not grant {action!r}")
@@ -177,6 +209,35 @@ class DelegationVerifier:
             receiving_tenant_id=claims["receiving_tenant_id"],
             expires_at=expires_at,
             claims=MappingProxyType(claims),
+        )
+
+    def _check_binding(
+        self, token: str, claims: dict[str, Any], proof: str | None, method: str | None, url: str | None
+    ) -> None:
+        """RFC 9449 §7.1-7.2: a bound token only with a valid proof by its key; a proof only
+        with a bound token."""
+        cnf = claims.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        if cnf is not None and not isinstance(jkt, str):
+            raise InvalidDelegationToken("invalid_claim", "cnf must name the key's thumbprint (jkt)")
+        if jkt is None:
+            if proof is not None:
+                raise InvalidDelegationToken("not_dpop_bound", "the token is not DPoP-bound (use Bearer)")
+            return
+        if proof is None:
+            raise InvalidDelegationToken(
+                "dpop_bound", "the token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof"
+            )
+        if not method or not url:
+            raise ValueError("method and url of the request are needed to check a DPoP proof")
+        check_proof(
+            proof,
+            method=method,
+            url=url,
+            access_token=token,
+            jkt=jkt,
+            now=self._clock(),
+            replays=self.dpop_replays,
         )
 
     def require_action(self, action: str) -> ActionVerifier:
@@ -245,10 +306,18 @@ class ActionVerifier:
         self.base = base
         self.action = action
 
-    def verify(self, token: str, *, action: str | None = None) -> VerifiedDelegation:
+    def verify(
+        self,
+        token: str,
+        *,
+        action: str | None = None,
+        dpop_proof: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> VerifiedDelegation:
         if action is not None and action != self.action:
             raise ValueError(f"this verifier checks {self.action!r}, not {action!r}")
-        return self.base.verify(token, action=self.action)
+        return self.base.verify(token, action=self.action, dpop_proof=dpop_proof, method=method, url=url)
 
     def __call__(self, token: str) -> VerifiedDelegation:
         return self.verify(token)

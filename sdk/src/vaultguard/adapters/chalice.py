@@ -21,15 +21,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def chalice_delegation_required(
-    app: Any, verifier: SupportsVerify, action: str | None = None
+    app: Any, verifier: SupportsVerify, action: str | None = None, *, base_url: str | None = None
 ) -> Callable[[F], F]:
-    """Decorate a Chalice view; place it *below* ``@app.route(...)``."""
+    """Decorate a Chalice view; place it *below* ``@app.route(...)``.
+
+    ``base_url``: the public origin clients call (``https://api.example.com``), against which
+    DPoP proofs' ``htu`` is checked; by default ``https://`` + the Host header."""
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             req = app.current_request
-            outcome = check(verifier, action, req.headers.get("authorization"))
+            outcome = check(
+                verifier,
+                action,
+                req.headers.get("authorization"),
+                dpop_proof=req.headers.get("dpop"),
+                method=req.method,
+                url=_url(req, base_url),
+            )
             if isinstance(outcome, Denied):
                 return _response(outcome)
             req.delegation = outcome
@@ -38,6 +48,14 @@ def chalice_delegation_required(
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def _url(req: Any, base_url: str | None) -> str:
+    """The URL the client called: the public origin and the request's concrete path."""
+    context = req.context or {}
+    path = context.get("path") or req.path
+    origin = base_url or f"https://{req.headers.get('host', '')}"
+    return origin.rstrip("/") + path
 
 
 def _response(denied: Denied) -> Any:

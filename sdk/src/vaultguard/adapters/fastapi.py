@@ -1,5 +1,8 @@
 """FastAPI: ``Depends(require_delegation(verifier, "stock.write"))`` -> ``VerifiedDelegation``.
 
+Bearer tokens and DPoP-bound ones (``Authorization: DPoP`` + ``DPoP`` proof, checked against
+``request.url``: behind a proxy, run uvicorn with ``--proxy-headers`` so it is the public URL).
+
 The dependency is a plain ``def``, so FastAPI runs it in its threadpool: a JWKS refetch or an
 introspection call never blocks the event loop.
 """
@@ -29,7 +32,14 @@ def require_delegation(
         request: Request,
         _scheme: HTTPAuthorizationCredentials | None = Security(_bearer_scheme),  # noqa: B008
     ) -> VerifiedDelegation:
-        outcome = check(verifier, action, request.headers.get("authorization"))
+        outcome = check(
+            verifier,
+            action,
+            request.headers.get("authorization"),
+            dpop_proof=request.headers.get("dpop"),
+            method=request.method,
+            url=str(request.url),
+        )
         if isinstance(outcome, Denied):
             raise HTTPException(outcome.status_code, detail=outcome.body, headers=outcome.headers)
         return outcome

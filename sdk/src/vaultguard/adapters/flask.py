@@ -1,5 +1,7 @@
 """Flask: ``@delegation_required(verifier, "stock.write")`` puts the ``VerifiedDelegation`` on
-``flask.g.delegation``; refusals are JSON with 401 / 403 / 503 and a ``WWW-Authenticate``."""
+``flask.g.delegation``; refusals are JSON with 401 / 403 / 503 and a ``WWW-Authenticate``.
+DPoP-bound tokens are checked against ``request.url`` (behind a proxy, use werkzeug's
+``ProxyFix`` so it is the public URL)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,17 @@ __all__ = ["chalice_delegation_required", "delegation_required"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _check(verifier: SupportsVerify, action: str | None) -> Any:
+    return check(
+        verifier,
+        action,
+        request.headers.get("Authorization"),
+        dpop_proof=request.headers.get("DPoP"),
+        method=request.method,
+        url=request.url,
+    )
+
+
 def delegation_required(verifier: SupportsVerify, action: str | None = None) -> Callable[[F], F]:
     """Decorate a view (sync or async) so it runs only for a valid delegation."""
 
@@ -30,7 +43,7 @@ def delegation_required(verifier: SupportsVerify, action: str | None = None) -> 
 
             @functools.wraps(view)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                outcome = check(verifier, action, request.headers.get("Authorization"))
+                outcome = _check(verifier, action)
                 if isinstance(outcome, Denied):
                     return refuse(outcome)
                 g.delegation = outcome
@@ -40,7 +53,7 @@ def delegation_required(verifier: SupportsVerify, action: str | None = None) -> 
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            outcome = check(verifier, action, request.headers.get("Authorization"))
+            outcome = _check(verifier, action)
             if isinstance(outcome, Denied):
                 return refuse(outcome)
             g.delegation = outcome
