@@ -207,10 +207,11 @@ def rotate_agent_secret(ctx: Ctx, agent_id: str) -> dict[str, Any]:
     prefetch=True,
     body=NEW_KEYS,
     responses={200: AGENT},
-    errors=(409,),  # a disabled agent, or one with a client secret
+    errors=(409,),  # a disabled or a federated agent
 )
 def replace_agent_keys(ctx: Ctx, agent_id: str) -> dict[str, Any]:
     """Replace a key-only agent's public keys (private_key_jwt), registered (jwks) or published
-    (jwks_uri): the old ones stop at once."""
+    (jwks_uri): the old ones stop at once. An agent with a client secret moves to keys: its
+    secret, and every token minted with it, stops working at once (audited)."""
     body = NEW_KEYS(ctx.json())
     return ctx.container.agents.replace_keys(ctx.call, agent_id, body["jwks"], body["jwks_uri"])

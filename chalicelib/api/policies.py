@@ -29,7 +29,7 @@ from chalicelib.domain.delegation import (
     MIN_TTL_SECONDS,
 )
 from chalicelib.domain.policy import Effect, Policy
-from chalicelib.domain.principal import Role
+from chalicelib.domain.principal import AMR_CLIENT_SECRET, AMR_FEDERATED, AMR_PRIVATE_KEY_JWT, Role
 from chalicelib.errors import InvalidRequest
 
 bp = Blueprint(__name__)
@@ -54,6 +54,28 @@ def flag(name: str, value: Any) -> bool:
     return value
 
 
+key_only = Check(
+    flag,
+    {
+        "type": "boolean",
+        "description": "Only agents that authenticated with keys (private_key_jwt, or a federated "
+        "identity) get delegations under this policy; an agent that used a client secret gets the "
+        "same 403 as a BLOCK (nothing tells it why; the receiving tenant's log does). Default false.",
+    },
+)
+MAX_TTL = Check(
+    integer(MIN_TTL_SECONDS, MAX_TTL_SECONDS),
+    {
+        "type": "integer",
+        "minimum": MIN_TTL_SECONDS,
+        "maximum": MAX_TTL_SECONDS,
+        "description": "The maximum token lifetime for the action, in seconds: a request asking for "
+        "more gets this (capped, not refused), one asking for none gets this too. "
+        f"Default {DEFAULT_TTL_SECONDS}.",
+    },
+)
+AMR = one_of(AMR_CLIENT_SECRET, AMR_PRIVATE_KEY_JWT, AMR_FEDERATED)
+
 NEW_POLICY = Fields(
     {"action": action_pattern, "effect": one_of(*(e.value for e in Effect))},
     {
@@ -61,9 +83,10 @@ NEW_POLICY = Fields(
             _requester,
             {**nullable(tenant_id.schema), "description": "The requesting tenant; absent or null: any."},
         ),
-        "ttl_seconds": integer(MIN_TTL_SECONDS, MAX_TTL_SECONDS),
+        "ttl_seconds": MAX_TTL,
         "stepup_expiry_seconds": integer(MIN_STEPUP_EXPIRY_SECONDS, MAX_STEPUP_EXPIRY_SECONDS),
         "require_dpop": flag,
+        "require_private_key_jwt": key_only,
     },
 )
 NO_PARAMS = Query()
@@ -73,9 +96,10 @@ POLICY = obj(
         "action": STRING,
         "effect": enum(*(e.value for e in Effect)),
         "requesting_tenant_id": maybe(STRING),
-        "ttl_seconds": INTEGER,
+        "ttl_seconds": {**INTEGER, "description": "The maximum token lifetime (requests are capped to it)."},
         "stepup_expiry_seconds": INTEGER,
         "require_dpop": BOOLEAN,
+        "require_private_key_jwt": BOOLEAN,
         "created_at": STRING,
         "updated_at": maybe(STRING),
     },
@@ -87,7 +111,17 @@ EVALUATION = Fields(
             tenant_id, {**tenant_id.schema, "description": "The tenant whose request is simulated."}
         ),
         "action": action,
-    }
+    },
+    {
+        "auth_method": Check(
+            AMR,
+            {**AMR.schema, "description": "How the simulated agent authenticated (its token's amr); "
+             "absent: not considered."},
+        ),
+        "ttl_seconds": Check(
+            integer(MIN_TTL_SECONDS, MAX_TTL_SECONDS), {**MAX_TTL.schema, "description": "The TTL asked for."}
+        ),
+    },
 )
 EVALUATED = obj(
     {
@@ -97,6 +131,11 @@ EVALUATED = obj(
             "description": "The deciding policy; null: none matches (BLOCK).",
         },
         "explanation": STRING,
+        "granted_ttl_seconds": {
+            **maybe(INTEGER),
+            "description": "The token lifetime the request would get (the policy's maximum caps it); "
+            "null: no token (BLOCK).",
+        },
     },
     title="PolicyEvaluation",
 )
@@ -125,6 +164,7 @@ def upsert_policy(ctx: Ctx) -> Reply:
         ttl_seconds=body["ttl_seconds"] or DEFAULT_TTL_SECONDS,
         stepup_expiry_seconds=body["stepup_expiry_seconds"] or DEFAULT_STEPUP_EXPIRY_SECONDS,
         require_dpop=bool(body["require_dpop"]),
+        require_private_key_jwt=bool(body["require_private_key_jwt"]),
     )
     created, view = ctx.container.policies.upsert(ctx.call, policy)
     return Reply(view, 201 if created else 200)
@@ -149,7 +189,13 @@ def evaluate_policies(ctx: Ctx) -> dict[str, Any]:
     """A dry run: the decision a delegation request by `requesting_tenant_id` for `action`
     would get from the caller's policies, and the policy that decides it. Creates nothing."""
     body = EVALUATION(ctx.json())
-    return ctx.container.policies.evaluate(ctx.call, body["requesting_tenant_id"], body["action"])
+    return ctx.container.policies.evaluate(
+        ctx.call,
+        body["requesting_tenant_id"],
+        body["action"],
+        auth_method=body["auth_method"],
+        ttl_seconds=body["ttl_seconds"],
+    )
 
 
 @endpoint(

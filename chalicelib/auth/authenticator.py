@@ -24,7 +24,7 @@ from chalicelib.auth.secrets import SecretHasher
 from chalicelib.config import Settings
 from chalicelib.domain import ids
 from chalicelib.domain.delegation import API_TOKEN_TYP
-from chalicelib.domain.principal import Principal, Role
+from chalicelib.domain.principal import AMR_VALUES, Principal, Role, amr_of
 from chalicelib.errors import DPoPChallenge, InvalidClient, InvalidDPoPProof, InvalidRequest, InvalidToken
 from chalicelib.observability import logger
 from chalicelib.store.credentials import AuthenticationLookup
@@ -42,7 +42,11 @@ MAX_SECRET = 256
 
 def principal_of(cred: CredentialModel) -> Principal:
     return Principal(
-        role=Role(cred.role), subject=cred.subject, client_id=cred.client_id, tenant_id=cred.tenant_id
+        role=Role(cred.role),
+        subject=cred.subject,
+        client_id=cred.client_id,
+        tenant_id=cred.tenant_id,
+        auth_method=amr_of(cred.auth_method),
     )
 
 
@@ -245,7 +249,11 @@ class Authenticator:
             or (role == Role.PLATFORM.value) != (tenant_id is None)
         ):
             raise InvalidToken()
-        principal = Principal(role=Role(role), subject=subject, client_id=client_id, tenant_id=tenant_id)
+        amr = claims.get("amr")  # how the token was obtained; absent on tokens older than it
+        method = amr[0] if isinstance(amr, list) and len(amr) == 1 and amr[0] in AMR_VALUES else None
+        principal = Principal(
+            role=Role(role), subject=subject, client_id=client_id, tenant_id=tenant_id, auth_method=method
+        )
         return BearerClaim(
             principal=principal,
             cred_version=claims.get("cv"),
@@ -401,6 +409,8 @@ def api_token_claims(
     }
     if cred.tenant_id:
         claims["tenant_id"] = cred.tenant_id
+    if cred.role == Role.AGENT.value:  # how it authenticated (a policy may require keys)
+        claims["amr"] = [amr_of(cred.auth_method)]
     if jkt is not None:  # RFC 9449 §6.1: bound to the key of the token request's proof
         claims["cnf"] = {"jkt": jkt}
     return claims

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from chalicelib.domain.principal import KEY_BASED_AMR
+
 ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*(\.\*)?$")
 MAX_ACTION_LENGTH = 128
 ANY_REQUESTER = "*"
@@ -42,10 +44,19 @@ class Policy:
     ttl_seconds: int
     stepup_expiry_seconds: int
     require_dpop: bool = False  # the delegation must be bound to the agent's key (RFC 9449)
+    # only agents that authenticated with keys (private_key_jwt, or a federated identity),
+    # never with a client secret; any other agent's request is answered as a BLOCK
+    require_private_key_jwt: bool = False
 
     @property
     def policy_id(self) -> str:
         return policy_id_for(self.action, self.requesting_tenant_id)
+
+
+def admits(policy: Policy, auth_method: str | None) -> bool:
+    """Whether an agent that authenticated by `auth_method` (the API token's `amr`; None when
+    unknown) may get a delegation under `policy`: an unknown method counts as a secret."""
+    return not policy.require_private_key_jwt or auth_method in KEY_BASED_AMR
 
 
 def policy_id_for(action: str, requesting_tenant_id: str | None) -> str:

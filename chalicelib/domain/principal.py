@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -23,6 +23,22 @@ TENANT_PERSON_ROLES = frozenset({Role.ADMIN, Role.APPROVER, Role.AUDITOR})
 TENANT_READERS = frozenset({Role.ADMIN, Role.APPROVER, Role.AUDITOR})
 DECIDERS = frozenset({Role.ADMIN, Role.APPROVER})
 
+# How a machine got its API token: the token's `amr` claim (RFC 8176 §1 allows values of
+# one's own; one value here). Keys: a private_key_jwt assertion, or a federated identity
+# (its issuer's signed JWT); neither is a secret shared with VaultGuard.
+AMR_CLIENT_SECRET = "client_secret"
+AMR_PRIVATE_KEY_JWT = "private_key_jwt"
+AMR_FEDERATED = "federated"
+AMR_VALUES = frozenset({AMR_CLIENT_SECRET, AMR_PRIVATE_KEY_JWT, AMR_FEDERATED})
+KEY_BASED_AMR = frozenset({AMR_PRIVATE_KEY_JWT, AMR_FEDERATED})
+
+
+def amr_of(credential_auth_method: str | None) -> str:
+    """The `amr` of a credential's `auth_method` (None: a client secret)."""
+    if credential_auth_method is not None and credential_auth_method in KEY_BASED_AMR:
+        return credential_auth_method
+    return AMR_CLIENT_SECRET
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -32,6 +48,9 @@ class Principal:
     subject: str
     client_id: str  # a machine's client id; "session" for a person signed in through the IdP
     tenant_id: str | None
+    # A machine's `amr` (AMR_VALUES); None for people and for tokens older than the claim.
+    # Not part of who the caller is (a use case may presume the caller before the read).
+    auth_method: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

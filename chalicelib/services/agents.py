@@ -182,7 +182,9 @@ class AgentService:
     ) -> dict[str, Any]:
         """New public keys for a key-only agent, registered (`jwks`) or published (`jwks_uri`);
         assertions signed by the old ones and access tokens minted with them stop working at
-        once (`agent.keys_rotated`)."""
+        once (`agent.keys_rotated`). A secret-based agent moves to keys: its client secret and
+        the tokens minted with it stop working in the same write (`secret_disabled` in the
+        event); until then it keeps working with its secret."""
         assert call.principal is not None
         if (jwks is None) == (jwks_uri is None):
             raise InvalidRequest("Give exactly one of jwks and jwks_uri.")
@@ -192,14 +194,17 @@ class AgentService:
             raise Conflict("A disabled agent's keys cannot be replaced.")
         if cred.auth_method == FEDERATED:
             raise Conflict("A federated agent has no keys of its own; its issuer's keys are used.")
-        if cred.auth_method != PRIVATE_KEY_JWT:
-            raise Conflict("This agent authenticates with a client secret; it has no keys to replace.")
+        moving = cred.auth_method is None  # a client secret until now
         if jwks_uri is not None:
             self._check_jwks_uri(jwks_uri)
         tx = self._db.transaction()
-        self._credentials.replace_keys(tx, cred, json.dumps(jwks) if jwks else None, jwks_uri)
-        self._agents.mark_keys_rotated(tx, agent, call.timestamp, jwks_uri)
+        key_only = (PRIVATE_KEY_JWT, NO_SECRET) if moving else None
+        registered = json.dumps(jwks) if jwks else None
+        self._credentials.replace_keys(tx, cred, registered, jwks_uri, key_only=key_only)
+        self._agents.mark_keys_rotated(tx, agent, call.timestamp, jwks_uri, key_only[0] if key_only else None)
         detail: dict[str, Any] = {"agent_id": agent_id}
+        if moving:
+            detail.update(secret_disabled=True, token_endpoint_auth_method=PRIVATE_KEY_JWT)
         if jwks is not None:
             detail["kids"] = [key.get("kid") for key in jwks]
         else:
@@ -207,6 +212,7 @@ class AgentService:
         self._auditor.record(tx, call, audit.AGENT_KEYS_ROTATED, (scope,), detail=detail)
         commit(tx)
         agent.keys_rotated_at, agent.jwks_uri = call.timestamp, jwks_uri
+        agent.auth_method = PRIVATE_KEY_JWT
         return agent_view(agent)
 
     def list(self, call: Call) -> dict[str, Any]:

@@ -48,6 +48,7 @@ class AuditService:
         scopes: tuple[TenantScope, ...],
         *,
         names: Mapping[str, str] | None = None,
+        only_for: Mapping[str, Mapping[str, Any]] | None = None,
         **fields: Any,
     ) -> None:
         """Add one event to each scope's log, inside `tx`; for two tenants each log names
@@ -55,7 +56,8 @@ class AuditService:
         graph's edges) move in the same `tx` (chalicelib/services/counting.py and graph.py:
         a delegation event names the requesting tenant first). `names`: tenant names by id,
         which only the trust graph's edges keep (a delegation outcome passes both parties'
-        names that it knows; graph.py decides which edge may carry which)."""
+        names that it knows; graph.py decides which edge may carry which). `only_for`: detail
+        that only the named tenant's copy carries (by tenant id)."""
         event_id = str(ULID())
         unique = {s.tenant_id: s for s in scopes}
         explicit_counterpart = fields.pop("counterpart_tenant_id", None)
@@ -69,7 +71,7 @@ class AuditService:
                 actor=call.actor,
                 request_id=call.request_id,
                 counterpart_tenant_id=others[0] if others else explicit_counterpart,
-                **fields,
+                **_with_detail(fields, (only_for or {}).get(scope.tenant_id)),
             )
             self._repository.add(tx, scope, event)
         if self._counter is not None:
@@ -135,3 +137,9 @@ class CsvExport:
 
 def _no_s3() -> Any:
     raise ServiceUnavailable("No export bucket is configured.")
+
+
+def _with_detail(fields: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not extra:
+        return fields
+    return {**fields, "detail": {**(fields.get("detail") or {}), **extra}}

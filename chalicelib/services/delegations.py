@@ -17,7 +17,7 @@ from chalicelib.domain.delegation import (
     TokenGrant,
     granted_ttl,
 )
-from chalicelib.domain.policy import Effect, Policy, resolve
+from chalicelib.domain.policy import Effect, Policy, admits, resolve
 from chalicelib.domain.principal import TENANT_READERS, Principal, Role, TenantScope
 from chalicelib.errors import (
     AccessDenied,
@@ -54,6 +54,8 @@ from chalicelib.store.tenants import TenantRepository
 from chalicelib.tokens import Signer, SigningUnavailable, encode_jwt, token_fingerprint
 
 RECORD_RETENTION_SECONDS = 30 * 86400
+# why a policy that requires keys blocked an agent that used a client secret (receiver's log)
+KEYS_REQUIRED = "private_key_jwt_required"
 IDEMPOTENCY_SECONDS = 86400
 
 
@@ -164,8 +166,13 @@ class DelegationService:
         live = tenant is not None and tenant.status == "ACTIVE"
         policy = resolve(self._policies.candidates(policy_keys, snapshot), requesting.tenant_id, req.action)
         requester = snapshot.get(TenantModel, requesting_key)
-        if not live or policy is None or policy.effect is Effect.BLOCK:
-            self._block(call, requesting, receiving if live else None, req, requester)
+        # A policy that requires keys refuses a secret-authenticated agent with a BLOCK, not a
+        # reason of its own: that would tell it that this tenant exists and would allow keys.
+        keys_required = policy is not None and policy.effect is not Effect.BLOCK and not admits(
+            policy, principal.auth_method
+        )
+        if not live or policy is None or policy.effect is Effect.BLOCK or keys_required:
+            self._block(call, requesting, receiving if live else None, req, requester, keys_required)
             count_decision("BLOCK")
             raise AccessDenied()
         assert tenant is not None and policy is not None
@@ -196,22 +203,26 @@ class DelegationService:
         receiving: TenantScope | None,
         req: DelegationRequest,
         requester: TenantModel | None,
+        keys_required: bool = False,
     ) -> None:
         """The BLOCK events: in both tenants' logs, or, when the receiving tenant does not
         exist or is disabled, in the requester's and the platform's security log (the same
         writes either way, so that timing tells nothing). Only the requester's name goes to
         the trust graph (the receiver's inbound edge): the receiving tenant's, even when it
-        exists, would tell the requester that it does."""
+        exists, would tell the requester that it does. Why a policy that requires keys refused
+        the agent goes to the receiving tenant's copy only."""
         logs: list[tuple[TenantScope, ...]] = (
             [(requesting, receiving)] if receiving is not None else [(requesting,), (platform_log_scope(),)]
         )
         fields: dict[str, Any] = {"action": req.action, "counterpart_tenant_id": req.receiving_tenant_id}
         names = {requesting.tenant_id: requester.name} if requester is not None else None
+        why = {receiving.tenant_id: {"reason": KEYS_REQUIRED}} if keys_required and receiving else None
         tx = self._db.transaction()
         for scopes in logs:  # each log names the requested tenant as the counterpart
             self._auditor.record(tx, call, audit.DELEGATION_REQUESTED, scopes, **fields)
             self._auditor.record(
-                tx, call, audit.DELEGATION_BLOCKED, scopes, names=names, decision="BLOCK", **fields
+                tx, call, audit.DELEGATION_BLOCKED, scopes,
+                names=names, decision="BLOCK", only_for=why, **fields,
             )
         commit(tx)
 

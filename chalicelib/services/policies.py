@@ -6,7 +6,8 @@ from typing import Any
 
 from chalicelib.auth.scope import own_scope
 from chalicelib.domain import audit
-from chalicelib.domain.policy import Effect, Policy, parse_policy_id, resolve
+from chalicelib.domain.delegation import granted_ttl
+from chalicelib.domain.policy import Effect, Policy, admits, parse_policy_id, resolve
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, commit
@@ -25,6 +26,7 @@ def policy_view(item: PolicyModel) -> dict[str, Any]:
         "ttl_seconds": int(item.ttl_seconds),
         "stepup_expiry_seconds": int(item.stepup_expiry_seconds),
         "require_dpop": bool(item.require_dpop),
+        "require_private_key_jwt": bool(item.require_private_key_jwt),
         "created_at": item.created_at,
         "updated_at": item.updated_at,
     }
@@ -66,6 +68,7 @@ class PolicyService:
                 "ttl_seconds": policy.ttl_seconds,
                 "stepup_expiry_seconds": policy.stepup_expiry_seconds,
                 "require_dpop": policy.require_dpop,
+                "require_private_key_jwt": policy.require_private_key_jwt,
                 "replaced": existing is not None,  # only a new rule adds to the policy count
             },
         )
@@ -77,11 +80,20 @@ class PolicyService:
         items = self._policies.list_all(own_scope(call.principal))
         return {"policies": [policy_view(i) for i in items]}
 
-    def evaluate(self, call: Call, requesting_tenant_id: str, action: str) -> dict[str, Any]:
+    def evaluate(
+        self,
+        call: Call,
+        requesting_tenant_id: str,
+        action: str,
+        *,
+        auth_method: str | None = None,
+        ttl_seconds: int | None = None,
+    ) -> dict[str, Any]:
         """What a delegation request for `action` by `requesting_tenant_id` would get from
         the caller's policies now: the same candidates and resolution as a real request,
         read with the caller's credential; nothing is written, nothing about the requesting
-        tenant is looked up."""
+        tenant is looked up. With `auth_method` (an agent's `amr`), a policy that requires
+        keys decides BLOCK for a secret; with `ttl_seconds`, the granted TTL is capped."""
         assert call.principal is not None
         scope = own_scope(call.principal)
         keys = self._policies.candidate_keys(scope, requesting_tenant_id, action)
@@ -93,16 +105,32 @@ class PolicyService:
                 "policy": None,
                 "explanation": f"No policy matches '{action}' for this requesting tenant, "
                 "so the request is blocked.",
+                "granted_ttl_seconds": None,
             }
         key = self._policies.key(scope, policy.action, policy.requesting_tenant_id)
         item = snapshot.get(PolicyModel, key)
         assert item is not None
         requester = "this requesting tenant" if policy.requesting_tenant_id else "any requesting tenant"
+        explanation = f"The most specific matching policy, '{policy.action}' for {requester}, "
+        decision = policy.effect
+        if policy.effect is not Effect.BLOCK and auth_method is not None and not admits(policy, auth_method):
+            decision = Effect.BLOCK
+            explanation += (
+                f"decides {policy.effect.value} but only for agents that authenticate with keys "
+                "(private_key_jwt or a federated identity): an agent using a client secret is blocked."
+            )
+        else:
+            explanation += f"decides {policy.effect.value}."
+            if policy.require_private_key_jwt and policy.effect is not Effect.BLOCK:
+                explanation += " Agents using a client secret are blocked (it requires keys)."
+        granted = None if decision is Effect.BLOCK else granted_ttl(ttl_seconds, policy.ttl_seconds)
+        if granted is not None:
+            explanation += f" Tokens last at most {policy.ttl_seconds} s."
         return {
-            "decision": policy.effect.value,
+            "decision": decision.value,
             "policy": policy_view(item),
-            "explanation": f"The most specific matching policy, '{policy.action}' for {requester}, "
-            f"decides {policy.effect.value}.",
+            "explanation": explanation,
+            "granted_ttl_seconds": granted,
         }
 
     def delete(self, call: Call, policy_id: str) -> dict[str, Any]:

@@ -70,13 +70,21 @@ class AgentRepository:
         tx.update(agent, [AgentModel.secret_rotated_at.set(now)], AgentModel.status == "ACTIVE")
 
     def mark_keys_rotated(
-        self, tx: WriteTransaction, agent: AgentModel, now: str, jwks_uri: str | None = None
+        self,
+        tx: WriteTransaction,
+        agent: AgentModel,
+        now: str,
+        jwks_uri: str | None = None,
+        auth_method: str | None = None,
     ) -> None:
-        """Keys replaced: registered ones (`jwks_uri` None) or published at `jwks_uri`."""
+        """Keys replaced: registered ones (`jwks_uri` None) or published at `jwks_uri`;
+        `auth_method`: a secret-based agent moved to keys."""
         actions: list[Action] = [
             AgentModel.keys_rotated_at.set(now),
             AgentModel.jwks_uri.set(jwks_uri) if jwks_uri else AgentModel.jwks_uri.remove(),
         ]
+        if auth_method is not None:
+            actions.append(AgentModel.auth_method.set(auth_method))
         tx.update(agent, actions, AgentModel.status == "ACTIVE")
 
     def disable(self, tx: WriteTransaction, agent: AgentModel, now: str) -> None:

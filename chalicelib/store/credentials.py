@@ -7,6 +7,8 @@ is then read consistently, so a rotated or disabled secret stops working at once
 
 from __future__ import annotations
 
+from pynamodb.expressions.update import Action
+
 from chalicelib.domain.federation import FederatedIdentity
 from chalicelib.domain.principal import Role, TenantScope
 from chalicelib.store.db import WriteTransaction, store_errors
@@ -71,19 +73,27 @@ class CredentialRepository:
         )
 
     def replace_keys(
-        self, tx: WriteTransaction, cred: CredentialModel, jwks: str | None, jwks_uri: str | None = None
+        self,
+        tx: WriteTransaction,
+        cred: CredentialModel,
+        jwks: str | None,
+        jwks_uri: str | None = None,
+        *,
+        key_only: tuple[str, str] | None = None,
     ) -> None:
         """New public keys for a key-only client, registered (`jwks`) or published at
-        `jwks_uri`; tokens minted before stop working, as on a secret rotation."""
-        tx.update(
-            cred,
-            [
-                CredentialModel.jwks.set(jwks) if jwks else CredentialModel.jwks.remove(),
-                CredentialModel.jwks_uri.set(jwks_uri) if jwks_uri else CredentialModel.jwks_uri.remove(),
-                CredentialModel.cred_version.add(1),
-            ],
-            CredentialModel.cred_version == cred.cred_version,
-        )
+        `jwks_uri`; tokens minted before stop working, as on a secret rotation. `key_only`
+        (auth method, hash matching no secret): a secret-based client moves to keys, and its
+        secret stops working in the same write."""
+        actions: list[Action] = [
+            CredentialModel.jwks.set(jwks) if jwks else CredentialModel.jwks.remove(),
+            CredentialModel.jwks_uri.set(jwks_uri) if jwks_uri else CredentialModel.jwks_uri.remove(),
+            CredentialModel.cred_version.add(1),
+        ]
+        if key_only is not None:
+            method, no_secret = key_only
+            actions += [CredentialModel.auth_method.set(method), CredentialModel.secret_hash.set(no_secret)]
+        tx.update(cred, actions, CredentialModel.cred_version == cred.cred_version)
 
     def rehash(self, tx: WriteTransaction, cred: CredentialModel, secret_hash: str) -> None:
         """Rewrite a hash of an older form (same secret, same version: tokens stay valid);

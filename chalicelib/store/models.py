@@ -169,6 +169,7 @@ class PolicyModel(_MainTable):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     require_dpop = BooleanAttribute(null=True)  # delegations under it must be DPoP-bound
+    require_private_key_jwt = BooleanAttribute(null=True)  # only key-authenticated agents
 
 
 class _DelegationFields(_MainTable):

@@ -21,6 +21,7 @@ def to_policy(item: PolicyModel) -> Policy:
         ttl_seconds=int(item.ttl_seconds),
         stepup_expiry_seconds=int(item.stepup_expiry_seconds),
         require_dpop=bool(item.require_dpop),
+        require_private_key_jwt=bool(item.require_private_key_jwt),
     )
 
 
@@ -62,6 +63,7 @@ class PolicyRepository:
             created_at=created_at,
             updated_at=now,
             require_dpop=True if policy.require_dpop else None,
+            require_private_key_jwt=True if policy.require_private_key_jwt else None,
         )
         condition = None if replacing is None else (
             PolicyModel.pk.exists() if replacing else PolicyModel.pk.does_not_exist()

@@ -346,7 +346,7 @@ def test_rotation_is_for_key_only_agents_and_admins_of_their_tenant(
 ) -> None:
     secret_agent = stack.agent(med)
     keys = {"jwks": {"keys": [public_jwk(rsa_key())]}}
-    assert_error(stack.call("PUT", f"/agents/{secret_agent.agent_id}/keys", med.admin_token, keys), 409)
+    # (a secret agent's PUT .../keys moves it to keys: tests/functional/test_policy_knobs.py)
     assert_error(stack.call("POST", f"/agents/{agent.agent_id}/rotate-secret", med.admin_token, {}), 409)
     nat = stack.tenant("NatSupply")
     assert_error(stack.call("PUT", f"/agents/{agent.agent_id}/keys", nat.admin_token, keys), 404)
