@@ -1,13 +1,15 @@
 """Federated agents end to end (issue 15, item 2): node-oidc-provider (local-idp/) stands in
 for an Auth0 tenant where the agent is an M2M application. The agent gets a client-credentials
-JWT access token for VaultGuard from it, exchanges that JWT at VaultGuard's token endpoint for
-an API token as the agent it is mapped to, and requests a delegation with it; over real HTTP,
-with VaultGuard discovering the issuer's keys itself."""
+JWT access token for VaultGuard from it, exchanges that JWT with its VaultGuard client id at the
+token endpoint for an API token as that agent, and requests a delegation with it; a second
+tenant federating the same M2M application gets its own agent, never the first's; over real
+HTTP, with VaultGuard discovering the issuer's keys itself."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import jwt
 import pytest
@@ -63,17 +65,27 @@ def vaultguard_token(server: LocalServer, **form: str) -> requests.Response:
     return requests.post(f"{server.url}/oauth/token", data=form, timeout=10)
 
 
-@pytest.fixture(scope="module")
-def agent_id(server: LocalServer, idp: LocalIdentityProvider) -> str:
+@dataclass(frozen=True)
+class Agent:
+    agent_id: str
+    client_id: str
+
+
+def register(server: LocalServer, idp: LocalIdentityProvider, tenant: str, subject: str) -> Agent:
     reply = requests.post(
         f"{server.url}/agents",
-        json={"name": "ledger (Auth0 M2M)", "federated": {"issuer": idp.issuer, "subject": AGENT_CLIENT}},
-        headers={"Authorization": f"Bearer {admin_token(server, 'medicore')}"},
+        json={"name": "ledger (Auth0 M2M)", "federated": {"issuer": idp.issuer, "subject": subject}},
+        headers={"Authorization": f"Bearer {admin_token(server, tenant)}"},
         timeout=10,
     )
     assert reply.status_code == 201, reply.text
     assert reply.json()["token_endpoint_auth_method"] == "none"
-    return str(reply.json()["agent_id"])
+    return Agent(str(reply.json()["agent_id"]), str(reply.json()["client_id"]))
+
+
+@pytest.fixture(scope="module")
+def agent(server: LocalServer, idp: LocalIdentityProvider) -> Agent:
+    return register(server, idp, "medicore", AGENT_CLIENT)
 
 
 def test_the_idp_issues_jwt_access_tokens_for_vaultguard_only(
@@ -89,18 +101,26 @@ def test_the_idp_issues_jwt_access_tokens_for_vaultguard_only(
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_target"
 
 
+def exchange(server: LocalServer, subject_token: str, client_id: str) -> requests.Response:
+    return vaultguard_token(
+        server,
+        grant_type=TOKEN_EXCHANGE,
+        subject_token=subject_token,
+        subject_token_type=JWT_TYPE,
+        client_id=client_id,
+    )
+
+
 def test_an_idp_token_becomes_an_api_token_that_requests_a_delegation(
-    server: LocalServer, idp: LocalIdentityProvider, agent_id: str
+    server: LocalServer, idp: LocalIdentityProvider, agent: Agent
 ) -> None:
     subject_token = idp_token(idp, AGENT_CLIENT, server.url).json()["access_token"]
-    reply = vaultguard_token(
-        server, grant_type=TOKEN_EXCHANGE, subject_token=subject_token, subject_token_type=JWT_TYPE
-    )
+    reply = exchange(server, subject_token, agent.client_id)
     assert reply.status_code == 200, reply.text
     assert reply.headers["Cache-Control"] == "no-store"
     api_token = reply.json()["access_token"]
     claims = jwt.decode(api_token, options={"verify_signature": False})
-    assert claims["sub"] == agent_id
+    assert claims["sub"] == agent.agent_id
     assert claims["tenant_id"] == server.state["tenants"]["medicore"]["tenant_id"]
 
     allowed = request_delegation(server, api_token, "stock.write")
@@ -108,31 +128,55 @@ def test_an_idp_token_becomes_an_api_token_that_requests_a_delegation(
     assert allowed.json()["decision"] == "ALLOW"
 
     # the same IdP token again: used once already
-    replay = vaultguard_token(
-        server, grant_type=TOKEN_EXCHANGE, subject_token=subject_token, subject_token_type=JWT_TYPE
-    )
+    replay = exchange(server, subject_token, agent.client_id)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
 
 
+def claims_of(reply: requests.Response) -> dict[str, object]:
+    assert reply.status_code == 200, reply.text
+    return dict(jwt.decode(reply.json()["access_token"], options={"verify_signature": False}))
+
+
 def test_the_jwt_bearer_grant_works_the_same(
-    server: LocalServer, idp: LocalIdentityProvider, agent_id: str
+    server: LocalServer, idp: LocalIdentityProvider, agent: Agent
 ) -> None:
     assertion = idp_token(idp, AGENT_CLIENT, server.url).json()["access_token"]
-    reply = vaultguard_token(server, grant_type=JWT_BEARER, assertion=assertion)
-    assert reply.status_code == 200, reply.text
-    assert jwt.decode(reply.json()["access_token"], options={"verify_signature": False})["sub"] == agent_id
+    reply = vaultguard_token(server, grant_type=JWT_BEARER, assertion=assertion, client_id=agent.client_id)
+    assert claims_of(reply)["sub"] == agent.agent_id
 
 
 def test_a_client_of_the_same_idp_that_is_no_agent_gets_nothing(
-    server: LocalServer, idp: LocalIdentityProvider, agent_id: str
+    server: LocalServer, idp: LocalIdentityProvider, agent: Agent
 ) -> None:
-    assertion = idp_token(idp, STRANGER_CLIENT, server.url).json()["access_token"]
+    for client_id in (agent.client_id, None):  # another M2M app with the agent's client id, or none
+        assertion = idp_token(idp, STRANGER_CLIENT, server.url).json()["access_token"]
+        form = {
+            "grant_type": JWT_BEARER,
+            "assertion": assertion,
+            **({"client_id": client_id} if client_id else {}),
+        }
+        reply = vaultguard_token(server, **form)
+        assert reply.status_code == 400 and reply.json()["error"] == "invalid_grant"
+    # the agent's own token without its client id: refused alike
+    assertion = idp_token(idp, AGENT_CLIENT, server.url).json()["access_token"]
     reply = vaultguard_token(server, grant_type=JWT_BEARER, assertion=assertion)
     assert reply.status_code == 400 and reply.json()["error"] == "invalid_grant"
 
 
+def test_two_tenants_federating_the_same_m2m_application_each_get_their_own_agent(
+    server: LocalServer, idp: LocalIdentityProvider, agent: Agent
+) -> None:
+    theirs = register(server, idp, "natsupply", AGENT_CLIENT)  # no 409, nothing of MediCore's
+    tenants = server.state["tenants"]
+    for who, tenant in ((agent, "medicore"), (theirs, "natsupply")):
+        assertion = idp_token(idp, AGENT_CLIENT, server.url).json()["access_token"]
+        reply = vaultguard_token(server, grant_type=JWT_BEARER, assertion=assertion, client_id=who.client_id)
+        claims = claims_of(reply)
+        assert (claims["sub"], claims["tenant_id"]) == (who.agent_id, tenants[tenant]["tenant_id"])
+
+
 def test_the_sdk_client_takes_a_federated_token_source(
-    server: LocalServer, idp: LocalIdentityProvider, agent_id: str
+    server: LocalServer, idp: LocalIdentityProvider, agent: Agent
 ) -> None:
     from vaultguard import Delegation, VaultGuardClient
 
@@ -143,7 +187,7 @@ def test_the_sdk_client_takes_a_federated_token_source(
         fetched.append(token)
         return token
 
-    with VaultGuardClient(server.url, federated_token=from_idp) as client:
+    with VaultGuardClient(server.url, agent.client_id, federated_token=from_idp) as client:
         natsupply = server.state["tenants"]["natsupply"]["tenant_id"]
         delegation = client.request_delegation(natsupply, "stock.write")
         assert isinstance(delegation, Delegation) and len(fetched) == 1
