@@ -36,7 +36,6 @@ def _secret_token(stack: Stack, agent: Agent) -> Reply:
     return token_request(stack, {"grant_type": "client_credentials"}, basic(agent.client_id, agent.secret))
 
 
-
 def test_api_tokens_say_how_the_agent_authenticated(stack: Stack) -> None:
     med = stack.tenant("MediCore")
     secret_agent = stack.agent(med)

@@ -5,8 +5,10 @@
                (also `vaultguard pending approve|reject ...`)
     vaultguard tenants list | create NAME [--audience URI]              (platform operator)
     vaultguard agents list | create NAME [--description TEXT] | rotate AGENT_ID
+               | add-key AGENT_ID --jwks-file FILE | --jwks-uri URL   (moves it to keys)
     vaultguard policies list | set ACTION EFFECT [--requester TENANT_ID] [--ttl N]
-               [--stepup-expiry N] | delete POLICY_ID
+               [--stepup-expiry N] [--require-dpop] [--require-private-key-jwt]
+               | delete POLICY_ID
     vaultguard delegations list [--direction inbound|outbound] [--status S] | revoke ID
     vaultguard audit tail [--limit N] [--type T] | export [--output FILE] [--type T]
     vaultguard users list | invite EMAIL --role ROLE | set-role USER_ID ROLE
@@ -541,6 +543,7 @@ def cmd_tenants(api: Api, settings: Settings, args: argparse.Namespace, out: Tex
 
 
 AGENT_FIELDS = ("agent_id", "name", "description", "status", "created_at", "secret_rotated_at")
+AUTH_METHODS = {"client_secret_basic": "secret", "private_key_jwt": "keys", "none": "federated"}
 
 
 def cmd_agents(api: Api, settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -566,6 +569,7 @@ def cmd_agents(api: Api, settings: Settings, args: argparse.Namespace, out: Text
         ("NAME", lambda a: clean(a.get("name"), 40)),
         ("CLIENT ID", lambda a: clean(a.get("client_id"))),
         ("STATUS", lambda a: clean(a.get("status"))),
+        ("AUTH", lambda a: AUTH_METHODS.get(str(a.get("token_endpoint_auth_method")), "secret")),
         ("CREATED", lambda a: _epoch(a.get("created_at"))),
         ("SECRET ROTATED", lambda a: _epoch(a.get("secret_rotated_at"))),
     )
@@ -581,6 +585,10 @@ def cmd_policies(api: Api, settings: Settings, args: argparse.Namespace, out: Te
             body["ttl_seconds"] = args.ttl
         if args.stepup_expiry is not None:
             body["stepup_expiry_seconds"] = args.stepup_expiry
+        if args.require_dpop:
+            body["require_dpop"] = True
+        if args.require_private_key_jwt:
+            body["require_private_key_jwt"] = True
         view = api.call("PUT", "/policies", f"setting the policy for {args.policy_action!r}", json=body)
         if args.json:
             emit_json(view, out)
@@ -588,8 +596,8 @@ def cmd_policies(api: Api, settings: Settings, args: argparse.Namespace, out: Te
             print(
                 f"Policy {clean(view.get('policy_id'))}: {clean(view.get('action'))} from "
                 f"{clean(view.get('requesting_tenant_id') or 'any tenant')} -> {clean(view.get('effect'))} "
-                f"(token TTL {duration(view.get('ttl_seconds'))}, "
-                f"step-up expiry {duration(view.get('stepup_expiry_seconds'))}).",
+                f"(max token TTL {duration(view.get('ttl_seconds'))}, "
+                f"step-up expiry {duration(view.get('stepup_expiry_seconds'))}{_requirements(view)}).",
                 file=out,
             )
         return 0
@@ -607,10 +615,18 @@ def cmd_policies(api: Api, settings: Settings, args: argparse.Namespace, out: Te
         ("ACTION", lambda p: clean(p.get("action"))),
         ("REQUESTER", lambda p: clean(p.get("requesting_tenant_id") or "*")),
         ("EFFECT", lambda p: clean(p.get("effect"))),
-        ("TTL", lambda p: duration(p.get("ttl_seconds"))),
+        ("MAX TTL", lambda p: duration(p.get("ttl_seconds"))),
         ("STEP-UP EXPIRY", lambda p: duration(p.get("stepup_expiry_seconds"))),
+        ("DPOP", lambda p: "required" if p.get("require_dpop") else "-"),
+        ("KEYS ONLY", lambda p: "required" if p.get("require_private_key_jwt") else "-"),
     )
     return listing(policies, columns, args, out, f"No policies in {clean(settings.tenant_label)}.")
+
+
+def _requirements(view: Mapping[str, Any]) -> str:
+    named = (("require_dpop", "DPoP-bound"), ("require_private_key_jwt", "key-authenticated agents"))
+    wanted = [text for field, text in named if view.get(field)]
+    return f"; requires {' and '.join(wanted)}" if wanted else ""
 
 
 def cmd_delegations(api: Api, settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -817,6 +833,9 @@ def build_parser() -> argparse.ArgumentParser:
     _leaf(agents, "rotate", "issue a new client secret; the old one stops working").add_argument(
         "agent_id", help="the agent id (agt_...)"
     )
+    from ._cli_keys import add_key_command  # it builds on this module's helpers
+
+    add_key_command(agents)
 
     policies = _group(commands, "policies", "the tenant's receiving-side policies (admin)", func=cmd_policies)
     _leaf(policies, "list", "list policies")
@@ -824,9 +843,17 @@ def build_parser() -> argparse.ArgumentParser:
     put.add_argument("policy_action", metavar="ACTION", help="action or pattern, e.g. requisition.submit")
     put.add_argument("effect", metavar="EFFECT", type=str.upper, choices=("ALLOW", "STEP_UP", "BLOCK"))
     put.add_argument("--requester", default=None, help="only for this requesting tenant id (default any)")
-    put.add_argument("--ttl", type=_positive, default=None, help="delegation token TTL in seconds")
+    put.add_argument(
+        "--ttl", type=_positive, default=None, help="maximum token TTL in seconds (asks are capped)"
+    )
     put.add_argument(
         "--stepup-expiry", type=_positive, default=None, help="seconds an approver has to decide"
+    )
+    put.add_argument("--require-dpop", action="store_true", help="delegations must be DPoP-bound (RFC 9449)")
+    put.add_argument(
+        "--require-private-key-jwt",
+        action="store_true",
+        help="refuse (as a BLOCK) agents that authenticated with a client secret",
     )
     _leaf(policies, "delete", "delete a policy").add_argument("policy_id", help="the policy id (pol_...)")
 
