@@ -15,10 +15,14 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tests.aws_calls import record
 from tests.functional.conftest import ISSUER, Reply, Stack, Tenant
 from tests.functional.fake_issuer import Issuer, Publisher, rsa_key
 from tests.functional.helpers import assert_error, b64url, b64url_json, form
 from tests.functional.test_round_trips import dynamodb_calls
+from tests.functional.test_scoped_partitions import FakeSts, _signed_with, scoped, violations
+
+__all__ = ["scoped"]  # the fixture, shared with test_scoped_partitions.py
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -397,3 +401,27 @@ def test_metadata_advertises_the_grant(stack: Stack) -> None:
     # the federated grants name the agent by client_id without client authentication
     assert "none" in meta["token_endpoint_auth_methods_supported"]
     assert "none" not in meta["introspection_endpoint_auth_methods_supported"]
+
+
+def test_a_federated_token_request_touches_only_its_tenants_partitions_under_scoped_credentials(
+    scoped: tuple[Stack, FakeSts],
+) -> None:
+    """With the data-plane role configured, the grant is bound to the tenant its client id
+    names before the read: every DynamoDB call it makes stays in that tenant's partitions
+    (and the source's failure counter), none in another tenant's or a global mapping."""
+    stack, sts = scoped
+    pub = Publisher()
+    stack.container.remote_keys = pub.remote_keys()
+    auth0 = pub.issuer(AUTH0)
+    med, nat = stack.tenant("MediCore"), stack.tenant("NatSupply")
+    mine, theirs = (
+        register(stack, med, auth0, "shared@clients"),
+        register(stack, nat, auth0, "shared@clients"),
+    )
+    with record(context=_signed_with) as calls:
+        assert claims_of(grant(stack, mine))["tenant_id"] == med.tenant_id
+        assert claims_of(grant(stack, theirs))["tenant_id"] == nat.tenant_id
+        assert_error(grant(stack, mine, aud="https://elsewhere.example"), 400, "invalid_grant")
+    found, checked = violations(list(calls), sts)
+    assert not found, "\n".join(found)
+    assert checked >= 6 and all(c.context["scope"] is not None for c in calls if c.service == "dynamodb")
