@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
 from jwt.exceptions import InvalidKeyError
 
@@ -168,7 +169,7 @@ def _public_key(algorithm: Any, jwk: dict[str, Any]) -> Any:
         raise DPoPRejected("bad_jwk", "the jwk is not a usable public key") from None
     if hasattr(key, "private_bytes"):  # defence in depth: from_jwk built a private key
         raise DPoPRejected("bad_jwk", "the jwk must not contain a private key")
-    if getattr(key, "key_size", MIN_RSA_BITS) < MIN_RSA_BITS:
+    if isinstance(key, RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         raise DPoPRejected("bad_jwk", f"RSA keys must have at least {MIN_RSA_BITS} bits")
     return key
 
