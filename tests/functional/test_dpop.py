@@ -139,7 +139,9 @@ def test_require_dpop_refuses_a_request_without_a_proof(stack: Stack, world: dic
     assert stack.request(agent, nat, "stock.unknown").status == 403
 
 
-def _approve_and_poll(stack: Stack, world: dict[str, Any], proof_key: DPoPKey | None, request_key: DPoPKey | None) -> Reply:
+def _approve_and_poll(
+    stack: Stack, world: dict[str, Any], proof_key: DPoPKey | None, request_key: DPoPKey | None
+) -> Reply:
     agent, nat = world["agent"], world["nat"]
     headers = {"DPoP": request_key.proof("POST", f"{ISSUER}/delegations/request")} if request_key else {}
     pending = stack.call(
@@ -147,12 +149,16 @@ def _approve_and_poll(stack: Stack, world: dict[str, Any], proof_key: DPoPKey | 
         {"receiving_tenant_id": nat.tenant_id, "action": "stock.approve"}, headers=headers,
     )  # fmt: skip
     assert pending.status == 202, pending.body
-    approved = stack.call("POST", f"/delegations/{pending.body['delegation_id']}/approve", nat.admin_token, {})
+    approved = stack.call(
+        "POST", f"/delegations/{pending.body['delegation_id']}/approve", nat.admin_token, {}
+    )
     assert approved.status == 200, approved.body
     poll_headers = {**basic(agent.client_id, agent.secret)}
     if proof_key is not None:
         poll_headers["DPoP"] = proof_key.proof("POST", TOKEN_URL)
-    return stack.form("/oauth/token", form({"grant_type": CIBA, "auth_req_id": pending.body["auth_req_id"]}), poll_headers)
+    return stack.form(
+        "/oauth/token", form({"grant_type": CIBA, "auth_req_id": pending.body["auth_req_id"]}), poll_headers
+    )
 
 
 def test_ciba_poll_must_prove_the_key_of_a_bound_request(stack: Stack, world: dict[str, Any]) -> None:

@@ -24,7 +24,9 @@ def bound_token(key: DPoPKey, **claims: Any) -> str:
 def decoded(proof: str) -> tuple[dict[str, Any], dict[str, Any]]:
     header, payload, _ = proof.split(".")
     pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
-    return json.loads(base64.urlsafe_b64decode(pad(header))), json.loads(base64.urlsafe_b64decode(pad(payload)))
+    return json.loads(base64.urlsafe_b64decode(pad(header))), json.loads(
+        base64.urlsafe_b64decode(pad(payload))
+    )
 
 
 def test_a_proof_carries_the_public_key_and_names_the_request_without_query() -> None:
@@ -46,7 +48,9 @@ def test_rotate_changes_the_thumbprint() -> None:
 def test_a_bound_token_with_a_proof_by_its_key_is_accepted() -> None:
     key = DPoPKey()
     tok = bound_token(key)
-    verified = verifier().verify(tok, dpop_proof=key.proof("POST", URL, access_token=tok), method="POST", url=URL)
+    verified = verifier().verify(
+        tok, dpop_proof=key.proof("POST", URL, access_token=tok), method="POST", url=URL
+    )
     assert verified.claims["cnf"] == {"jkt": key.thumbprint}
 
 
@@ -113,6 +117,10 @@ def test_a_proof_with_a_private_key_or_hmac_alg_is_refused() -> None:
     tok = bound_token(key)
     header, claims = decoded(key.proof("POST", URL, access_token=tok))
     enc = lambda v: base64.urlsafe_b64encode(json.dumps(v).encode()).rstrip(b"=").decode()  # noqa: E731
-    for bad_header in ({**header, "alg": "HS256"}, {**header, "alg": "none"}, {**header, "jwk": {**header["jwk"], "d": "AA"}}):
+    for bad_header in (
+        {**header, "alg": "HS256"},
+        {**header, "alg": "none"},
+        {**header, "jwk": {**header["jwk"], "d": "AA"}},
+    ):
         forged = f"{enc(bad_header)}.{enc(claims)}."
         assert _refusal(tok, dpop_proof=forged, method="POST", url=URL) == "invalid_dpop_proof"

@@ -31,6 +31,7 @@ from typing import Any, TypeVar, overload
 import requests
 
 from . import _core, _vault
+from ._dpop import DPoPKey
 from ._errors import VaultGuardError
 from ._models import Delegation, PendingDelegation, VaultToken
 
@@ -56,8 +57,13 @@ class VaultGuardClient:
         timeout: float = 10,
         max_retries: int = 3,
         backoff: float = 0.5,
+        dpop: bool | DPoPKey = False,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        # DPoP (RFC 9449): proofs by this key on every call, so that the API token and the
+        # delegations are bound to it (send delegations with DPoPAuth(token, client.dpop_key))
+        self.dpop_key: DPoPKey | None = DPoPKey() if dpop is True else (dpop or None)
+        self._dpop_nonce: str | None = None
         self.tenant_id = tenant_id
         _core.check_sign_in(client_id, client_secret, federated_token)
         self._credentials = (client_id or "", client_secret or "")
@@ -98,14 +104,23 @@ class VaultGuardClient:
             "x-request-id": _core.new_request_id(),
             **kwargs.pop("headers", {}),
         }
-        attempt = 0
+        dpop_token: str | None = kwargs.pop("dpop_token", None)
+        attempt, nonce_retried = 0, False
         while True:
             reply: _core.Reply | None = None
+            if self.dpop_key is not None:  # a fresh proof per attempt (its jti is single-use)
+                headers["DPoP"] = self.dpop_key.proof(
+                    method, self.api_url + path, access_token=dpop_token, nonce=self._dpop_nonce
+                )
             try:
                 raw = self._session.request(
                     method, self.api_url + path, headers=headers, timeout=self._timeout, **kwargs
                 )
                 reply = _core.make_reply(raw.status_code, raw.headers, raw.content)
+                nonce = raw.headers.get("DPoP-Nonce") if self.dpop_key is not None else None
+                if nonce and not nonce_retried and reply.error == "use_dpop_nonce":
+                    self._dpop_nonce, nonce_retried = nonce, True  # RFC 9449 §8: once, with its nonce
+                    continue
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure: BaseException = exc
             except requests.RequestException as exc:
@@ -143,12 +158,14 @@ class VaultGuardClient:
     def _api(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> _core.Reply:
         """A bearer call; a 401 (token revoked or expired early) gets one retry with a new token."""
         headers = dict(kwargs.pop("headers", {}))
+        scheme = "DPoP" if self.dpop_key is not None else "Bearer"
         token = self._access_token()
         reply = self._send(
             method,
             path,
             idempotent=idempotent,
-            headers={**headers, "Authorization": f"Bearer {token}"},
+            headers={**headers, "Authorization": f"{scheme} {token}"},
+            dpop_token=token,
             **kwargs,
         )
         if reply.status_code == 401:
@@ -157,7 +174,8 @@ class VaultGuardClient:
                 method,
                 path,
                 idempotent=idempotent,
-                headers={**headers, "Authorization": f"Bearer {token}"},
+                headers={**headers, "Authorization": f"{scheme} {token}"},
+                dpop_token=token,
                 **kwargs,
             )
         return reply
