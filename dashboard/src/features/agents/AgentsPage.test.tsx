@@ -16,6 +16,10 @@ const AGENT = {
   secret_rotated_at: null,
   disabled_at: null,
   last_used_at: "2026-12-02T08:30:00Z",
+  token_endpoint_auth_method: "client_secret_basic",
+  keys_rotated_at: null,
+  jwks_uri: null,
+  federated: null,
 };
 const SECRET = "vgs_s3cr3t-only-once";
 

@@ -15,7 +15,13 @@ import {
   type AgentWithSecret,
   type NewAgent,
 } from "./api";
+import { Choice, KeyInput } from "./KeyFields";
+import { checkKeys, signInOf, type SignIn } from "./keys";
+import { KEY_KINDS, MoveToKeys } from "./MoveToKeys";
 import "../../components/adminForms.css";
+import "./agents.css";
+
+const SIGN_INS = [["secret", "A client secret (shown once)"], ...KEY_KINDS] as const;
 
 type Confirming = { kind: "rotate" | "disable"; agent: Agent };
 /** What the show-once panel holds: in this page's state only, dropped when it closes. */
@@ -29,16 +35,22 @@ export function AgentsPage(_props: PageProps) {
   const [issued, setIssued] = useState<Issued | null>(null);
   const [confirming, setConfirming] = useState<Confirming | null>(null);
   const [announcement, setAnnouncement] = useState("");
+  const [moving, setMoving] = useState<Agent | null>(null);
 
   return (
     <main>
       <h1>Agents</h1>
       <p>
-        Agents call VaultGuard with a client id and secret. Their secret is shown once, when the agent is registered
-        or its secret rotated.
+        Agents call VaultGuard with a client id and either a secret, shown once when the agent is registered or its
+        secret rotated, or a private key whose public part VaultGuard knows (no shared secret at all).
       </p>
       <Announcer>{announcement}</Announcer>
-      <NewAgentForm onCreated={(agent) => setIssued({ title: `Copy the secret of “${agent.name}” now`, agent })} />
+      <NewAgentForm
+        onCreated={(agent) => setIssued({ title: `Copy the secret of “${agent.name}” now`, agent })}
+        onKeyed={(agent) =>
+          setAnnouncement(`${agent.name} is registered; it signs in with its key as client ${agent.client_id}.`)
+        }
+      />
 
       <QueryState query={agents} subject="The agents" loading="Loading the agents…" />
       {agents.isSuccess && (
@@ -49,6 +61,7 @@ export function AgentsPage(_props: PageProps) {
               <th scope="col">Name</th>
               <th scope="col">Description</th>
               <th scope="col">Client id</th>
+              <th scope="col">Signs in with</th>
               <th scope="col">Status</th>
               <th scope="col">Created</th>
               <th scope="col">Last used</th>
@@ -58,7 +71,7 @@ export function AgentsPage(_props: PageProps) {
           <tbody>
             {agents.data.agents.length === 0 && (
               <tr>
-                <td colSpan={7}>No agent is registered yet.</td>
+                <td colSpan={8}>No agent is registered yet.</td>
               </tr>
             )}
             {agents.data.agents.map((agent) => (
@@ -68,6 +81,7 @@ export function AgentsPage(_props: PageProps) {
                 <td>
                   <code>{agent.client_id}</code>
                 </td>
+                <td>{signInOf(agent)}</td>
                 <td>
                   <span className={`status ${agent.status === "ACTIVE" ? "status-active" : "status-expired"}`}>
                     {agent.status === "ACTIVE" ? "Active" : "Disabled"}
@@ -78,13 +92,24 @@ export function AgentsPage(_props: PageProps) {
                 <td>
                   {agent.status === "ACTIVE" && (
                     <div className="row-actions">
-                      <button
-                        type="button"
-                        aria-label={`Rotate secret of ${agent.name}`}
-                        onClick={() => setConfirming({ kind: "rotate", agent })}
-                      >
-                        Rotate secret
-                      </button>
+                      {agent.token_endpoint_auth_method === "client_secret_basic" && (
+                        <>
+                          <button
+                            type="button"
+                            aria-label={`Rotate secret of ${agent.name}`}
+                            onClick={() => setConfirming({ kind: "rotate", agent })}
+                          >
+                            Rotate secret
+                          </button>
+                          <button
+                            type="button"
+                            aria-label={`Move ${agent.name} to keys`}
+                            onClick={() => setMoving(agent)}
+                          >
+                            Move to keys
+                          </button>
+                        </>
+                      )}
                       <button
                         type="button"
                         className="danger"
@@ -102,6 +127,17 @@ export function AgentsPage(_props: PageProps) {
         </table>
       )}
 
+      {moving && (
+        <MoveToKeys
+          key={moving.agent_id}
+          agent={moving}
+          onMoved={(agent) => {
+            setMoving(null);
+            setAnnouncement(`${agent.name} now signs in with its key; its client secret no longer works.`);
+          }}
+          onCancel={() => setMoving(null)}
+        />
+      )}
       {confirming?.kind === "rotate" && (
         <ConfirmDialog
           title={`Rotate the secret of “${confirming.agent.name}”?`}
@@ -155,29 +191,39 @@ export function AgentsPage(_props: PageProps) {
   );
 }
 
-function NewAgentForm({ onCreated }: { onCreated: (agent: AgentWithSecret) => void }) {
+type FormProps = { onCreated: (agent: AgentWithSecret) => void; onKeyed: (agent: Agent) => void };
+
+function NewAgentForm({ onCreated, onKeyed }: FormProps) {
   const create = useCreateAgent();
   const nameHint = useId();
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
+  const [signIn, setSignIn] = useState<SignIn>("secret");
+  const [keys, setKeys] = useState("");
+  const [keysInvalid, setKeysInvalid] = useState<string | null>(null);
   const [invalid, setInvalid] = useState<string | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     setProblem(null);
-    if (!name.trim()) {
-      setInvalid("Give the agent a name.");
-      return;
-    }
-    setInvalid(null);
-    const body: NewAgent = description.trim() ? { name: name.trim(), description: description.trim() } : { name: name.trim() };
+    const checkedKeys = signIn === "secret" ? null : checkKeys(signIn, keys);
+    setInvalid(name.trim() ? null : "Give the agent a name.");
+    setKeysInvalid(checkedKeys && "error" in checkedKeys ? checkedKeys.error : null);
+    if (!name.trim() || (checkedKeys && "error" in checkedKeys)) return;
+    const body: NewAgent = {
+      name: name.trim(),
+      ...(description.trim() ? { description: description.trim() } : {}),
+      ...(checkedKeys ? checkedKeys.body : {}),
+    };
     try {
       const agent = await create.mutateAsync(body);
       create.reset(); // the answer (with its secret) stays in no cache
       setName("");
       setDescription("");
-      onCreated(agent);
+      setKeys("");
+      if ("client_secret" in agent) onCreated(agent);
+      else onKeyed(agent);
     } catch (error) {
       setProblem(failure(error, "VaultGuard could not be reached; no agent was registered."));
     }
@@ -204,6 +250,8 @@ function NewAgentForm({ onCreated }: { onCreated: (agent: AgentWithSecret) => vo
         maxLength={500}
         onChange={(event) => setDescription(event.target.value)}
       />
+      <Choice legend="Signs in with" name={`${nameHint}-sign-in`} value={signIn} options={SIGN_INS} onChange={setSignIn} />
+      {signIn !== "secret" && <KeyInput kind={signIn} text={keys} onText={setKeys} error={keysInvalid} />}
       <FormFooter problem={problem} busy={create.isPending} submit="Register agent" />
     </form>
   );

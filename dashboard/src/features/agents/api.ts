@@ -12,6 +12,7 @@ export type NewAgent = BodyOf<"/agents", "post">;
 export type RegisteredAgent = Ok<"/agents", "post">;
 export type AgentWithSecret = Extract<RegisteredAgent, { client_secret: string }>;
 export type DisabledAgent = Ok<"/agents/{agent_id}", "delete">;
+export type KeysBody = BodyOf<"/agents/{agent_id}/keys", "put">;
 
 const AGENTS = ["agents"] as const;
 
@@ -23,14 +24,20 @@ export function listAgents(): Promise<AgentList> {
   return call<AgentList>("GET", "/agents");
 }
 
-/** The page registers secret-based agents only (no `jwks` in its form): their answer holds the secret. */
+/** A rotation always answers the new secret. */
 function withSecret(answer: RegisteredAgent): AgentWithSecret {
   if (!("client_secret" in answer)) throw new Error("VaultGuard answered without a client secret.");
   return answer;
 }
 
-export async function createAgent(body: NewAgent): Promise<AgentWithSecret> {
-  return withSecret(await call<RegisteredAgent>("POST", "/agents", body));
+/** A secret-based agent comes back with its secret (shown once); a key-only one without. */
+export function createAgent(body: NewAgent): Promise<RegisteredAgent> {
+  return call<RegisteredAgent>("POST", "/agents", body);
+}
+
+/** PUT /agents/{id}/keys: a secret-based agent moves to keys (its secret stops working). */
+export function replaceAgentKeys({ agentId, body }: { agentId: string; body: KeysBody }): Promise<Agent> {
+  return call<Agent>("PUT", `${agentPath(agentId)}/keys`, body);
 }
 
 export async function rotateAgentSecret(agentId: string): Promise<AgentWithSecret> {
@@ -60,6 +67,14 @@ export function useRotateAgentSecret() {
   return useMutation({
     mutationFn: rotateAgentSecret,
     gcTime: 0,
+    onSettled: () => client.invalidateQueries({ queryKey: AGENTS }),
+  });
+}
+
+export function useReplaceAgentKeys() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: replaceAgentKeys,
     onSettled: () => client.invalidateQueries({ queryKey: AGENTS }),
   });
 }

@@ -17,9 +17,12 @@ const STEP_UP: Evaluation = {
     requesting_tenant_id: MEDICORE,
     ttl_seconds: 3600,
     stepup_expiry_seconds: 300,
+    require_dpop: false,
+    require_private_key_jwt: false,
     created_at: "2026-12-03T10:00:00Z",
     updated_at: null,
   },
+  granted_ttl_seconds: 3600,
 };
 
 async function ask(requester: string, action: string) {

@@ -6,7 +6,7 @@ import type { PageProps } from "../../components/router";
 import { formatTime } from "../../components/time";
 import { useDeletePolicy, usePolicies, type Evaluation, type Policy } from "./api";
 import { EvaluatePanel } from "./EvaluatePanel";
-import { describePolicy } from "./form";
+import { describePolicy, requirements } from "./form";
 import { PolicyForm } from "./PolicyForm";
 import "./policies.css";
 
@@ -48,8 +48,9 @@ export function PoliciesPage(_props: PageProps) {
             <th scope="col">Action</th>
             <th scope="col">Requesting organisation</th>
             <th scope="col">Effect</th>
-            <th scope="col">Token lifetime</th>
+            <th scope="col">Max token lifetime</th>
             <th scope="col">Step-up expiry</th>
+            <th scope="col">Agent requirements</th>
             <th scope="col">Changed</th>
             <th scope="col">
               <span className="visually-hidden">Actions</span>
@@ -69,6 +70,7 @@ export function PoliciesPage(_props: PageProps) {
               </td>
               <td>{p.ttl_seconds} s</td>
               <td>{p.stepup_expiry_seconds} s</td>
+              <td>{requirements(p)}</td>
               <td>{formatTime(p.updated_at ?? p.created_at)}</td>
               <td className="row-actions">
                 <button type="button" onClick={() => setEditing(p)} aria-label={`Edit ${describePolicy(p)}`}>

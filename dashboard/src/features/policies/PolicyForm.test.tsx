@@ -14,6 +14,8 @@ const SAVED: Policy = {
   requesting_tenant_id: null,
   ttl_seconds: 600,
   stepup_expiry_seconds: 120,
+  require_dpop: true,
+  require_private_key_jwt: false,
   created_at: "2026-12-03T10:00:00Z",
   updated_at: null,
 };
@@ -25,8 +27,8 @@ describe("the policy form", () => {
     const user = userEvent.setup();
     await user.type(screen.getByLabelText("Action"), "Stock Write");
     await user.type(screen.getByLabelText("Requesting tenant id"), "medicore");
-    await user.clear(screen.getByLabelText("Token lifetime (seconds)"));
-    await user.type(screen.getByLabelText("Token lifetime (seconds)"), "5");
+    await user.clear(screen.getByLabelText("Maximum token lifetime (seconds)"));
+    await user.type(screen.getByLabelText("Maximum token lifetime (seconds)"), "5");
     await user.click(screen.getByRole("button", { name: "Create policy" }));
 
     const action = screen.getByLabelText("Action");
@@ -35,7 +37,7 @@ describe("the policy form", () => {
     expect(screen.getByLabelText("Action").getAttribute("aria-describedby")).toContain("error");
     expect(screen.getByText(/Enter an action such as stock.write/)).toBeTruthy();
     expect(screen.getByText(/tnt_ followed by 20 hexadecimal digits/)).toBeTruthy();
-    expect(screen.getByText("The token lifetime must be a whole number of seconds from 60 to 86400.")).toBeTruthy();
+    expect(screen.getByText("The maximum token lifetime must be a whole number of seconds from 60 to 86400.")).toBeTruthy();
     expect(api.calls).toEqual([]);
   });
 
@@ -50,10 +52,11 @@ describe("the policy form", () => {
     await user.type(screen.getByLabelText("Action"), "stock.*");
     await user.click(screen.getByRole("radio", { name: /BLOCK/ }));
     await user.click(screen.getByRole("radio", { name: "Any organisation" }));
-    await user.clear(screen.getByLabelText("Token lifetime (seconds)"));
-    await user.type(screen.getByLabelText("Token lifetime (seconds)"), "600");
+    await user.clear(screen.getByLabelText("Maximum token lifetime (seconds)"));
+    await user.type(screen.getByLabelText("Maximum token lifetime (seconds)"), "600");
     await user.clear(screen.getByLabelText("Step-up expiry (seconds)"));
     await user.type(screen.getByLabelText("Step-up expiry (seconds)"), "120");
+    await user.click(screen.getByRole("checkbox", { name: /Require key-based agents/ }));
     await user.click(screen.getByRole("button", { name: "Create policy" }));
 
     await vi.waitFor(() => expect(onSaved).toHaveBeenCalledWith(SAVED));
@@ -64,6 +67,8 @@ describe("the policy form", () => {
       requesting_tenant_id: null,
       ttl_seconds: 600,
       stepup_expiry_seconds: 120,
+      require_dpop: false,
+      require_private_key_jwt: true,
     });
     const init = vi.mocked(fetch).mock.calls.find(([, i]) => i?.method === "PUT")?.[1];
     expect(new Headers(init?.headers).get("X-CSRF-Token")).toBe("csrf-test");
@@ -101,6 +106,7 @@ describe("the policy form", () => {
     const user = userEvent.setup();
     expect((screen.getByLabelText("Action") as HTMLInputElement).readOnly).toBe(true);
     expect(screen.getByRole("radio", { name: "Any organisation" }).matches(":disabled")).toBe(true);
+    expect((screen.getByRole("checkbox", { name: /Require DPoP-bound/ }) as HTMLInputElement).checked).toBe(true);
     await user.click(screen.getByRole("radio", { name: /STEP_UP/ }));
     await user.click(screen.getByRole("button", { name: "Save changes" }));
     await vi.waitFor(() => expect(api.calls.some((c) => c.method === "PUT")).toBe(true));
@@ -108,6 +114,8 @@ describe("the policy form", () => {
       action: "stock.*",
       effect: "STEP_UP",
       requesting_tenant_id: null,
+      require_dpop: true, // kept as it was
+      require_private_key_jwt: false,
     });
   });
 });

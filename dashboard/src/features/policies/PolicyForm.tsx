@@ -33,7 +33,10 @@ export function PolicyForm({ editing, onSaved, onCancel }: Props) {
     actionHint: `${id}-action-hint`,
     requester: `${id}-requester`,
     ttl: `${id}-ttl`,
+    ttlHint: `${id}-ttl-hint`,
     stepup: `${id}-stepup`,
+    keysHint: `${id}-keys-hint`,
+    dpopHint: `${id}-dpop-hint`,
   };
   const focusInvalid = useRef(false);
   useEffect(() => {
@@ -144,7 +147,7 @@ export function PolicyForm({ editing, onSaved, onCancel }: Props) {
         )}
       </fieldset>
       <div className="field">
-        <label htmlFor={ids.ttl}>Token lifetime (seconds)</label>
+        <label htmlFor={ids.ttl}>Maximum token lifetime (seconds)</label>
         <input
           id={ids.ttl}
           type="number"
@@ -153,9 +156,12 @@ export function PolicyForm({ editing, onSaved, onCancel }: Props) {
           max={TTL.max}
           value={draft.ttl}
           onChange={(e) => set({ ttl: e.target.value })}
-          aria-describedby={described(errors.ttl && `${ids.ttl}-error`)}
+          aria-describedby={described(ids.ttlHint, errors.ttl && `${ids.ttl}-error`)}
           {...invalid("ttl")}
         />
+        <p id={ids.ttlHint} className="hint">
+          An agent asking for longer gets this; one asking for nothing gets this too.
+        </p>
         {errors.ttl && <p id={`${ids.ttl}-error`} className="problem">{errors.ttl}</p>}
       </div>
       <div className="field">
@@ -173,6 +179,33 @@ export function PolicyForm({ editing, onSaved, onCancel }: Props) {
         />
         {errors.stepupExpiry && <p id={`${ids.stepup}-error`} className="problem">{errors.stepupExpiry}</p>}
       </div>
+      <fieldset>
+        <legend>Agent requirements</legend>
+        <label className="choice">
+          <input
+            type="checkbox"
+            checked={draft.requirePrivateKeyJwt}
+            onChange={(e) => set({ requirePrivateKeyJwt: e.target.checked })}
+            aria-describedby={ids.keysHint}
+          />{" "}
+          Require key-based agents (private_key_jwt)
+        </label>
+        <p id={ids.keysHint} className="hint">
+          An agent that signed in with a client secret is blocked, as if no policy matched.
+        </p>
+        <label className="choice">
+          <input
+            type="checkbox"
+            checked={draft.requireDpop}
+            onChange={(e) => set({ requireDpop: e.target.checked })}
+            aria-describedby={ids.dpopHint}
+          />{" "}
+          Require DPoP-bound tokens
+        </label>
+        <p id={ids.dpopHint} className="hint">
+          The token only works together with the agent's key: a stolen token alone is useless.
+        </p>
+      </fieldset>
       <FormFooter problem={problem} busy={save.isPending} submit={editing ? "Save changes" : "Create policy"}>
         {editing && (
           <button type="button" onClick={onCancel}>

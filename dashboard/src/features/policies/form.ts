@@ -16,6 +16,8 @@ export type Draft = {
   requester: string;
   ttl: string;
   stepupExpiry: string;
+  requireDpop: boolean;
+  requirePrivateKeyJwt: boolean;
 };
 export type DraftErrors = Partial<Record<"action" | "requester" | "ttl" | "stepupExpiry", string>>;
 
@@ -26,6 +28,8 @@ export const EMPTY_DRAFT: Draft = {
   requester: "",
   ttl: String(TTL.default),
   stepupExpiry: String(STEPUP_EXPIRY.default),
+  requireDpop: false,
+  requirePrivateKeyJwt: false,
 };
 
 export function draftOf(policy: Policy): Draft {
@@ -36,6 +40,8 @@ export function draftOf(policy: Policy): Draft {
     requester: policy.requesting_tenant_id ?? "",
     ttl: String(policy.ttl_seconds),
     stepupExpiry: String(policy.stepup_expiry_seconds),
+    requireDpop: policy.require_dpop,
+    requirePrivateKeyJwt: policy.require_private_key_jwt,
   };
 }
 
@@ -63,7 +69,7 @@ export function checkDraft(draft: Draft): { body: PolicyBody } | { errors: Draft
     const problem = tenantIdProblem(requester);
     if (problem) errors.requester = problem;
   }
-  const [ttl, ttlProblem] = seconds(draft.ttl, TTL, "The token lifetime");
+  const [ttl, ttlProblem] = seconds(draft.ttl, TTL, "The maximum token lifetime");
   if (ttlProblem) errors.ttl = ttlProblem;
   const [stepup, stepupProblem] = seconds(draft.stepupExpiry, STEPUP_EXPIRY, "The step-up expiry");
   if (stepupProblem) errors.stepupExpiry = stepupProblem;
@@ -75,6 +81,8 @@ export function checkDraft(draft: Draft): { body: PolicyBody } | { errors: Draft
       requesting_tenant_id: draft.anyRequester ? null : requester,
       ttl_seconds: ttl,
       stepup_expiry_seconds: stepup,
+      require_dpop: draft.requireDpop,
+      require_private_key_jwt: draft.requirePrivateKeyJwt,
     },
   };
 }
@@ -92,6 +100,15 @@ export function checkQuestion(
   }
   if (Object.keys(errors).length > 0) return { errors };
   return { body: { requesting_tenant_id: requester.trim(), action: action.trim() } };
+}
+
+/** What a policy asks of the requesting agent, in words ("None" when nothing). */
+export function requirements(policy: Pick<Policy, "require_dpop" | "require_private_key_jwt">): string {
+  const wanted = [
+    policy.require_private_key_jwt ? "Keys only (no client secret)" : null,
+    policy.require_dpop ? "DPoP-bound" : null,
+  ].filter((text): text is string => text !== null);
+  return wanted.length > 0 ? wanted.join("; ") : "None";
 }
 
 /** "stock.* from any organisation" / "stock.write from tnt_…". */
