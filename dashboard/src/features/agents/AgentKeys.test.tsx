@@ -54,8 +54,8 @@ describe("key-based agents", () => {
     const keyedRow = screen.getByRole("rowheader", { name: "stock-bot" }).closest("tr");
     expect(secretRow?.textContent).toContain("Client secret");
     expect(keyedRow?.textContent).toContain("Registered keys");
-    expect(screen.getByRole("button", { name: "Move billing-bot to keys" })).toBeTruthy();
-    expect(screen.queryByRole("button", { name: "Move stock-bot to keys" })).toBeNull();
+    expect(screen.getByRole("button", { name: "Move to keys: billing-bot" })).toBeTruthy();
+    expect(screen.queryByRole("button", { name: "Move to keys: stock-bot" })).toBeNull();
     expect(screen.queryByRole("button", { name: "Rotate secret of stock-bot" })).toBeNull();
   });
 
@@ -95,7 +95,7 @@ describe("key-based agents", () => {
     const { calls } = api();
     const user = userEvent.setup();
     renderWithQuery(<AgentsPage rest={[]} />);
-    await user.click(await screen.findByRole("button", { name: "Move billing-bot to keys" }));
+    await user.click(await screen.findByRole("button", { name: "Move to keys: billing-bot" }));
     const form = screen.getByRole("form", { name: "Move “billing-bot” to keys" });
     expect(document.activeElement).toBe(within(form).getByRole("heading"));
     await user.click(within(form).getByRole("radio", { name: "Its key set URL" }));

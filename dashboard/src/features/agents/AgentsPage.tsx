@@ -103,7 +103,7 @@ export function AgentsPage(_props: PageProps) {
                           </button>
                           <button
                             type="button"
-                            aria-label={`Move ${agent.name} to keys`}
+                            aria-label={`Move to keys: ${agent.name}`}
                             onClick={() => setMoving(agent)}
                           >
                             Move to keys
