@@ -84,7 +84,7 @@ def test_an_agents_secret_is_shown_once_copied_and_works_until_the_agent_is_disa
 
     row = row_of(admin, "restock-bot")
     expect(row).to_contain_text("Active")
-    last_used = row.get_by_role("cell").nth(4)
+    last_used = row.get_by_role("cell").nth(5)  # after description, client id, signs in with, status, created
     expect(last_used).to_have_text("Never")
     client_id = row.locator("code").inner_text()
     issued = token_request(server, client_id, secret)
