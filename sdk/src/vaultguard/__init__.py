@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._async_client import AsyncDelegationScope, AsyncVaultGuardClient, AsyncVaultTokenScope
 from ._client import DelegationScope, VaultGuardClient, VaultTokenScope
+from ._client_key import ClientKey
 from ._dpop import DPoPAuth, DPoPKey, HttpxDPoPAuth, ReplayCache
 from ._errors import (
     AuthenticationFailed,
@@ -30,6 +31,7 @@ from ._verifier import ActionVerifier, DelegationVerifier, VerifiedDelegation
 __all__ = [
     "AsyncDelegationScope",
     "AsyncVaultGuardClient",
+    "ClientKey",
     "Delegation",
     "DelegationScope",
     "DPoPAuth",

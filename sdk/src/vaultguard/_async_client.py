@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import httpx
 
 from . import _core, _vault
+from ._client_key import ClientKey, PrivateKey, as_client_key
 from ._errors import VaultGuardError
 from ._models import Delegation, PendingDelegation, VaultToken
 
@@ -35,7 +36,8 @@ T = TypeVar("T")
 class AsyncVaultGuardClient:
     """Safe to share between tasks of one event loop; the API token is fetched once at a time.
     `session`, when given, is an `httpx.AsyncClient` the caller keeps ownership of. Give
-    `client_id` with `client_secret`, or `client_id` with `federated_token`."""
+    `client_id` with one of `client_secret`, `private_key` (private_key_jwt: a `ClientKey`,
+    key object or PEM) or `federated_token`."""
 
     def __init__(
         self,
@@ -45,6 +47,7 @@ class AsyncVaultGuardClient:
         tenant_id: str | None = None,
         *,
         federated_token: Callable[[], str | Awaitable[str]] | None = None,
+        private_key: ClientKey | PrivateKey | str | bytes | None = None,
         session: httpx.AsyncClient | None = None,
         timeout: float = 10,
         max_retries: int = 3,
@@ -52,9 +55,10 @@ class AsyncVaultGuardClient:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.tenant_id = tenant_id
-        _core.check_sign_in(client_id, client_secret, federated_token)
+        _core.check_sign_in(client_id, client_secret, federated_token, private_key)
         self._credentials = (client_id, client_secret or "")
         self._federated_token = federated_token
+        self._client_key = as_client_key(private_key)
         self._session = session or httpx.AsyncClient()
         self._owns_session = session is None
         self._timeout = timeout
@@ -122,10 +126,17 @@ class AsyncVaultGuardClient:
                     reply = await self._send("POST", "/oauth/token", data=form)
                 else:
                     form = {"grant_type": "client_credentials"}
-                    reply = await self._send("POST", "/oauth/token", data=form, auth=self._credentials)
+                    reply = await self._send("POST", "/oauth/token", **self._client_authentication(form))
                 token = _core.api_token_from(reply, self._clock(), self.tenant_id)
                 self._token = token
             return token.value
+
+    def _client_authentication(self, form: Mapping[str, str]) -> dict[str, Any]:
+        """A fresh client assertion by the agent's key (private_key_jwt), else client_secret_basic."""
+        if self._client_key is not None:
+            audience = f"{self.api_url}/oauth/token"
+            return {"data": {**form, **self._client_key.form(self._credentials[0], audience)}}
+        return {"data": dict(form), "auth": self._credentials}
 
     async def _api(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> _core.Reply:
         headers = dict(kwargs.pop("headers", {}))
@@ -196,7 +207,7 @@ class AsyncVaultGuardClient:
                 await self._sleep(delay)
             if give_up is not None:
                 raise give_up
-            reply = await self._send("POST", "/oauth/token", data=form, auth=self._credentials)
+            reply = await self._send("POST", "/oauth/token", **self._client_authentication(form))
             delegation = schedule.answer(reply, self._clock())
             if delegation is not None:
                 return delegation

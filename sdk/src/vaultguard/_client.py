@@ -6,7 +6,9 @@
     with client.with_vault_token(connection_id, ["calendar.readonly"]) as token:
         requests.get(calendar_api, headers={"Authorization": f"Bearer {token}"})
 
-The client signs in with client credentials (client_secret_basic), or as a federated agent
+The client signs in with client credentials (client_secret_basic); with its private key
+(`private_key=`, a `ClientKey`, key object or PEM: private_key_jwt, RFC 7523 §2.2, a fresh
+assertion per token request, so the agent holds no shared secret); or as a federated agent
 with its client id and `federated_token`, a callable returning a fresh JWT of its trusted
 issuer (exchanged by the RFC 7523 jwt-bearer grant, the client id naming the agent; called
 again for every new API token, as each JWT is used once):
@@ -31,6 +33,7 @@ from typing import Any, TypeVar, overload
 import requests
 
 from . import _core, _vault
+from ._client_key import ClientKey, PrivateKey, as_client_key
 from ._dpop import DPoPKey
 from ._errors import VaultGuardError
 from ._models import Delegation, PendingDelegation, VaultToken
@@ -43,7 +46,7 @@ class VaultGuardClient:
 
     `tenant_id`, when given, must be the tenant the credentials belong to; the first call
     fails with VaultGuardError(`tenant_mismatch`) otherwise, before anything is requested.
-    Give `client_id` with `client_secret`, or `client_id` with `federated_token`."""
+    Give `client_id` with one of `client_secret`, `private_key` or `federated_token`."""
 
     def __init__(
         self,
@@ -53,6 +56,7 @@ class VaultGuardClient:
         tenant_id: str | None = None,
         *,
         federated_token: Callable[[], str] | None = None,
+        private_key: ClientKey | PrivateKey | str | bytes | None = None,
         session: requests.Session | None = None,
         timeout: float = 10,
         max_retries: int = 3,
@@ -65,9 +69,10 @@ class VaultGuardClient:
         self.dpop_key: DPoPKey | None = DPoPKey() if dpop is True else (dpop or None)
         self._dpop_nonce: str | None = None
         self.tenant_id = tenant_id
-        _core.check_sign_in(client_id, client_secret, federated_token)
+        _core.check_sign_in(client_id, client_secret, federated_token, private_key)
         self._credentials = (client_id or "", client_secret or "")
         self._federated_token = federated_token
+        self._client_key = as_client_key(private_key)
         self._session = session or requests.Session()
         self._owns_session = session is None
         self._timeout = timeout
@@ -145,15 +150,19 @@ class VaultGuardClient:
                     form = _core.federated_form(self._credentials[0], self._federated_token())
                     reply = self._send("POST", "/oauth/token", data=form)
                 else:
-                    reply = self._send(
-                        "POST",
-                        "/oauth/token",
-                        data={"grant_type": "client_credentials"},
-                        auth=self._credentials,
-                    )
+                    form = {"grant_type": "client_credentials"}
+                    reply = self._send("POST", "/oauth/token", **self._client_authentication(form))
                 token = _core.api_token_from(reply, self._clock(), self.tenant_id)
                 self._token = token
             return token.value
+
+    def _client_authentication(self, form: Mapping[str, str]) -> dict[str, Any]:
+        """The token request's body and auth: a fresh client assertion signed by the agent's
+        key (private_key_jwt), else client_secret_basic."""
+        if self._client_key is not None:
+            audience = f"{self.api_url}/oauth/token"
+            return {"data": {**form, **self._client_key.form(self._credentials[0], audience)}}
+        return {"data": dict(form), "auth": self._credentials}
 
     def _api(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> _core.Reply:
         """A bearer call; a 401 (token revoked or expired early) gets one retry with a new token."""
@@ -238,7 +247,7 @@ class VaultGuardClient:
                 self._sleep(delay)
             if give_up is not None:
                 raise give_up
-            reply = self._send("POST", "/oauth/token", data=form, auth=self._credentials)
+            reply = self._send("POST", "/oauth/token", **self._client_authentication(form))
             delegation = schedule.answer(reply, self._clock())
             if delegation is not None:
                 return delegation

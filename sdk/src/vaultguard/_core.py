@@ -72,11 +72,17 @@ class Reply:
         return value if isinstance(value, str) else self.headers.get("x-request-id")
 
 
-def check_sign_in(client_id: str | None, client_secret: str | None, federated_token: object) -> None:
-    """A client signs in with its client id and either its secret or, as a federated agent, a
-    source of its trusted issuer's JWTs: ValueError otherwise."""
-    if not client_id or (client_secret is None) == (federated_token is None):
-        raise ValueError("Give client_id with client_secret, or client_id with federated_token.")
+def check_sign_in(
+    client_id: str | None, client_secret: str | None, federated_token: object, private_key: object = None
+) -> None:
+    """A client signs in with its client id and exactly one of its secret, its private key
+    (private_key_jwt) or, as a federated agent, a source of its trusted issuer's JWTs:
+    ValueError otherwise."""
+    given = sum(x is not None for x in (client_secret, federated_token, private_key))
+    if not client_id or given != 1:
+        raise ValueError(
+            "Give client_id with one of client_secret, private_key (private_key_jwt) or federated_token."
+        )
 
 
 def federated_form(client_id: str, assertion: str) -> dict[str, str]:
