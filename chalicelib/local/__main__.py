@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from chalicelib.config import get_settings
     from chalicelib.local.scheduler import CleanupScheduler, run_vault_refresh
-    from chalicelib.local.seed import load_state, seed, write_state
+    from chalicelib.local.seed import ensure_key_agent, load_state, seed, write_state
     from chalicelib.local.streams import AuditStreamPoller, webhook_poller
     from chalicelib.services.container import get_container
     from chalicelib.store.schema import ensure_tables
@@ -94,9 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     if state is None:
         state = seed(container, api_url)
         snapshots.save()
-    elif state.get("api_url") != api_url:
-        state["api_url"] = api_url
-        write_state(container, state)
+    else:
+        # A state seeded before key-only agents existed gets MediCore's (make demo runs it).
+        changed = ensure_key_agent(container, state)
+        if state.get("api_url") != api_url:
+            state["api_url"] = api_url
+            changed = True
+        if changed:
+            write_state(container, state)
     if identity is not None:
         from chalicelib.local import people
 
