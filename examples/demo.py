@@ -10,6 +10,13 @@ temporary state directory). Then it starts NatSupply's LMIS on a free port and r
   admin.access        BLOCK   -> 403 -> cannot proceed
   calendar.readonly   vault   -> access token for the connection -> calendar read
 
+then two scenes (examples/no_secrets.py): a stolen copy of a delegation token, replayed without
+the agent's key, is refused by NatSupply's API; a delegation MediCore revokes is refused there
+within 5 s, offline (status list), with no call to VaultGuard per request. The agent is
+MediCore's key-only agent: it signs in with private_key_jwt (its key in the state directory)
+and its API token and delegations are DPoP-bound to a key it makes at start; it holds no
+secret at all.
+
 The step-up is approved by a scripted NatSupply admin after a few seconds (listing its
 inbound PENDING delegations and approving the one with the agent's requisition reference), or
 with `--interactive` by a human (`make approve ID=...`). The calendar is the local-google
@@ -53,10 +60,12 @@ from examples.medicore_agent.config import (
     CALENDAR_CONNECTION_ENV,
     CALENDAR_URL_ENV,
     calendar_events_url,
+    key_agent,
     load_config,
 )
 from examples.medicore_agent.narration import NarratingClient, Say, Transcript
 from examples.medicore_agent.tools import NatSupplyTools, Toolbox, ToolResult
+from examples.no_secrets import NoSecretsScenes, Scenes, summary_lines
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 EXPECTED = {
@@ -245,6 +254,7 @@ class DemoResult:
     activity: list[dict[str, Any]]
     transcript: str
     vault_token_digests: set[tuple[int, str]]  # (length, sha256) of each vault token the agent got
+    scenes: Scenes | None = None  # the stolen token and the revocation
 
     @property
     def outcomes(self) -> dict[str, str]:
@@ -252,7 +262,7 @@ class DemoResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcomes == EXPECTED
+        return self.outcomes == EXPECTED and self.scenes is not None and self.scenes.ok
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -360,7 +370,7 @@ def _run_agent(
     medicore = local_state.tenant(state, "medicore")
     say(
         "demo",
-        f"MediCore ({medicore['tenant_id']}, agent {medicore['agent']['agent_id']}) works with "
+        f"MediCore ({medicore['tenant_id']}, agent {config.agent_id or config.client_id}) works with "
         f"NatSupply ({config.natsupply_tenant_id})",
     )
     # The agent's only calendar configuration: a connection id and the calendar API's URL.
@@ -379,11 +389,20 @@ def _run_agent(
         hint=hint,
     )
     approver.start()
-    client = NarratingClient(config.api_url, config.client_id, config.client_secret, say=say)
+    client = NarratingClient(config.api_url, config.client_id, **config.sign_in(), dpop=True, say=say)
+    _say_sign_in(config.key_file is not None, client, say)
     tools = NatSupplyTools(client, config.natsupply_tenant_id, config.natsupply_api_url, say=say)
     calendar = CalendarTools(client, config.calendar_connection_id, config.calendar_events_url, say=say)
+    medicore_admin = medicore["admin"]
     try:
         results = run(Toolbox(tools, calendar), plan(reference), say, offline=args.offline, environ=env)
+        scenes = NoSecretsScenes(
+            client,
+            config.natsupply_tenant_id,
+            natsupply.url,
+            (str(medicore_admin["client_id"]), str(medicore_admin["client_secret"])),
+            say,
+        ).run()
     finally:
         approver.stop()
         calendar.close()
@@ -391,7 +410,19 @@ def _run_agent(
         client.close()
     activity = httpx.get(f"{natsupply.url}/activity", timeout=HTTP_TIMEOUT).json()["activity"]
     _summary(results, activity, say)
-    return DemoResult(results, activity, transcript.text(), set(client.vault_token_digests))
+    for line in summary_lines(scenes):
+        say("demo", line)
+    return DemoResult(results, activity, transcript.text(), set(client.vault_token_digests), scenes)
+
+
+def _say_sign_in(keyed: bool, client: NarratingClient, say: Say) -> None:
+    how = (
+        "private_key_jwt (a client assertion signed by its key; no client secret exists for it)"
+        if keyed
+        else "its client secret"
+    )
+    jkt = client.dpop_key.thumbprint[:12] if client.dpop_key is not None else "?"
+    say("agent", f"signs in with {how}; DPoP key {jkt}... made at start binds its API token and delegations")
 
 
 def _calendar_connection(
@@ -401,7 +432,8 @@ def _calendar_connection(
     calendar.readonly, found with MediCore's admin client (or made, or waited for); None if
     there is none, and the calendar task then says so."""
     medicore = local_state.tenant(state, "medicore")
-    agent_id = str(medicore["agent"]["agent_id"])
+    agent = key_agent(state)  # the agent the demo runs
+    agent_id = str(agent["agent_id"])
     admin_client = medicore["admin"]
     admin = MediCoreAdmin(api_url, (str(admin_client["client_id"]), str(admin_client["client_secret"])))
     person = (state.get("users") or {}).get("medicore_admin") or {}
@@ -418,7 +450,7 @@ def _calendar_connection(
                 "demo",
                 f"no calendar connected: sign in to {api_url}/dashboard/ as {person.get('email')} "
                 f'(password in {local_state.STATE_FILE} under "users"), Connections -> Connect {PROVIDER} '
-                f"with {CALENDAR_SCOPE}, allow {medicore['agent'].get('name') or 'MediCore agent'}; "
+                f"with {CALENDAR_SCOPE}, allow {agent.get('name') or agent_id}; "
                 f"waiting up to {args.connect_timeout:g} s",
             )
             found = admin.wait_for_calendar(agent_id, args.connect_timeout)

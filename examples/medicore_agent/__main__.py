@@ -28,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"medicore_agent: {exc}", file=sys.stderr)
         return 1
     say = Transcript().say
-    client = NarratingClient(config.api_url, config.client_id, config.client_secret, say=say)
+    try:
+        sign_in = config.sign_in()  # its private key (private_key_jwt), else its secret
+    except ConfigurationError as exc:
+        print(f"medicore_agent: {exc}", file=sys.stderr)
+        return 1
+    client = NarratingClient(config.api_url, config.client_id, **sign_in, dpop=True, say=say)
     tools = NatSupplyTools(client, config.natsupply_tenant_id, config.natsupply_api_url, say=say)
     calendar = CalendarTools(client, config.calendar_connection_id, config.calendar_events_url, say=say)
     try:

@@ -3,6 +3,8 @@
 Every tool asks VaultGuard for exactly the action its call needs, inside
 `client.with_delegation(...)`, and never raises for a policy answer: BLOCK, a rejected or an
 expired step-up all come back as a readable result the model (or the planner) can act on.
+When the client has a DPoP key, its delegations are bound to it and each NatSupply call sends
+`Authorization: DPoP` with a fresh proof by that key (a copy of the token alone is useless).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import httpx
 import jwt
 from vaultguard import (
     DelegationBlocked,
+    HttpxDPoPAuth,
     StepUpExpired,
     StepUpRejected,
     VaultGuardClient,
@@ -84,10 +87,21 @@ def describe_token(token: str) -> str:
     header = jwt.get_unverified_header(token)
     claims = jwt.decode(token, options={"verify_signature": False})
     lifetime = int(claims.get("exp", 0)) - int(claims.get("iat", 0))
+    cnf = claims.get("cnf")
+    bound = f", DPoP-bound to key {cnf['jkt'][:12]}..." if isinstance(cnf, dict) and cnf.get("jkt") else ""
     return (
         f"{header.get('alg')} {header.get('typ')}, jti {claims.get('jti')}, "
-        f"scope {claims.get('scope')}, aud {claims.get('aud')}, valid {lifetime} s"
+        f"scope {claims.get('scope')}, aud {claims.get('aud')}, valid {lifetime} s{bound}"
     )
+
+
+def delegation_auth(client: VaultGuardClient, token: str) -> httpx.Auth | dict[str, str]:
+    """How to present a delegation token: with a DPoP proof by the client's key when it has
+    one (its delegations are bound to it), else as a bearer token."""
+    key = getattr(client, "dpop_key", None)
+    if key is not None:
+        return HttpxDPoPAuth(token, key)
+    return {"Authorization": f"Bearer {token}"}
 
 
 class Tools(Protocol):
@@ -233,10 +247,12 @@ class NatSupplyTools:
         self, tool: str, method: str, path: str, body: Mapping[str, Any] | None, token: str
     ) -> ToolResult:
         """The NatSupply call itself, made while the delegation is live."""
+        presented = delegation_auth(self._client, token)
         try:
-            reply = self._http.request(
-                method, f"{self._api}{path}", json=body, headers={"Authorization": f"Bearer {token}"}
-            )
+            if isinstance(presented, dict):
+                reply = self._http.request(method, f"{self._api}{path}", json=body, headers=presented)
+            else:
+                reply = self._http.request(method, f"{self._api}{path}", json=body, auth=presented)
         except httpx.HTTPError as exc:
             self._say("agent", f"NatSupply API unreachable: {type(exc).__name__}")
             return ToolResult(tool, "FAILED", f"NatSupply's API could not be reached ({type(exc).__name__}).")

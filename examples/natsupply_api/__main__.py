@@ -9,7 +9,7 @@ from pathlib import Path
 import uvicorn
 
 from examples.local_state import ConfigurationError
-from examples.natsupply_api.app import build_verifier, create_app
+from examples.natsupply_api.app import CountingSession, build_verifier, create_app
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,12 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=None, help="VaultGuard's state dir (local.json)")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
+    calls = CountingSession()  # what GET /activity reports as vaultguard_calls
     try:
-        verifier = build_verifier(state_dir=args.state_dir)
+        verifier = build_verifier(state_dir=args.state_dir, session=calls)
     except ConfigurationError as exc:
         print(f"natsupply_api: {exc}", file=sys.stderr)
         return 1
-    uvicorn.run(create_app(verifier), host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(create_app(verifier, calls=calls), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 

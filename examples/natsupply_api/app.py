@@ -3,8 +3,13 @@
 Each route is protected in one line: `Depends(require_delegation(verifier, "<action>"))`
 verifies the delegation token offline (signature against VaultGuard's JWKS, issuer, audience
 = NatSupply's, receiving tenant = NatSupply, `typ`, expiry) and checks that its scope is that
-action. The store is in
-memory; every change records which agent of which tenant made it, under which delegation.
+action. A DPoP-bound token (`cnf.jkt`) is taken only as `Authorization: DPoP` with a fresh
+proof by its key for this very request, so a copy of the token alone is useless; a revoked
+delegation is refused from VaultGuard's status list, which the verifier refreshes in the
+background (every 2 s at most): no call to VaultGuard per request. `GET /activity` counts the
+calls NatSupply made to VaultGuard (JWKS and status lists) so that the demo can show it.
+The store is in memory; every change records which agent of which tenant made it, under
+which delegation.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads each route's Annotated[...,
@@ -17,10 +22,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI
+import requests
+from fastapi import Depends, FastAPI, HTTPException
 from pydantic import BaseModel, Field
-from vaultguard import DelegationVerifier, VerifiedDelegation
+from vaultguard import DelegationVerifier, JWKSCache, StatusLists, VerifiedDelegation
 from vaultguard.adapters.fastapi import require_delegation
 
 from examples import local_state
@@ -80,6 +87,25 @@ class Ledger:
         return entry
 
 
+class CountingSession(requests.Session):
+    """The verifier's HTTP session: counts each call NatSupply makes to VaultGuard, by path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.calls: dict[str, int] = {}
+
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        path = urlsplit(url if isinstance(url, str) else url.decode()).path
+        with self._lock:
+            self.calls[path] = self.calls.get(path, 0) + 1
+        return super().request(method, url, *args, **kwargs)
+
+    def counted(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.calls)
+
+
 def _by(who: VerifiedDelegation) -> dict[str, str]:
     return {
         "agent_id": who.agent_id,
@@ -88,9 +114,11 @@ def _by(who: VerifiedDelegation) -> dict[str, str]:
     }
 
 
-def create_app(verifier: DelegationVerifier, ledger: Ledger | None = None) -> FastAPI:
+def create_app(
+    verifier: DelegationVerifier, ledger: Ledger | None = None, calls: CountingSession | None = None
+) -> FastAPI:
     """The LMIS, checking delegation tokens with `verifier` (issuer, NatSupply's audience and
-    NatSupply's tenant id)."""
+    NatSupply's tenant id); `calls`, the verifier's session, if its calls are to be shown."""
     app = FastAPI(title="NatSupply LMIS", version="1.0")
     app.state.ledger = store = ledger or Ledger()
 
@@ -103,7 +131,20 @@ def create_app(verifier: DelegationVerifier, ledger: Ledger | None = None) -> Fa
         """What delegated agents did here, oldest first. Demo only and unauthenticated (the demo
         and its test read it); the server binds to 127.0.0.1 by default."""
         with store.lock:
-            return {"activity": [asdict(a) for a in store.activity]}
+            listed = [asdict(a) for a in store.activity]
+        return {"activity": listed, "vaultguard_calls": calls.counted() if calls is not None else None}
+
+    @app.get("/stock/{sku}")
+    def stock_level(
+        sku: str,
+        who: Annotated[VerifiedDelegation, Depends(require_delegation(verifier, "stock.write"))],
+    ) -> dict[str, Any]:
+        """On hand for one SKU, for an agent delegated stock.write (it may read what it
+        writes); a read, so not recorded as activity."""
+        with store.lock:
+            if sku not in store.stock:
+                raise HTTPException(404, detail={"error": "not_found", "error_description": "unknown SKU"})
+            return {"result": "stock level", "sku": sku, "on_hand": store.stock[sku], "by": _by(who)}
 
     @app.post("/stock", status_code=201)
     def update_stock(
@@ -162,19 +203,27 @@ def create_app(verifier: DelegationVerifier, ledger: Ledger | None = None) -> Fa
 
 
 def build_verifier(
-    environ: Mapping[str, str] | None = None, state_dir: Path | None = None
+    environ: Mapping[str, str] | None = None,
+    state_dir: Path | None = None,
+    session: requests.Session | None = None,
 ) -> DelegationVerifier:
     """Issuer = VaultGuard's URL (`VAULTGUARD_API_URL` or local.json's api_url); audience =
     `NATSUPPLY_AUDIENCE` or local.json's tenants.natsupply.audience; the receiving tenant is
     pinned to `NATSUPPLY_TENANT_ID` or local.json's tenants.natsupply.tenant_id, so a token
-    VaultGuard issued for any other tenant is refused even if its `aud` were NatSupply's."""
+    VaultGuard issued for any other tenant is refused even if its `aud` were NatSupply's.
+    Revocations come from VaultGuard's status lists (`status_list`), refreshed in the
+    background; `session` makes the verifier's calls (JWKS and status lists)."""
     env = os.environ if environ is None else environ
     state: dict[str, Any] | None = None
     if not all(env.get(name) for name in (local_state.API_URL_ENV, AUDIENCE_ENV, TENANT_ID_ENV)):
         state = local_state.load_state(state_dir, env)
     natsupply = local_state.tenant(state, "natsupply") if state else {}
+    issuer = local_state.api_url(state, env)
+    jwks = JWKSCache(f"{issuer}/.well-known/jwks.json", session=session)
     return DelegationVerifier(
-        issuer=local_state.api_url(state, env),
+        issuer=issuer,
         audience=env.get(AUDIENCE_ENV) or str(natsupply["audience"]),
         receiving_tenant_id=env.get(TENANT_ID_ENV) or str(natsupply["tenant_id"]),
+        jwks=jwks,
+        status_list=StatusLists(issuer, jwks, session=session),
     )

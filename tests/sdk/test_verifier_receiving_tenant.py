@@ -65,6 +65,8 @@ def test_natsupply_example_pins_its_tenant(tmp_path: Path, source: str) -> None:
         (tmp_path / "local.json").write_text(json.dumps(state))
     built = build_verifier(env, tmp_path)
     assert built.receiving_tenant_id == "natsupply"
+    assert built.status_lists is not None  # revocations refused offline (tested in test_demo)
+    built.status_lists = None  # these tokens name no status list
     built.jwks = JWKSCache(f"{ISSUER}/.well-known/jwks.json", fetch=StubJWKS())
     assert built.verify(token()).receiving_tenant_id == "natsupply"
     with pytest.raises(InvalidDelegationToken) as exc:
