@@ -255,6 +255,7 @@ class DemoResult:
     transcript: str
     vault_token_digests: set[tuple[int, str]]  # (length, sha256) of each vault token the agent got
     scenes: Scenes | None = None  # the stolen token and the revocation
+    vaultguard_calls: dict[str, int] | None = None  # NatSupply's calls to VaultGuard, by path
 
     @property
     def outcomes(self) -> dict[str, str]:
@@ -273,7 +274,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--api-url", help="VaultGuard to use (default: make run's, from local.json)")
     parser.add_argument(
-        "--state-dir", type=Path, help="make run's state dir (default $VAULTGUARD_STATE_DIR or .vaultguard)"
+        "--state-dir",
+        type=Path,
+        help="make run's state dir (default $VAULTGUARD_STATE_DIR or .vaultguard); with --own-stack, "
+        "where the fresh VaultGuard keeps its state (kept afterwards; default a temporary directory)",
     )
     parser.add_argument("--own-stack", action="store_true", help="always start a fresh VaultGuard")
     parser.add_argument(
@@ -338,7 +342,7 @@ def _vaultguard(
             say("demo", f"using the running VaultGuard at {api_url} (make run; {state_dir / 'local.json'})")
             return api_url, state_dir.resolve()
     port = free_port()
-    state_dir = workdir / "state"
+    state_dir = args.state_dir.resolve() if args.own_stack and args.state_dir else workdir / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAULTGUARD_")}
     say("demo", "no VaultGuard running: starting python -m chalicelib.local (takes a few seconds)")
     server = start(
@@ -408,11 +412,13 @@ def _run_agent(
         calendar.close()
         tools.close()
         client.close()
-    activity = httpx.get(f"{natsupply.url}/activity", timeout=HTTP_TIMEOUT).json()["activity"]
+    reported = httpx.get(f"{natsupply.url}/activity", timeout=HTTP_TIMEOUT).json()
+    activity, calls = reported["activity"], reported.get("vaultguard_calls") or {}
     _summary(results, activity, say)
     for line in summary_lines(scenes):
         say("demo", line)
-    return DemoResult(results, activity, transcript.text(), set(client.vault_token_digests), scenes)
+    digests = set(client.vault_token_digests)
+    return DemoResult(results, activity, transcript.text(), digests, scenes, dict(calls))
 
 
 def _say_sign_in(keyed: bool, client: NarratingClient, say: Say) -> None:

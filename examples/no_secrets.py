@@ -58,7 +58,7 @@ class Scenes:
         return (
             self.error is None
             and bool(own)
-            and all(a.status == 200 for a in own)
+            and own[0].status == 200  # its later request with the revoked token is refused
             and len(thief) == 3
             and all(a.status == 401 for a in thief)
             and revocation is not None

@@ -1,18 +1,26 @@
 """`make demo` end to end: a fresh VaultGuard, NatSupply's LMIS and MediCore's agent (offline
 planner), all real processes over HTTP: ALLOW, STEP_UP approved by the scripted admin, BLOCK,
 and MediCore's calendar read through the token vault (connected by the scripted MediCore admin
-at the local identity provider playing Google)."""
+at the local identity provider playing Google). The agent is key-only (private_key_jwt) with
+DPoP-bound tokens; then a stolen token is refused without the key, and a revoked one within
+5 s by NatSupply's offline verifier, with no call to VaultGuard per request."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
+import stat
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from vaultguard import ClientKey
 
-from examples.demo import run_demo
+from examples.demo import DemoResult, run_demo
+from examples.no_secrets import BURST, REVOCATION_DEADLINE
 
 pytestmark = pytest.mark.e2e
 
@@ -21,15 +29,18 @@ Demo = tuple[str, list[dict[str, object]], dict[str, str], set[tuple[int, str]]]
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[Demo]:
-    """One run for the module: a fresh stack (never `make run`'s), offline planner, no outside
-    VaultGuard or Anthropic settings whatever the shell has."""
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, DemoResult, Path]]:
+    """One run for the module: a fresh stack (never `make run`'s, its state kept in a temporary
+    directory for the tests to read), offline planner, no outside VaultGuard or Anthropic
+    settings whatever the shell has."""
+    state_dir = tmp_path_factory.mktemp("demo") / "state"
     with pytest.MonkeyPatch.context() as patch:
         for name in (
             "ANTHROPIC_API_KEY",
             "VAULTGUARD_API_URL",
             "VAULTGUARD_CLIENT_ID",
             "VAULTGUARD_CLIENT_SECRET",
+            "VAULTGUARD_CLIENT_KEY_FILE",
             "NATSUPPLY_TENANT_ID",
             "NATSUPPLY_AUDIENCE",
             "MEDICORE_CALENDAR_CONNECTION_ID",
@@ -37,8 +48,15 @@ def demo() -> Iterator[Demo]:
         ):
             patch.delenv(name, raising=False)
         out = io.StringIO()
-        result = run_demo(["--own-stack", "--offline", "--approve-after", "1"], out)
-        yield out.getvalue(), result.activity, result.outcomes, result.vault_token_digests
+        argv = ["--own-stack", "--state-dir", str(state_dir), "--offline", "--approve-after", "1"]
+        result = run_demo(argv, out)
+        yield out.getvalue(), result, state_dir
+
+
+@pytest.fixture(scope="module")
+def demo(demo_run: tuple[str, DemoResult, Path]) -> Demo:
+    transcript, result, _ = demo_run
+    return transcript, result.activity, result.outcomes, result.vault_token_digests
 
 
 def lines_of(transcript: str, *speakers: str) -> list[str]:
@@ -136,3 +154,78 @@ def test_no_token_or_secret_in_the_transcript(
     # Everything the demo started was stopped by SIGINT and exited cleanly.
     assert "stopped NatSupply API (exit 0)" in transcript
     assert "stopped VaultGuard (exit 0)" in transcript
+
+
+# -- no shared secrets ------------------------------------------------------------------------
+
+
+def medicore_of(state_dir: Path) -> dict[str, Any]:
+    return dict(json.loads((state_dir / "local.json").read_text())["tenants"]["medicore"])
+
+
+def test_the_agent_holds_no_secret_it_signs_in_with_its_key_and_binds_its_tokens(
+    demo_run: tuple[str, DemoResult, Path],
+) -> None:
+    transcript, result, state_dir = demo_run
+    medicore = medicore_of(state_dir)
+    agent = medicore["key_agent"]
+    # No client secret exists for the agent the demo ran: local.json names its key file only.
+    assert not any("secret" in name for name in agent), agent
+    assert agent["auth"] == "private_key_jwt"
+    key_file = state_dir / agent["key_file"]
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert ClientKey.load(key_file).thumbprint == agent["kid"]  # the key whose public half is registered
+    # That agent did the work at NatSupply, not MediCore's secret-based agent.
+    assert {entry["agent_id"] for entry in result.activity} == {agent["agent_id"]}
+    assert agent["agent_id"] != medicore["agent"]["agent_id"]
+    assert "signs in with private_key_jwt" in transcript
+    issued = re.findall(r"JWT issued \(.*DPoP-bound to key (\S+)\.\.\.\)", transcript)
+    assert len(issued) == 2 and len(set(issued)) == 1, transcript  # both delegations, one key
+    # The key never reaches the transcript.
+    assert "PRIVATE KEY" not in transcript and key_file.read_text().splitlines()[1] not in transcript
+
+
+def test_a_stolen_token_replayed_without_the_key_is_refused_by_natsupply(
+    demo_run: tuple[str, DemoResult, Path],
+) -> None:
+    transcript, result, _ = demo_run
+    scenes = result.scenes
+    assert scenes is not None and scenes.error is None, transcript
+    own = [a for a in scenes.attempts if a.who == "agent"]
+    assert own[0].status == 200  # the agent, with its key, is served
+    thief = [(a.how, a.status, a.reason) for a in scenes.attempts if a.who == "thief"]
+    assert thief == [
+        ("as a bearer token", 401, "dpop_bound"),
+        ("as DPoP with a proof by another key", 401, "invalid_dpop_proof"),
+        ("replaying the agent's request, its proof included", 401, "invalid_dpop_proof"),
+    ], transcript
+    said = "\n".join(lines_of(transcript, "thief", "natsupply-api"))
+    assert "refused: HTTP 401 dpop_bound (thief, as a bearer token)" in said
+    # The thief's stock writes did not happen.
+    assert sum(1 for entry in result.activity if entry["action"] == "stock.write") == 1
+    assert "stolen token        DPoP-bound -> replayed without the key -> refused (3/3)" in transcript
+
+
+def test_a_revoked_delegation_is_refused_within_5_s_without_a_vaultguard_call_per_request(
+    demo_run: tuple[str, DemoResult, Path],
+) -> None:
+    transcript, result, _ = demo_run
+    revocation = result.scenes.revocation if result.scenes else None
+    assert revocation is not None and revocation.refused_after is not None, transcript
+    assert revocation.reason == "revoked"
+    assert revocation.refused_after < REVOCATION_DEADLINE
+    said = re.search(r"refused by NatSupply's API (\d+\.\d) s after the revocation \(limit 5 s\)", transcript)
+    assert said is not None, transcript
+    # From just before the revocation to the refusal, NatSupply checked BURST + n requests and
+    # called VaultGuard only for the status list's background refresh (every 2 s at most).
+    assert revocation.requests > BURST
+    calls = revocation.vaultguard_calls
+    assert all(path.startswith("/statuslists/") for path in calls), calls
+    assert sum(calls.values()) <= 2 + revocation.refused_after / 2
+    assert sum(calls.values()) < revocation.requests / 5
+    # Over the whole demo NatSupply never asked VaultGuard about a token (no introspection,
+    # no /delegations/verify): only keys and status lists.
+    assert result.vaultguard_calls, "NatSupply's calls were not counted"
+    for path in result.vaultguard_calls:
+        assert path == "/.well-known/jwks.json" or path.startswith("/statuslists/"), result.vaultguard_calls
+    assert result.ok, transcript
