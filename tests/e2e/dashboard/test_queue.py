@@ -284,7 +284,8 @@ def test_the_interactive_demo_waits_for_the_calendar_and_the_approver_in_the_das
             open_connections(admin)
             form = admin.get_by_role("form", name="Connect an account")
             form.get_by_role("group", name="Scopes to ask for").get_by_label("calendar.readonly").check()
-            form.get_by_role("group", name="Agents allowed to use it").get_by_label("MediCore agent").check()
+            demo_agent = server.state["tenants"]["medicore"]["key_agent"]["name"]  # the key-only agent
+            form.get_by_role("group", name="Agents allowed to use it").get_by_label(demo_agent).check()
             form.get_by_role("button", name="Connect local-google").click()
             consent_at_the_provider(admin, server, "medicore_admin")
 
