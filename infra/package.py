@@ -313,8 +313,15 @@ def transform(template: Json, routes: Mapping[str, Mapping[str, Any]]) -> Json:
             PREFLIGHT, _source_arn(PREFLIGHT_METHOD, "/*")
         )
 
-    route_functions = [function_name(m, p) for p, ms in routes.items() for m in ms if m != PREFLIGHT_METHOD]
-    data_plane.apply(res, route_functions)  # request paths: tenant-scoped credentials
+    # request paths that touch the tables: tenant-scoped credentials (a route that declared no
+    # table access, e.g. GET /openapi.json, may not assume the data-plane role either)
+    data_routes = [
+        function_name(m, p)
+        for p, ms in routes.items()
+        for m in ms
+        if m != PREFLIGHT_METHOD and permissions_for(m, p) & {Permission.MAIN_READ, Permission.MAIN_WRITE}
+    ]
+    data_plane.apply(res, data_routes)
 
     jobs = (
         (CLEANUP, statements_for(CLEANUP_NEEDS)),

@@ -618,9 +618,11 @@ class VaultExchangeService:
             return "skipped"
         if connection.refresh_due_at is None or int(connection.refresh_due_at) > call.epoch:
             return "skipped"
-        before = (connection.last_refresh_at, connection.status)
+        # The cached token's ciphertext tells a refresh apart even within the second of the last
+        # one (`last_refresh_at` has whole seconds: a connect and a refresh can share one).
+        before = (connection.last_refresh_at, connection.status, connection.access_token_ciphertext)
         after = self.force_refresh(call, scope, connection, snapshot)  # (updates `connection` too)
-        if (after.last_refresh_at, after.status) == before:
+        if (after.last_refresh_at, after.status, after.access_token_ciphertext) == before:
             return "skipped"
         return {Status.ACTIVE: "refreshed", Status.NEEDS_REAUTH: "needs_reauth"}.get(
             Status(after.status), "failing"

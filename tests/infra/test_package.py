@@ -18,7 +18,7 @@ from app import app
 from chalicelib.api._lambda import PREFLIGHT
 from chalicelib.api._permissions import Permission, function_name, permissions_for
 from chalicelib.store import schema
-from infra import package
+from infra import data_plane, package
 from tests.infra.conftest import deployed, resources
 
 # The routes with a function of their own; every OPTIONS route runs in the shared PREFLIGHT.
@@ -43,7 +43,10 @@ def test_every_route_has_a_function_of_its_own_that_api_gateway_calls(template: 
     functions = resources(template, "AWS::Serverless::Function")
     assert set(functions) == {function_name(m, p) for m, p in ROUTES} | set(JOBS) | {PREFLIGHT}
     assert "APIHandler" not in template["Resources"]
-    assert set(resources(template, "AWS::IAM::Role")) == {f"{name}Role" for name in functions}
+    # one role per function, plus the data-plane role their sessions narrow per tenant
+    assert set(resources(template, "AWS::IAM::Role")) == {f"{name}Role" for name in functions} | {
+        data_plane.DATA_PLANE
+    }
     paths = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
     for method, path in ROUTES:
         name = function_name(method, path)
@@ -131,6 +134,11 @@ def test_only_token_issuing_functions_can_sign(template: dict[str, Any]) -> None
         function_name("POST", "/stepup/initiate"),
         function_name("POST", "/bc-authorize"),
         function_name("GET", "/stepup/{auth_req_id}/status"),
+        # an approval issues the delegation token there and then
+        function_name("POST", "/delegations/{delegation_id}/approve"),
+        function_name("POST", "/stepup/{auth_req_id}/complete"),
+        # the signed status list token
+        function_name("GET", "/statuslists/{list_id}"),
     }
     static = actions(template, function_name("GET", "/openapi.json"))
     assert static == {"logs:CreateLogStream", "logs:PutLogEvents", *package.XRAY["Action"]}
