@@ -56,6 +56,7 @@ TOKEN_CLAIMS = {
     "tenant_id",
     "receiving_tenant_id",
     "act",
+    "status",
 }
 
 
@@ -151,6 +152,9 @@ def test_allow_and_step_up_answers_and_the_token_follow_the_design(
         assert claims["scope"] == "stock.write"
         assert claims["tenant_id"] == medicore.tenant_id
         assert claims["receiving_tenant_id"] == natsupply.tenant_id
+        entry = claims["status"]["status_list"]
+        assert set(entry) == {"idx", "uri"} and isinstance(entry["idx"], int)
+        assert entry["uri"].startswith(f"{ISSUER}/statuslists/") and natsupply.tenant_id not in entry["uri"]
         assert claims["nbf"] == claims["iat"] and abs(claims["iat"] - now) <= 5
         assert claims["exp"] - claims["iat"] == 120
         expires_at = datetime.fromisoformat(allowed.body["expires_at"].replace("Z", "+00:00"))
