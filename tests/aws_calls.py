@@ -122,6 +122,10 @@ def _dynamodb(op: str, params: Mapping[str, Any], region: str) -> list[Access]:
         return out
     if op in ("BatchGetItem", "BatchWriteItem"):
         return [Access(f"dynamodb:{op}", table_arn(region, t)) for t in params.get("RequestItems", {})]
+    if op == "PutItem" and "TableName" in params:
+        # `dynamodb:Attributes`: the attribute names the item writes (one entry per name)
+        names = tuple(("dynamodb:Attributes", name) for name in sorted(params.get("Item", {})))
+        return [Access("dynamodb:PutItem", table_arn(region, params["TableName"]), names)]
     if "TableName" in params:
         return [Access(f"dynamodb:{op}", table_arn(region, params["TableName"], params.get("IndexName")))]
     if "StreamArn" in params:

@@ -30,6 +30,7 @@ JOB_STATEMENTS: Mapping[str, Callable[[], list[Json]]] = {
     package.CLEANUP: lambda: package.statements_for(package.CLEANUP_NEEDS),
     package.VAULT_REFRESH: lambda: package.statements_for(package.VAULT_REFRESH_NEEDS),
     package.EXPORT: lambda: list(package.EXPORT_STATEMENTS),
+    package.WEBHOOKS: lambda: list(package.WEBHOOK_STATEMENTS),
 }
 
 
@@ -96,17 +97,23 @@ def resolve(resource: Any, names: Names) -> str:
 
 
 def _conditions_hold(condition: Mapping[str, Mapping[str, Any]], access: Access) -> bool:
-    keys = dict(access.conditions)
+    keys: dict[str, list[str]] = {}
+    for key, value in access.conditions:  # a multi-valued key (dynamodb:Attributes) repeats
+        keys.setdefault(key, []).append(value)
     for operator, tests in condition.items():
         for key, wanted in tests.items():
             patterns = wanted if isinstance(wanted, list) else [wanted]
             if key not in keys:
                 return False
-            if operator == "StringLike":
-                if not any(fnmatch.fnmatchcase(keys[key], p) for p in patterns):
+            values = keys[key]
+            if operator == "StringLike" and len(values) == 1:
+                if not any(fnmatch.fnmatchcase(values[0], p) for p in patterns):
                     return False
-            elif operator == "StringEquals":
-                if keys[key] not in patterns:
+            elif operator == "StringEquals" and len(values) == 1:
+                if values[0] not in patterns:
+                    return False
+            elif operator == "ForAllValues:StringEquals":
+                if not all(v in patterns for v in values):
                     return False
             else:
                 return False  # an operator this check does not know: not proven allowed
@@ -177,11 +184,13 @@ def jobs_labelled() -> Iterator[None]:
     from chalicelib.jobs.audit_export import AuditExporter
     from chalicelib.jobs.cleanup import CleanupJob
     from chalicelib.jobs.vault_refresh import VaultRefreshJob
+    from chalicelib.jobs.webhook_delivery import StreamDelivery
 
     undo = [
         aws_calls.attributing(CleanupJob, "run", package.CLEANUP),
         aws_calls.attributing(VaultRefreshJob, "run", package.VAULT_REFRESH),
         aws_calls.attributing(AuditExporter, "handle", package.EXPORT),
+        aws_calls.attributing(StreamDelivery, "handle", package.WEBHOOKS),
     ]
     try:
         yield

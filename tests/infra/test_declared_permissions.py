@@ -200,6 +200,15 @@ def test_an_index_query_needs_the_index_and_a_listing_its_prefix() -> None:
     assert role_check.violations([listing("exports/")]) != []  # the export may list audit/ and digests/ only
 
 
+def test_the_webhook_job_may_put_delivered_markers_and_nothing_else() -> None:
+    def put(*attributes: str) -> AwsCall:
+        item = {name: {"S": "x"} for name in attributes}
+        return _call(package.WEBHOOKS, "PutItem", {"TableName": "vaultguard", "Item": item})
+
+    assert role_check.violations([put(*package.MARKER_ATTRIBUTES)]) == []
+    assert role_check.violations([put(*package.MARKER_ATTRIBUTES, "secret_ciphertext")]) != []
+
+
 def test_a_route_without_declaration_and_a_preflight_get_nothing() -> None:
     undeclared = _call("GET /no/such/route", "GetItem", {"TableName": "vaultguard", "Key": {}})
     preflight = _call("OPTIONS /policies", "GetItem", {"TableName": "vaultguard", "Key": {}})
