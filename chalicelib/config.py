@@ -40,6 +40,9 @@ RATE_AUTH_FAILURES_PER_CLIENT = "VAULTGUARD_RATE_AUTH_FAILURES_PER_CLIENT"
 CLIENT_IP_HEADER = "VAULTGUARD_CLIENT_IP_HEADER"
 ENCRYPTOR = "VAULTGUARD_ENCRYPTOR"
 KMS_DATA_KEY_ID = "VAULTGUARD_KMS_DATA_KEY_ID"
+# The role request paths assume, per tenant set, for tenant-scoped DynamoDB and data-key access
+# (chalicelib/store/scoped_credentials.py); unset: the function's own role signs everything.
+DATA_PLANE_ROLE_ARN = "VAULTGUARD_DATA_PLANE_ROLE_ARN"
 WEBHOOK_BACKOFF_MS = "VAULTGUARD_WEBHOOK_BACKOFF_MS"
 # Who delivers step-up and vault webhooks: "stream" (a function fed by the audit stream; every
 # deployed stage, and `make run` through its stream poller) or "thread" (the request's process,
@@ -48,9 +51,6 @@ WEBHOOK_DELIVERY = "VAULTGUARD_WEBHOOK_DELIVERY"
 WEBHOOK_DELIVERY_MODES = ("stream", "thread")
 AUDIT_BUCKET = "VAULTGUARD_AUDIT_BUCKET"
 CSV_INLINE_MAX_ROWS = "VAULTGUARD_CSV_INLINE_MAX_ROWS"
-# The role request paths assume, per tenant set, for tenant-scoped DynamoDB and data-key access
-# (chalicelib/store/scoped_credentials.py); unset: the function's own role signs everything.
-DATA_PLANE_ROLE_ARN = "VAULTGUARD_DATA_PLANE_ROLE_ARN"
 CLEANUP_INTERVAL_SECONDS = "VAULTGUARD_CLEANUP_INTERVAL_SECONDS"
 STREAM_POLL_SECONDS = "VAULTGUARD_STREAM_POLL_SECONDS"
 AUDIT_STREAM_ARN = "VAULTGUARD_AUDIT_STREAM_ARN"
@@ -152,6 +152,7 @@ class Settings:
     client_ip_header: str | None = None
     encryptor: str = "local"
     kms_data_key_id: str | None = None
+    data_plane_role_arn: str | None = None
     webhook_backoff_ms: int = 500
     webhook_delivery: str = "thread"
     audit_bucket: str = "vaultguard-audit-local"
@@ -173,7 +174,6 @@ class Settings:
     rate_session_writes_per_15_minutes: int = 600
     rate_session_reads_per_15_minutes: int = 6000
     google_client_id: str | None = None
-    data_plane_role_arn: str | None = None
     google_client_secret: str | None = None
     local_google_issuer: str | None = None
     local_google_client_id: str | None = None
@@ -239,6 +239,7 @@ class Settings:
             client_ip_header=(env.get(CLIENT_IP_HEADER) or "").strip().lower() or None,
             encryptor=encryptor,
             kms_data_key_id=env.get(KMS_DATA_KEY_ID) or None,
+            data_plane_role_arn=env.get(DATA_PLANE_ROLE_ARN) or None,
             webhook_backoff_ms=_int(env, WEBHOOK_BACKOFF_MS, 500, 0, 60_000),
             webhook_delivery=_webhook_delivery(env),
             audit_bucket=env.get(AUDIT_BUCKET) or "vaultguard-audit-local",
@@ -266,7 +267,6 @@ class Settings:
             google_client_secret=env.get(GOOGLE_CLIENT_SECRET) or None,
             local_google_issuer=(env.get(LOCAL_GOOGLE_ISSUER) or "").strip() or None,
             local_google_client_id=env.get(LOCAL_GOOGLE_CLIENT_ID) or None,
-            data_plane_role_arn=env.get(DATA_PLANE_ROLE_ARN) or None,
             local_google_client_secret=env.get(LOCAL_GOOGLE_CLIENT_SECRET) or None,
         )
 

@@ -74,7 +74,7 @@ def tracer() -> Any | None:
 
         return Tracer(service=SERVICE, patch_modules=["botocore"])
     except ImportError:
-        logger.warning("aws-xray-sdk is not in the package: no X-Ray subsegments")
+        logger.info("aws-xray-sdk is not in the package: no X-Ray subsegments")
         return None
 
 

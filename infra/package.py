@@ -57,6 +57,14 @@ def _allow(sid: str, actions: Iterable[str], resources: Iterable[Any], **extra: 
 
 
 MAIN_INDEXES = _sub("${MainTable.Arn}/index/*")
+AUDIT_LOG_KEY = "AuditLogKey"  # the audit bucket's SSE-KMS key (infra/template.json)
+# Writing or reading an object of the audit bucket uses its key, through S3 only.
+AUDIT_LOG_KEY_THROUGH_S3 = _allow(
+    "AuditLogKeyThroughS3",
+    ["kms:Decrypt", "kms:GenerateDataKey"],
+    [_arn(AUDIT_LOG_KEY)],
+    Condition={"StringEquals": {"kms:ViaService": _sub("s3.${AWS::Region}.amazonaws.com")}},
+)
 
 # A transaction needs the per-item actions on every table it touches; there is no IAM action
 # for TransactWriteItems or TransactGetItems themselves.
@@ -79,7 +87,8 @@ STATEMENTS: Mapping[Permission, list[Json]] = {
     Permission.KMS_DECRYPT: [_allow("DataKeyDecrypt", ["kms:Decrypt"], [_arn(DATA_KEY)])],
     Permission.KMS_ENCRYPT: [_allow("DataKeyGenerate", ["kms:GenerateDataKey"], [_arn(DATA_KEY)])],
     Permission.CSV_EXPORT: [
-        _allow("CsvExport", ["s3:PutObject", "s3:GetObject"], [_sub("${AuditBucket.Arn}/exports/*")])
+        _allow("CsvExport", ["s3:PutObject", "s3:GetObject"], [_sub("${AuditBucket.Arn}/exports/*")]),
+        copy.deepcopy(AUDIT_LOG_KEY_THROUGH_S3),
     ],
 }
 
@@ -106,6 +115,7 @@ EXPORT_STATEMENTS: list[Json] = [
         Condition={"StringLike": {"s3:prefix": ["audit/*", "digests/*"]}},
     ),
     _allow("ExportFailures", ["sqs:SendMessage"], [_arn(EXPORT_FAILURES)]),
+    copy.deepcopy(AUDIT_LOG_KEY_THROUGH_S3),
     *STATEMENTS[Permission.KMS_SIGN],
 ]
 

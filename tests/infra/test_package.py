@@ -186,8 +186,23 @@ def test_the_audit_bucket_is_locked_versioned_private_and_encrypted(template: di
     bucket = template["Resources"][package.BUCKET]["Properties"]
     assert bucket["ObjectLockEnabled"] is True and bucket["VersioningConfiguration"] == {"Status": "Enabled"}
     assert all(bucket["PublicAccessBlockConfiguration"].values())
-    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": [package.AUDIT_LOG_KEY, "Arn"]},
+    }
+    assert rule["BucketKeyEnabled"] is True  # one KMS call per bucket key, not per object
+    # only the export job and the CSV export route may use that key, and only through S3
+    users = {
+        name
+        for name, res in resources(template, "AWS::IAM::Role").items()
+        for st in res["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        if {"Fn::GetAtt": [package.AUDIT_LOG_KEY, "Arn"]} in st["Resource"]
+        and st["Condition"]["StringEquals"]["kms:ViaService"]
+    }
+    assert users == {f"{package.EXPORT}Role", f"{function_name('GET', '/audit/export.csv')}Role"}
     keys = resources(template, "AWS::KMS::Key")
+    assert keys[package.AUDIT_LOG_KEY]["Properties"]["EnableKeyRotation"] is True
     assert keys[package.SIGNING_KEY]["Properties"]["KeySpec"] == "RSA_2048"
     groups = resources(template, "AWS::Logs::LogGroup")
     # one per function (and the shared preflight function's), and the API's access logs
