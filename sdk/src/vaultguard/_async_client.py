@@ -9,8 +9,12 @@
 A federated agent gives its client id and `federated_token`, a callable returning (or
 awaiting) a fresh JWT of its trusted issuer, as with `VaultGuardClient`.
 
-Every decision (errors, retries, parsing, the poll schedule) comes from `_core`, so the two
-clients behave alike; only sending and sleeping differ.
+`dpop=True` (or a `DPoPKey`) binds the API token and the delegations to the client's key,
+as with `VaultGuardClient`: a fresh proof with every call, `Authorization: DPoP`.
+
+Every decision (errors, retries, parsing, the poll schedule, each attempt's proof and client
+assertion) comes from `_core` and `_attempts`, so the two clients behave alike; only sending
+and sleeping differ.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from . import _core, _vault
+from . import _attempts, _core, _vault
 from ._client_key import ClientKey, PrivateKey, as_client_key
+from ._dpop import DPoPKey, DPoPProver
 from ._errors import VaultGuardError
 from ._models import Delegation, PendingDelegation, VaultToken
 
@@ -52,18 +57,24 @@ class AsyncVaultGuardClient:
         timeout: float = 10,
         max_retries: int = 3,
         backoff: float = 0.5,
+        dpop: bool | DPoPKey = False,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        # DPoP (RFC 9449), as with VaultGuardClient: a fresh proof by this key with every call
+        self._dpop = DPoPProver(DPoPKey() if dpop is True else dpop) if dpop else None
+        self.dpop_key: DPoPKey | None = self._dpop.key if self._dpop is not None else None
         self.tenant_id = tenant_id
         _core.check_sign_in(client_id, client_secret, federated_token, private_key)
         self._credentials = (client_id, client_secret or "")
         self._federated_token = federated_token
         self._client_key = as_client_key(private_key)
+        self._authentication = _attempts.ClientAuthentication(
+            self.api_url, *self._credentials, self._client_key
+        )
         self._session = session or httpx.AsyncClient()
         self._owns_session = session is None
         self._timeout = timeout
-        self._max_retries = max_retries
-        self._backoff = backoff
+        self._calls = _attempts.Calls(self.api_url, max_retries, backoff, self._dpop)
         self._token: _core.ApiToken | None = None
         self._token_lock = asyncio.Lock()
         self._vault_tokens = _vault.VaultTokenCache()
@@ -87,76 +98,61 @@ class AsyncVaultGuardClient:
 
     # -- transport -------------------------------------------------------------------------
 
-    async def _send(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> _core.Reply:
-        headers = {
-            "User-Agent": _core.USER_AGENT,
-            "Accept": "application/json",
-            "x-request-id": _core.new_request_id(),
-            **kwargs.pop("headers", {}),
-        }
-        attempt = 0
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool = True,
+        token: _core.ApiToken | None = None,
+        sign: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+        **kwargs: Any,
+    ) -> _core.Reply:
+        """As `VaultGuardClient._send`: a fresh DPoP proof and client assertion per attempt."""
+        call = self._calls.start(method, path, kwargs, idempotent=idempotent, token=token)
         while True:
             reply: _core.Reply | None = None
+            request = call.request(await sign() if sign is not None else None)
             try:
-                raw = await self._session.request(
-                    method, self.api_url + path, headers=headers, timeout=self._timeout, **kwargs
-                )
+                raw = await self._session.request(method, call.url, timeout=self._timeout, **request)
                 reply = _core.make_reply(raw.status_code, raw.headers, raw.content)
             except httpx.TransportError as exc:
                 failure: BaseException = exc
-            delay = _core.retry_delay(
-                reply, attempt, max_retries=self._max_retries, backoff=self._backoff, idempotent=idempotent
-            )
+            delay = call.retry_delay(reply)
             if delay is None:
                 if reply is None:
-                    raise _core.unreachable(failure, self.api_url, attempt + 1) from failure
+                    raise call.unreachable(failure, self.api_url) from failure
                 return reply
-            attempt += 1
-            await self._sleep(delay)
+            if delay:
+                await self._sleep(delay)
 
-    async def _access_token(self, *, stale: str | None = None) -> str:
+    async def _access_token(self, *, stale: str | None = None) -> _core.ApiToken:
         async with self._token_lock:
             token = self._token
             if token is None or not token.fresh(self._clock()) or token.value == stale:
                 if self._federated_token is not None:
-                    assertion = self._federated_token()
-                    if inspect.isawaitable(assertion):
-                        assertion = await assertion
-                    form = _core.federated_form(self._credentials[0], assertion)
-                    reply = await self._send("POST", "/oauth/token", data=form)
+                    reply = await self._send("POST", "/oauth/token", sign=self._federated_form)
                 else:
-                    form = {"grant_type": "client_credentials"}
-                    reply = await self._send("POST", "/oauth/token", **self._client_authentication(form))
+                    sign = self._authentication.signer({"grant_type": "client_credentials"})
+                    reply = await self._send("POST", "/oauth/token", sign=_awaitable(sign))
                 token = _core.api_token_from(reply, self._clock(), self.tenant_id)
                 self._token = token
-            return token.value
+            return token
 
-    def _client_authentication(self, form: Mapping[str, str]) -> dict[str, Any]:
-        """A fresh client assertion by the agent's key (private_key_jwt), else client_secret_basic."""
-        if self._client_key is not None:
-            audience = f"{self.api_url}/oauth/token"
-            return {"data": {**form, **self._client_key.form(self._credentials[0], audience)}}
-        return {"data": dict(form), "auth": self._credentials}
+    async def _federated_form(self) -> dict[str, Any]:
+        """A new JWT of the trusted issuer for each attempt (each is accepted once)."""
+        assert self._federated_token is not None
+        assertion = self._federated_token()
+        if inspect.isawaitable(assertion):
+            assertion = await assertion
+        return {"data": _core.federated_form(self._credentials[0], assertion)}
 
     async def _api(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> _core.Reply:
-        headers = dict(kwargs.pop("headers", {}))
         token = await self._access_token()
-        reply = await self._send(
-            method,
-            path,
-            idempotent=idempotent,
-            headers={**headers, "Authorization": f"Bearer {token}"},
-            **kwargs,
-        )
+        reply = await self._send(method, path, idempotent=idempotent, token=token, **kwargs)
         if reply.status_code == 401:
-            token = await self._access_token(stale=token)
-            reply = await self._send(
-                method,
-                path,
-                idempotent=idempotent,
-                headers={**headers, "Authorization": f"Bearer {token}"},
-                **kwargs,
-            )
+            token = await self._access_token(stale=token.value)
+            reply = await self._send(method, path, idempotent=idempotent, token=token, **kwargs)
         return reply
 
     # -- delegations -----------------------------------------------------------------------
@@ -207,7 +203,8 @@ class AsyncVaultGuardClient:
                 await self._sleep(delay)
             if give_up is not None:
                 raise give_up
-            reply = await self._send("POST", "/oauth/token", **self._client_authentication(form))
+            sign = _awaitable(self._authentication.signer(form))
+            reply = await self._send("POST", "/oauth/token", sign=sign)
             delegation = schedule.answer(reply, self._clock())
             if delegation is not None:
                 return delegation
@@ -419,3 +416,10 @@ class AsyncDelegationScope:
                 return await fn(*args, token=token, **kwargs)
 
         return wrapper
+
+
+def _awaitable(fn: Callable[[], T]) -> Callable[[], Awaitable[T]]:
+    async def call() -> T:
+        return fn()
+
+    return call

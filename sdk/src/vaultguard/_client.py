@@ -32,9 +32,9 @@ from typing import Any, TypeVar, overload
 
 import requests
 
-from . import _core, _vault
+from . import _attempts, _core, _vault
 from ._client_key import ClientKey, PrivateKey, as_client_key
-from ._dpop import DPoPKey
+from ._dpop import DPoPKey, DPoPProver
 from ._errors import VaultGuardError
 from ._models import Delegation, PendingDelegation, VaultToken
 
@@ -66,18 +66,20 @@ class VaultGuardClient:
         self.api_url = api_url.rstrip("/")
         # DPoP (RFC 9449): proofs by this key on every call, so that the API token and the
         # delegations are bound to it (send delegations with DPoPAuth(token, client.dpop_key))
-        self.dpop_key: DPoPKey | None = DPoPKey() if dpop is True else (dpop or None)
-        self._dpop_nonce: str | None = None
+        self._dpop = DPoPProver(DPoPKey() if dpop is True else dpop) if dpop else None
+        self.dpop_key: DPoPKey | None = self._dpop.key if self._dpop is not None else None
         self.tenant_id = tenant_id
         _core.check_sign_in(client_id, client_secret, federated_token, private_key)
         self._credentials = (client_id or "", client_secret or "")
         self._federated_token = federated_token
         self._client_key = as_client_key(private_key)
+        self._authentication = _attempts.ClientAuthentication(
+            self.api_url, *self._credentials, self._client_key
+        )
         self._session = session or requests.Session()
         self._owns_session = session is None
         self._timeout = timeout
-        self._max_retries = max_retries
-        self._backoff = backoff
+        self._calls = _attempts.Calls(self.api_url, max_retries, backoff, self._dpop)
         self._token: _core.ApiToken | None = None
         self._token_lock = threading.Lock()
         self._vault_tokens = _vault.VaultTokenCache()
@@ -101,92 +103,64 @@ class VaultGuardClient:
 
     # -- transport -------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> _core.Reply:
-        """One logical call with retries; the final reply whatever its status."""
-        headers = {
-            "User-Agent": _core.USER_AGENT,
-            "Accept": "application/json",
-            "x-request-id": _core.new_request_id(),
-            **kwargs.pop("headers", {}),
-        }
-        dpop_token: str | None = kwargs.pop("dpop_token", None)
-        attempt, nonce_retried = 0, False
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool = True,
+        token: _core.ApiToken | None = None,
+        sign: Callable[[], dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> _core.Reply:
+        """One logical call with retries; the final reply whatever its status. Every attempt
+        has a fresh DPoP proof and, from `sign`, a fresh client assertion (both single-use)."""
+        call = self._calls.start(method, path, kwargs, idempotent=idempotent, token=token)
         while True:
             reply: _core.Reply | None = None
-            if self.dpop_key is not None:  # a fresh proof per attempt (its jti is single-use)
-                headers["DPoP"] = self.dpop_key.proof(
-                    method, self.api_url + path, access_token=dpop_token, nonce=self._dpop_nonce
-                )
+            request = call.request(sign() if sign is not None else None)
             try:
-                raw = self._session.request(
-                    method, self.api_url + path, headers=headers, timeout=self._timeout, **kwargs
-                )
+                raw = self._session.request(method, call.url, timeout=self._timeout, **request)
                 reply = _core.make_reply(raw.status_code, raw.headers, raw.content)
-                nonce = raw.headers.get("DPoP-Nonce") if self.dpop_key is not None else None
-                if nonce and not nonce_retried and reply.error == "use_dpop_nonce":
-                    self._dpop_nonce, nonce_retried = nonce, True  # RFC 9449 §8: once, with its nonce
-                    continue
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure: BaseException = exc
             except requests.RequestException as exc:
                 raise VaultGuardError(f"bad request to {self.api_url}: {exc}", error="client_error") from exc
-            delay = _core.retry_delay(
-                reply, attempt, max_retries=self._max_retries, backoff=self._backoff, idempotent=idempotent
-            )
+            delay = call.retry_delay(reply)
             if delay is None:
                 if reply is None:
-                    raise _core.unreachable(failure, self.api_url, attempt + 1) from failure
+                    raise call.unreachable(failure, self.api_url) from failure
                 return reply
-            attempt += 1
-            self._sleep(delay)
+            if delay:
+                self._sleep(delay)
 
-    def _access_token(self, *, stale: str | None = None) -> str:
+    def _access_token(self, *, stale: str | None = None) -> _core.ApiToken:
         """The cached API token, fetched again when near expiry or when `stale` (a token the
         server just refused) is still the cached one."""
         with self._token_lock:
             token = self._token
             if token is None or not token.fresh(self._clock()) or token.value == stale:
                 if self._federated_token is not None:
-                    form = _core.federated_form(self._credentials[0], self._federated_token())
-                    reply = self._send("POST", "/oauth/token", data=form)
+                    reply = self._send("POST", "/oauth/token", sign=self._federated_form)
                 else:
-                    form = {"grant_type": "client_credentials"}
-                    reply = self._send("POST", "/oauth/token", **self._client_authentication(form))
+                    sign = self._authentication.signer({"grant_type": "client_credentials"})
+                    reply = self._send("POST", "/oauth/token", sign=sign)
                 token = _core.api_token_from(reply, self._clock(), self.tenant_id)
                 self._token = token
-            return token.value
+            return token
 
-    def _client_authentication(self, form: Mapping[str, str]) -> dict[str, Any]:
-        """The token request's body and auth: a fresh client assertion signed by the agent's
-        key (private_key_jwt), else client_secret_basic."""
-        if self._client_key is not None:
-            audience = f"{self.api_url}/oauth/token"
-            return {"data": {**form, **self._client_key.form(self._credentials[0], audience)}}
-        return {"data": dict(form), "auth": self._credentials}
+    def _federated_form(self) -> dict[str, Any]:
+        """A new JWT of the trusted issuer for each attempt (each is accepted once)."""
+        assert self._federated_token is not None
+        return {"data": _core.federated_form(self._credentials[0], self._federated_token())}
 
     def _api(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> _core.Reply:
-        """A bearer call; a 401 (token revoked or expired early) gets one retry with a new token."""
-        headers = dict(kwargs.pop("headers", {}))
-        scheme = "DPoP" if self.dpop_key is not None else "Bearer"
+        """An authenticated call; a 401 (token revoked or expired early) gets one retry with a new token."""
         token = self._access_token()
-        reply = self._send(
-            method,
-            path,
-            idempotent=idempotent,
-            headers={**headers, "Authorization": f"{scheme} {token}"},
-            dpop_token=token,
-            **kwargs,
-        )
+        reply = self._send(method, path, idempotent=idempotent, token=token, **kwargs)
         if reply.status_code == 401:
-            token = self._access_token(stale=token)
-            reply = self._send(
-                method,
-                path,
-                idempotent=idempotent,
-                headers={**headers, "Authorization": f"{scheme} {token}"},
-                dpop_token=token,
-                **kwargs,
-            )
+            token = self._access_token(stale=token.value)
+            reply = self._send(method, path, idempotent=idempotent, token=token, **kwargs)
         return reply
 
     # -- delegations -----------------------------------------------------------------------
@@ -247,7 +221,7 @@ class VaultGuardClient:
                 self._sleep(delay)
             if give_up is not None:
                 raise give_up
-            reply = self._send("POST", "/oauth/token", **self._client_authentication(form))
+            reply = self._send("POST", "/oauth/token", sign=self._authentication.signer(form))
             delegation = schedule.answer(reply, self._clock())
             if delegation is not None:
                 return delegation

@@ -227,6 +227,7 @@ class ApiToken:
     value: str
     refresh_at: float
     tenant_id: str | None
+    token_type: str = "Bearer"  # "DPoP" when bound to the client's key: then sent as such
 
     def fresh(self, now: float) -> bool:
         return now < self.refresh_at
@@ -256,7 +257,8 @@ def api_token_from(reply: Reply, now: float, expected_tenant_id: str | None) -> 
             request_id=reply.request_id,
         )
     margin = min(TOKEN_REFRESH_MARGIN, float(expires_in) / 2)
-    return ApiToken(token, now + float(expires_in) - margin, tenant_id)
+    token_type = "DPoP" if str(body.get("token_type")).lower() == "dpop" else "Bearer"
+    return ApiToken(token, now + float(expires_in) - margin, tenant_id, token_type)
 
 
 # -- delegations ---------------------------------------------------------------------------

@@ -38,6 +38,7 @@ __all__ = [
     "DPOP_ALGORITHMS",
     "DPoPAuth",
     "DPoPKey",
+    "DPoPProver",
     "HttpxDPoPAuth",
     "ReplayCache",
     "access_token_hash",
@@ -293,26 +294,40 @@ def _wants_nonce(status: int, headers: Any) -> str | None:
     return nonce if "use_dpop_nonce" in challenge or status == 400 else None
 
 
-class _Signer:
-    def __init__(self, token: TokenSource, key: DPoPKey | None) -> None:
-        if not callable(token):
-            _token(token)
-        self.token = token
+def _origin(url: str) -> str:
+    return urlsplit(url)._replace(path="", query="", fragment="").geturl()
+
+
+class DPoPProver:
+    """One agent's proofs: its key and the nonce each server last gave it (RFC 9449 §8-9).
+    Shared by the auth classes and both VaultGuard clients."""
+
+    def __init__(self, key: DPoPKey | None = None) -> None:
         self.key = key or DPoPKey()
         self.nonces: dict[str, str] = {}  # per origin, as the server last gave it
 
-    def headers(self, method: str, url: str) -> dict[str, str]:
-        token = _token(self.token)
-        origin = urlsplit(url)._replace(path="", query="", fragment="").geturl()
-        proof = self.key.proof(method, url, access_token=token, nonce=self.nonces.get(origin))
-        return {"Authorization": f"DPoP {token}", "DPoP": proof}
+    def proof(self, method: str, url: str, access_token: str | None = None) -> str:
+        """A fresh proof (new ``jti``) for one attempt, with the server's nonce if it gave one."""
+        return self.key.proof(method, url, access_token=access_token, nonce=self.nonces.get(_origin(url)))
 
     def remember(self, url: str, nonce: str) -> bool:
         """Keep the server's nonce; True when it is new (worth one retry)."""
-        origin = urlsplit(url)._replace(path="", query="", fragment="").geturl()
+        origin = _origin(url)
         new = self.nonces.get(origin) != nonce
         self.nonces[origin] = nonce
         return new
+
+
+class _Signer(DPoPProver):
+    def __init__(self, token: TokenSource, key: DPoPKey | None) -> None:
+        if not callable(token):
+            _token(token)
+        super().__init__(key)
+        self.token = token
+
+    def headers(self, method: str, url: str) -> dict[str, str]:
+        token = _token(self.token)
+        return {"Authorization": f"DPoP {token}", "DPoP": self.proof(method, url, token)}
 
 
 class DPoPAuth(AuthBase):
