@@ -70,6 +70,17 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 
+# checkov (tests/infra/test_checkov.py) in a virtualenv of its own: its many dependencies
+# would fight requirements-dev.txt's pins. `make .venv-checkov`.
+# (Defined before `test`, whose prerequisites make expands as it reads them.)
+CHECKOV_VERSION := 3.2.533
+CHECKOV := .venv-checkov/bin/checkov
+$(CHECKOV):
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+.PHONY: .venv-checkov
+.venv-checkov: $(CHECKOV)
+
 run: $(RUN_STAMP) $(DOCS_STAMP) $(IDP_STAMP) $(DASHBOARD_STAMP)
 	$(PY) -m chalicelib.local --port $(PORT)
 
@@ -96,16 +107,6 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
-
-# checkov (tests/infra/test_checkov.py) in a virtualenv of its own: its many dependencies
-# would fight requirements-dev.txt's pins. `make .venv-checkov`.
-CHECKOV_VERSION := 3.2.533
-CHECKOV := .venv-checkov/bin/checkov
-$(CHECKOV):
-	$(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
-.PHONY: .venv-checkov
-.venv-checkov: $(CHECKOV)
 
 # The deployable template in build/ (no AWS account needed): `chalice package --stage prod`
 # merged with infra/template.json, then one Lambda and least-privilege role per route (infra/package.py).
