@@ -4,10 +4,12 @@ audit log gets a handful of aggregated events, not one per attempt."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from chalicelib.services.ratelimit import FAILURE_WINDOW
 from tests.functional.conftest import Reply, Stack, stack_with
 from tests.functional.helpers import all_audit, basic
 
@@ -17,6 +19,11 @@ VICTIM = {"x-forwarded-for": "198.51.100.7"}
 
 @pytest.fixture
 def guarded(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    # The failure budgets count in fixed 15-minute windows: the clock starts at the beginning of
+    # one, so a slow run cannot cross into the next window (a fresh budget) halfway through.
+    real, started = time.time, time.time()
+    window_start = started - started % FAILURE_WINDOW
+    monkeypatch.setattr(time, "time", lambda: window_start + 1 + (real() - started))
     with stack_with(
         monkeypatch,
         VAULTGUARD_CLIENT_IP_HEADER="X-Forwarded-For",
