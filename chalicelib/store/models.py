@@ -527,6 +527,14 @@ class StatusListLookupModel(_MainTable):
     ttl = NumberAttribute()
 
 
+class WebhookDeliveredModel(_MainTable):
+    """`WHSENT#<event id>`: the stream delivered this event to the tenant's webhook
+    (chalicelib/store/webhook_deliveries.py); exactly these attributes (the role allows no other)."""
+
+    delivered_at = NumberAttribute()
+    ttl = NumberAttribute()
+
+
 class AuditEventModel(Model):
     """Append-only: put with attribute_not_exists, never updated or deleted."""
 
@@ -576,6 +584,7 @@ MAIN_MODELS: tuple[type[Model], ...] = (
     StatusListIndexModel,
     StatusListModel,
     StatusListLookupModel,
+    WebhookDeliveredModel,
 )
 
 

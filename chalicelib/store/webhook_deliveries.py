@@ -9,11 +9,11 @@ TTL has not removed yet still means "delivered": no read needs to check its expi
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
+from pynamodb.exceptions import PutError
 
 from chalicelib.domain.principal import TenantScope
 from chalicelib.store.db import Database, store_errors
-from chalicelib.store.models import tenant_pk
+from chalicelib.store.models import WebhookDeliveredModel, tenant_pk
 from chalicelib.store.reads import Key
 
 MARKER_PREFIX = "WHSENT#"
@@ -35,19 +35,13 @@ class DeliveryMarkers:
         """Record that `event_id` reached the scope's webhook (one PutItem); False when a
         marker was there already."""
         key = marker_key(scope.tenant_id, event_id)
+        marker = WebhookDeliveredModel(
+            pk=key.pk, sk=key.sk, delivered_at=int(now), ttl=int(now) + MARKER_SECONDS
+        )
         try:
-            self._db.connection.client.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": {"S": key.pk},
-                    "sk": {"S": key.sk},
-                    "delivered_at": {"N": str(int(now))},
-                    "ttl": {"N": str(int(now) + MARKER_SECONDS)},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            marker.save(condition=WebhookDeliveredModel.pk.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
             raise
         return True
