@@ -23,7 +23,9 @@ def local_aws() -> Iterator[LocalAws]:
 
 
 def _client(aws: LocalAws, service: str) -> Any:
-    return boto3.client(
+    # a session of its own: the loopback reaches sessions created after it is installed, and
+    # boto3's default session may be older (an earlier test in the run made it)
+    return boto3.session.Session().client(
         service,
         endpoint_url=aws.endpoint,
         region_name="us-east-1",
