@@ -303,7 +303,18 @@ def assert_refused_without_secrets(reply: Reply) -> None:
     assert not re.search(r"vgs_[A-Za-z0-9_-]{8,}", text), text
 
 
-@pytest.mark.parametrize("injection", sorted(INJECTIONS))
+# Writes aimed at a table that does not exist are outside every role on purpose (in AWS they
+# would be refused before the table is even looked up): not a role to fix.
+UNCHECKED = pytest.mark.aws_roles_unchecked("audit writes go to a missing table on purpose")
+
+
+@pytest.mark.parametrize(
+    "injection",
+    [
+        pytest.param(name, marks=UNCHECKED if name == "audit table unavailable" else ())
+        for name in sorted(INJECTIONS)
+    ],
+)
 def test_each_audited_operation_fails_closed(stack: Stack, subtests: pytest.Subtests, injection: str) -> None:
     w = build_world(stack)
     for name, operation, check in OPERATIONS:
