@@ -165,6 +165,13 @@ def add_webhook_delivery(res: Json, overrides: Json) -> None:
     )
 
 
+# The jobs' time limits (the routes keep the stage's 10 s, well under API Gateway's 29 s):
+# the cleanup pages through the due delegations of every tenant; the idle vault refresh calls a
+# provider per due connection (up to ~6 s each with its timeouts; what a run leaves is still due
+# in the index and taken by the next hourly run); the export writes a batch's objects and signs
+# its digests.
+JOB_TIMEOUT_SECONDS: Mapping[str, int] = {CLEANUP: 120, VAULT_REFRESH: 600, EXPORT: 60}
+
 # X-Ray has no resource-level permissions: the one statement allowed on `*` (every function
 # sends its traces; `Tracing: Active`).
 XRAY = _allow("XRay", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"])
@@ -339,6 +346,7 @@ def transform(template: Json, routes: Mapping[str, Mapping[str, Any]]) -> Json:
         (EXPORT, copy.deepcopy(EXPORT_STATEMENTS)),
     )
     for job, statements in jobs:
+        res[job]["Properties"]["Timeout"] = JOB_TIMEOUT_SECONDS[job]
         res[f"{job}Role"] = role(statements, f"{job}Logs")
         res[f"{job}Logs"] = log_group(job)
         res[job]["Properties"]["Environment"]["Variables"].update(overrides)

@@ -210,6 +210,15 @@ def test_the_audit_bucket_is_locked_versioned_private_and_encrypted(template: di
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {package.LOG_RETENTION_DAYS}
 
 
+def test_every_function_has_a_time_limit_that_fits_its_work(template: dict[str, Any]) -> None:
+    functions = resources(template, "AWS::Serverless::Function")
+    for method, path in ROUTES:  # API Gateway gives up on an integration after 29 s
+        assert functions[function_name(method, path)]["Properties"]["Timeout"] <= 29
+    for job, seconds in package.JOB_TIMEOUT_SECONDS.items():
+        assert functions[job]["Properties"]["Timeout"] == seconds
+    assert functions[package.WEBHOOKS]["Properties"]["Timeout"] == 30
+
+
 def test_api_gateway_answers_in_the_error_shape(template: dict[str, Any]) -> None:
     answers = resources(template, "AWS::ApiGateway::GatewayResponse")
     by_type = {a["Properties"]["ResponseType"]: a["Properties"] for a in answers.values()}
