@@ -2,12 +2,15 @@
 against the role `infra/package.py` builds for it (tests/role_check.py): a test whose
 requests needed an action their route's role lacks errors at its teardown, naming the route,
 the action and the resource. The terminal summary says what was recorded and which routes
-made no AWS call at all. tests/functional/conftest.py activates it."""
+made no AWS call at all. tests/functional/conftest.py activates it; under pytest-xdist each
+worker checks its own tests and the controller prints the summary of all workers' recordings
+(tests/conftest.py registers this module there)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -43,6 +46,24 @@ def aws_calls_within_roles(_aws_recording: Recording, request: pytest.FixtureReq
             "the route, chalicelib/api/_permissions.py):\n  " + "\n  ".join(found),
             pytrace=False,
         )
+
+
+@pytest.hookimpl(trylast=True)  # after the session fixtures' teardown
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its counts to the controller (`pytest_testnodedown`)."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None and _STATE["calls"]:
+        output["aws_roles"] = {"state": dict(_STATE), "seen": dict(_SEEN)}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """The controller adds up what each xdist worker recorded."""
+    worker = getattr(node, "workeroutput", {}).get("aws_roles")
+    if worker:
+        for key, value in worker["state"].items():
+            _STATE[key] += value
+        _SEEN.update(worker["seen"])
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -26,7 +26,9 @@ from local_aws import moto_patch
 from tests.functional.aws_roles import (  # noqa: F401 - every AWS call checked against its role
     _aws_recording,
     aws_calls_within_roles,
+    pytest_sessionfinish,
     pytest_terminal_summary,
+    pytest_testnodedown,
 )
 
 ISSUER = "http://vaultguard.test"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,20 @@ from infra import package
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return package.build(tmp_path_factory.mktemp("build"))
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return package.build(tmp_path_factory.mktemp("build"))
+    # pytest-xdist: the workers share one build, the first to get here makes it (chalice's
+    # dependency cache, .chalice/deployments, is written in place: two builds at once could
+    # read each other's half-written zip). Each worker's basetemp is under the run's one.
+    shared = tmp_path_factory.getbasetemp().parent / "infra-build"
+    with (shared.parent / "infra-build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        done = shared / ".built"
+        if not done.exists():
+            shared.mkdir(exist_ok=True)
+            template = package.build(shared)
+            done.write_text(template.name)
+        return shared / done.read_text()
 
 
 @pytest.fixture(scope="session")
