@@ -11,6 +11,8 @@ per attempt.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.auth.authenticator import FailedAttempt
 from chalicelib.auth.scope import platform_log_scope, system_scope
@@ -21,7 +23,7 @@ from chalicelib.services.audit import AuditService
 from chalicelib.services.call import Call, iso
 from chalicelib.services.ratelimit import FAILURE_WINDOW, RateLimiter
 from chalicelib.store.db import ConditionFailed, Database, StoreError
-from chalicelib.store.models import RateCounterModel
+from chalicelib.store.models import CredentialModel, RateCounterModel
 from chalicelib.store.ratelimits import count_in
 from chalicelib.store.reads import Key, Snapshot
 
@@ -54,14 +56,29 @@ class FailedAuthentications:
         self._limiter.check_source(source, snapshot, int(time.time()))
 
     def __call__(self, attempt: FailedAttempt, snapshot: Snapshot) -> None:
-        """Count the failure (one transaction); raise 429 past the client's failure budget."""
+        """Count a failed client authentication (one transaction); raise 429 past the client's
+        failure budget."""
+        self.count(attempt.source, attempt.request_id, attempt.credential, snapshot, "invalid_client_secret")
+
+    def count(
+        self,
+        source: str,
+        request_id: str,
+        cred: CredentialModel | None,
+        snapshot: Snapshot,
+        reason: str,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Count a failure per source and, when `cred` is known, per client (one transaction);
+        audit it in the client's tenant's log (the platform's for a platform client) at the 1st,
+        10th, 100th... failure of a window, with `reason` and `detail`; raise 429 past the
+        client's failure budget (a right secret or token keeps working: only failures count)."""
         count_auth_failure()
         now = int(time.time())
         tx = self._db.transaction()
-        by_source = self._limiter.source_failure_charge(attempt.source, now)
+        by_source = self._limiter.source_failure_charge(source, now)
         if by_source is not None:
             count_in(tx, by_source)
-        cred = attempt.credential
         over: int | None = None
         if cred is not None:
             by_client = self._limiter.client_failure_charge(cred.tenant_id, cred.client_id, now)
@@ -71,21 +88,22 @@ class FailedAuthentications:
                 failures = by_client.spent(snapshot) + 1
                 if failures > by_client.limit:
                     over = by_client.retry_after(now)
-                note = attempt.source if attempt.source not in seen and len(seen) < MAX_SOURCES else None
+                note = source if source not in seen and len(seen) < MAX_SOURCES else None
                 count_in(tx, by_client, source=note)
                 if audited(failures):
                     scope = system_scope(cred.tenant_id) if cred.tenant_id else platform_log_scope()
                     self._auditor.record(
                         tx,
-                        Call(None, attempt.request_id, now),
+                        Call(None, request_id, now),
                         audit.AUTH_FAILED,
                         (scope,),
                         detail={
                             "client_id": cred.client_id,
-                            "reason": "invalid_client_secret",
+                            **(detail or {}),
+                            "reason": reason,
                             "failures": failures,
                             "window_start": iso(by_client.window_end - FAILURE_WINDOW),
-                            "sources": sorted(seen | {attempt.source}),
+                            "sources": sorted(seen | {source}),
                         },
                     )
         try:

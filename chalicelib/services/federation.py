@@ -29,19 +29,15 @@ from chalicelib.errors import (
     InvalidClient,
     InvalidGrant,
     InvalidRequest,
-    RateLimited,
     ServiceUnavailable,
 )
-from chalicelib.observability import logger
 from chalicelib.services.audit import AuditService
-from chalicelib.services.auth_failures import MAX_SOURCES, audited
-from chalicelib.services.call import Call, commit, iso
+from chalicelib.services.auth_failures import FailedAuthentications
+from chalicelib.services.call import Call, commit
 from chalicelib.services.gate import RequestGate
-from chalicelib.services.ratelimit import FAILURE_WINDOW, RateLimiter
+from chalicelib.services.ratelimit import RateLimiter
 from chalicelib.store.agents import AgentRepository
-from chalicelib.store.db import ConditionFailed, Database, StoreError
-from chalicelib.store.models import RateCounterModel
-from chalicelib.store.ratelimits import count_in
+from chalicelib.store.db import Database
 from chalicelib.store.reads import BatchReader, Snapshot
 from chalicelib.tokens import Signer, SigningUnavailable, encode_jwt, token_fingerprint
 from chalicelib.tokens.remote_jwks import RemoteKeys
@@ -72,6 +68,7 @@ class FederatedTokens:
         self._signer = signer
         self._remote_keys = remote_keys
         self._agents = agents or AgentRepository()
+        self._failures = FailedAuthentications(db, limiter, auditor)
 
     # -- the gate ------------------------------------------------------------------------------
     def gate(
@@ -101,50 +98,17 @@ class FederatedTokens:
         return RequestGate(self._reader, limiter, claim, [charge], now)
 
     def _failed(self, failure: FederatedFailure, snapshot: Snapshot) -> None:
-        """Count a failed federated token per source and per agent; audit it in the agent's
-        tenant's log at the 1st, 10th, 100th... failure of a window; 429 past the agent's
-        failure budget (a right token keeps working: only failures are counted). A client id
-        that is no federated agent's is counted per source only, as an unknown client is."""
-        now = int(time.time())
-        tx = self._db.transaction()
-        by_source = self._limiter.source_failure_charge(failure.source, now)
-        if by_source is not None:
-            count_in(tx, by_source)
+        """Count a failed federated token as a failed client authentication of the agent (per
+        source and per agent, audited in the agent's tenant's log, 429 past its budget). A
+        client id that is no federated agent's is counted per source only, as an unknown
+        client is."""
         cred = failure.credential
-        over: int | None = None
-        if cred is not None and cred.tenant_id is not None:
-            by_client = self._limiter.client_failure_charge(cred.tenant_id, cred.client_id, now)
-            if by_client is not None:
-                counter = snapshot.get(RateCounterModel, by_client.key)
-                seen = set(counter.sources or ()) if counter is not None else set()
-                failures = by_client.spent(snapshot) + 1
-                if failures > by_client.limit:
-                    over = by_client.retry_after(now)
-                note = failure.source if failure.source not in seen and len(seen) < MAX_SOURCES else None
-                count_in(tx, by_client, source=note)
-                if audited(failures):
-                    self._auditor.record(
-                        tx,
-                        Call(None, failure.request_id, now),
-                        audit.AUTH_FAILED,
-                        (system_scope(cred.tenant_id),),
-                        detail={
-                            "client_id": cred.client_id,
-                            "agent_id": cred.subject,
-                            "reason": "invalid_federated_token",
-                            "issuer": cred.federated_issuer,
-                            "failures": failures,
-                            "window_start": iso(by_client.window_end - FAILURE_WINDOW),
-                            "sources": sorted(seen | {failure.source}),
-                        },
-                    )
-        try:
-            if len(tx):
-                tx.commit()
-        except (StoreError, ConditionFailed) as exc:
-            logger.warning("could not record a failed federated token: %s", exc)
-        if over is not None:
-            raise RateLimited(over)
+        if cred is not None and cred.tenant_id is None:
+            cred = None  # federated agents always belong to a tenant
+        detail = {"agent_id": cred.subject, "issuer": cred.federated_issuer} if cred is not None else {}
+        self._failures.count(
+            failure.source, failure.request_id, cred, snapshot, "invalid_federated_token", detail
+        )
 
     # -- the token -----------------------------------------------------------------------------
     @property
