@@ -182,6 +182,36 @@ class VerifiedAssertion:
     exp: int
 
 
+def signed_claims(token: str, keys: KeySource, *, max_length: int, accepted_typ: set[str]) -> dict[str, Any]:
+    """The claims of a JWT signed by one of `keys` (by `kid`, or the only key, under that key's
+    algorithm; RFC 8725: the algorithm allow-list, `typ` if sent, no `crit`); the claims
+    themselves are the caller's to check. AssertionRejected with a reason for the log."""
+    if len(token) > max_length:
+        raise AssertionRejected("token too large")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise AssertionRejected("malformed token") from None
+    alg, typ = header.get("alg"), header.get("typ")
+    if alg not in SIGNING_ALGS:  # none, HS256 and the rest are refused
+        raise AssertionRejected(f"algorithm {alg!r} not allowed")
+    if typ is not None and (not isinstance(typ, str) or typ.lower() not in accepted_typ):
+        raise AssertionRejected(f"typ {typ!r} not accepted")
+    if "crit" in header:
+        raise AssertionRejected("crit not supported")
+    entry = pick_key(keys, header.get("kid"), alg)
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            entry.key,
+            algorithms=[entry.alg],
+            options={"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        )
+    except jwt.PyJWTError as exc:
+        raise AssertionRejected(f"signature: {type(exc).__name__}") from None
+    return claims
+
+
 def unverified_client_id(assertion: str) -> str | None:
     """The client an assertion says it comes from (`sub`, RFC 7523 §3 B), before any check:
     only to find the credential whose keys then check it."""
@@ -200,29 +230,7 @@ def verify_assertion(
     key's algorithm; `iss` = `sub` = the client; `aud` names this server (the issuer or the
     token endpoint, nothing else); `exp` required, at most `MAX_LIFETIME` ahead; `iat`, if
     sent, not older than that; `jti` required (its single use is the caller's)."""
-    if len(assertion) > MAX_ASSERTION:
-        raise AssertionRejected("assertion too large")
-    try:
-        header = jwt.get_unverified_header(assertion)
-    except jwt.PyJWTError:
-        raise AssertionRejected("malformed assertion") from None
-    alg, kid, typ = header.get("alg"), header.get("kid"), header.get("typ")
-    if alg not in SIGNING_ALGS:
-        raise AssertionRejected(f"algorithm {alg!r} not allowed")
-    if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP):
-        raise AssertionRejected(f"typ {typ!r} is not a client assertion's")
-    if "crit" in header:
-        raise AssertionRejected("crit not supported")
-    entry = pick_key(keys, kid, alg)
-    try:
-        claims = jwt.decode(
-            assertion,
-            entry.key,
-            algorithms=[entry.alg],
-            options={"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
-        )
-    except jwt.PyJWTError as exc:
-        raise AssertionRejected(f"signature: {type(exc).__name__}") from None
+    claims = signed_claims(assertion, keys, max_length=MAX_ASSERTION, accepted_typ=_ACCEPTED_TYP)
     _check_claims(claims, client_id=client_id, audiences=set(audiences), now=now)
     return VerifiedAssertion(jti=claims["jti"], exp=claims["exp"])
 
