@@ -84,11 +84,11 @@ $(CHECKOV):
 run: $(RUN_STAMP) $(DOCS_STAMP) $(IDP_STAMP) $(DASHBOARD_STAMP)
 	$(PY) -m chalicelib.local --port $(PORT)
 
-# Two workers (pytest-xdist), a module per worker at a time (--dist loadfile keeps a module's
-# server and browser together); one summary line, as a serial run gives. `make test` took 24 min
-# of pytest serially on a 2-core machine, about 12 this way.
+# Serial for now: `-n 2 --dist loadfile` (pytest-xdist, installed, and the test fixtures support
+# it) takes 9.5 min instead of 24 here, but its summary counted 2101 passed of 2219 collected
+# with no failure or skip reported; until the difference is explained, every test runs serially.
 test: $(STAMP) $(DOCS_STAMP) $(IDP_STAMP) $(DASHBOARD_STAMP) $(CHROMIUM) $(CHECKOV) lint typecheck
-	$(PY) -m pytest tests -q --timeout=300 -n 2 --dist loadfile; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+	$(PY) -m pytest tests -q --timeout=300; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit -q
