@@ -9,8 +9,8 @@ transaction (`DPOP_REPLAY_LABEL`, answered `invalid_dpop_proof`).
 
 from __future__ import annotations
 
+from chalicelib.store.assertions import record_once
 from chalicelib.store.db import WriteTransaction
-from chalicelib.store.models import AssertionJtiModel
 
 DPOP_REPLAY_LABEL = "dpop_replay"
 
@@ -20,12 +20,5 @@ class DPoPProofRepository:
         self, tx: WriteTransaction, pk: str, client_id: str, jkt: str, jti: str, until: int, now: int
     ) -> None:
         """`pk`: the presenting credential's partition; kept until the proof could no longer
-        be accepted anyway (`until`), with expiry checked here since TTL deletion lags."""
-        item = AssertionJtiModel(pk=pk, sk=f"DPOPJTI#{jkt}#{jti}")
-        tx.update(
-            item,
-            [AssertionJtiModel.client_id.set(client_id), AssertionJtiModel.ttl.set(until)],
-            AssertionJtiModel.pk.does_not_exist() | (AssertionJtiModel.ttl < now),
-            versioned=False,
-            label=DPOP_REPLAY_LABEL,
-        )
+        be accepted anyway (`until`)."""
+        record_once(tx, pk, f"DPOPJTI#{jkt}#{jti}", client_id, until, now, DPOP_REPLAY_LABEL)
